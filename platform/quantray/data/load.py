@@ -1,0 +1,295 @@
+"""Read daily bars from CSV or Parquet into canonical per-symbol frames.
+
+Accepted layouts: one file per symbol (the symbol is the file name), a directory of such
+files, or one long file with a symbol column. Accepted headers: yfinance-style English
+(Date, Open, High, Low, Close, Adj Close, Volume) and akshare-style Chinese (日期, 股票代码,
+开盘, 收盘, 最高, 最低, 成交量, 成交额, 振幅, 涨跌幅, 涨跌额, 换手率). The result for each symbol:
+a sorted unique DatetimeIndex named ``date`` and float64 columns open, high, low, close,
+volume (+ amount, turnover when present). Every file goes through the checks in
+``quantray.data.validate``; a bad file raises ``DataError`` before anything is returned.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quantray.config import DataConfig
+from quantray.data.errors import DataError
+from quantray.data.features import FEATURE_WARMUP
+from quantray.data.validate import REQUIRED_COLUMNS, SymbolReport, canonicalize
+
+log = logging.getLogger("quantray.data")
+
+DATA_SUFFIXES = (".csv", ".csv.gz", ".txt", ".parquet", ".pq")
+
+# Normalised header (lower case, no spaces/underscores) -> canonical name.
+_ALIASES: dict[str, str] = {
+    "date": "date",
+    "datetime": "date",
+    "timestamp": "date",
+    "tradedate": "date",
+    "日期": "date",
+    "交易日期": "date",
+    "open": "open",
+    "开盘": "open",
+    "开盘价": "open",
+    "high": "high",
+    "最高": "high",
+    "最高价": "high",
+    "low": "low",
+    "最低": "low",
+    "最低价": "low",
+    "close": "close",
+    "收盘": "close",
+    "收盘价": "close",
+    "adjclose": "adj_close",
+    "volume": "volume",
+    "vol": "volume",
+    "成交量": "volume",
+    "amount": "amount",
+    "成交额": "amount",
+    "turnover": "turnover",
+    "换手率": "turnover",
+    "symbol": "symbol",
+    "ticker": "symbol",
+    "code": "symbol",
+    "股票代码": "symbol",
+    "代码": "symbol",
+}
+# Known columns we do not use: derived from the bars we keep, or irrelevant to daily bars.
+_IGNORED = {
+    "振幅",
+    "涨跌幅",
+    "涨跌额",
+    "openint",
+    "openinterest",
+    "dividends",
+    "stocksplits",
+    "capitalgains",
+    "名称",
+    "股票名称",
+}
+
+
+def default_min_rows(config: DataConfig | None = None) -> int:
+    """Fewest bars a symbol needs: feature warm-up + one window + one horizon."""
+    config = config or DataConfig()
+    return FEATURE_WARMUP + config.window + config.horizon
+
+
+def _normalise(name: object) -> str:
+    return str(name).strip().lower().replace(" ", "").replace("_", "").replace("-", "")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read one file into a raw frame (no type coercion of dates) with a ``_line`` column."""
+    file = str(path)
+    if path.stat().st_size == 0:
+        raise DataError(
+            file,
+            "file is empty",
+            found="0 bytes",
+            expected="a CSV or Parquet file of daily bars with a header row",
+            fix="re-export the data; the file was probably truncated",
+        )
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        try:
+            raw = pd.read_parquet(path)
+        except Exception as exc:
+            raise DataError(
+                file,
+                "could not be read as Parquet",
+                found=f"{type(exc).__name__}: {exc}",
+                expected="a Parquet file of daily bars",
+                fix="check the file is complete Parquet, or export CSV instead",
+            ) from None
+        raw = raw.reset_index(drop=not isinstance(raw.index, pd.DatetimeIndex))
+        raw["_line"] = np.arange(1, len(raw) + 1)
+        raw.attrs["row_label"] = "row"
+        return raw
+    if not name.endswith(".gz"):
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+        if b"\x00" in head:
+            raise DataError(
+                file,
+                "unreadable file: it is binary, not text CSV",
+                found="NUL bytes in the first 4 KiB",
+                expected="a text CSV (comma-separated, header row) or a .parquet file",
+                fix="export the sheet as CSV (an .xlsx renamed to .csv will not work)",
+            )
+    last_error: Exception | None = None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            header = pd.read_csv(path, encoding=encoding, nrows=0).columns
+            # Codes like 000001 and dates must stay text: parsing them as numbers loses
+            # leading zeros and formats.
+            as_text = {c: str for c in header if _ALIASES.get(_normalise(c)) in ("symbol", "date")}
+            raw = pd.read_csv(path, encoding=encoding, skip_blank_lines=False, dtype=as_text)
+            break
+        except UnicodeDecodeError as exc:
+            last_error = exc
+        except pd.errors.EmptyDataError:
+            raise DataError(
+                file,
+                "file is empty",
+                found="no header and no rows",
+                expected="a header row and daily bars",
+                fix="re-export the data",
+            ) from None
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise DataError(
+                file,
+                "could not be parsed as CSV",
+                found=str(exc).strip().splitlines()[-1],
+                expected="comma-separated rows with the same number of fields as the header",
+                fix="look at the row named above for stray commas or a broken line",
+            ) from None
+    else:
+        raise DataError(
+            file,
+            "unreadable file: not UTF-8 or GB18030 text",
+            found=str(last_error),
+            expected="a text CSV in UTF-8 (or GBK/GB18030 for Chinese exports)",
+            fix="re-save the file as UTF-8 CSV",
+        )
+    raw["_line"] = np.arange(2, len(raw) + 2)
+    raw.attrs["row_label"] = "line"
+    blank = raw.drop(columns="_line").isna().all(axis=1)
+    return raw[~blank.to_numpy()].reset_index(drop=True)
+
+
+def _map_columns(raw: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[str]]:
+    """Rename to canonical names; error on a missing required column with a near-name hint."""
+    rename: dict[object, str] = {}
+    unknown: list[str] = []
+    for col in raw.columns:
+        if col == "_line":
+            continue
+        key = _normalise(col)
+        if key in _ALIASES and _ALIASES[key] not in rename.values():
+            rename[col] = _ALIASES[key]
+        elif key not in _IGNORED:
+            unknown.append(str(col))
+    for need in REQUIRED_COLUMNS:
+        if need in rename.values():
+            continue
+        aliases = [a for a, c in _ALIASES.items() if c == need]
+        guess = ""
+        for col in unknown:
+            if difflib.get_close_matches(_normalise(col), aliases, n=1, cutoff=0.7):
+                guess = f' Did you mean to name column "{col}" as "{need}"?'
+                break
+        raise DataError(
+            file,
+            f"missing required column '{need}'",
+            found=f"columns {[str(c) for c in raw.columns if c != '_line']}",
+            expected="Date, Open, High, Low, Close, Volume (English) or 日期, 开盘, 最高, 最低, "
+            "收盘, 成交量 (Chinese), any case",
+            fix=f"rename the column in the file header.{guess}",
+        )
+    out = raw[[*rename, "_line"]].rename(columns=rename)
+    out.attrs = dict(raw.attrs)
+    return out, unknown
+
+
+def _files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise DataError(
+            str(path),
+            "path does not exist",
+            expected="a CSV/Parquet file or a directory of them",
+            fix="check the spelling, or run from the directory the path is relative to",
+        )
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.name.lower().endswith(DATA_SUFFIXES))
+        if not files:
+            raise DataError(
+                str(path),
+                "directory holds no data files",
+                expected=f"files ending in {', '.join(DATA_SUFFIXES)}",
+                fix="point at the directory that holds the CSV/Parquet bars",
+            )
+        return files
+    return [path]
+
+
+def _symbol_of(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(DATA_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def load_bars_with_reports(
+    paths: str | Path | Iterable[str | Path], *, min_rows: int | None = None
+) -> tuple[dict[str, pd.DataFrame], list[SymbolReport]]:
+    """Like ``load_bars`` but also returns one ``SymbolReport`` per symbol."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    min_rows = default_min_rows() if min_rows is None else min_rows
+    bars: dict[str, pd.DataFrame] = {}
+    reports: list[SymbolReport] = []
+    for given in paths:
+        for path in _files(Path(given)):
+            file = str(path)
+            raw, unknown = _map_columns(_read_table(path), file)
+            if unknown:
+                log.info("%s: ignoring columns %s", file, unknown)
+            if "symbol" in raw.columns:
+                groups = [
+                    (str(sym), part.drop(columns="symbol").reset_index(drop=True))
+                    for sym, part in raw.groupby("symbol", sort=True)
+                ]
+                for _, part in groups:
+                    part.attrs = dict(raw.attrs)
+            else:
+                groups = [(_symbol_of(path), raw)]
+            for symbol, part in groups:
+                if symbol in bars:
+                    raise DataError(
+                        file,
+                        f"symbol {symbol!r} appears in more than one file",
+                        found=f"also in {bars[symbol].attrs['source']}",
+                        expected="each symbol once",
+                        fix="remove the duplicate file or rename one of them",
+                    )
+                frame, report = canonicalize(part, file, symbol, min_rows)
+                for message in report.warnings:
+                    log.warning(message)
+                bars[symbol] = frame
+                reports.append(report)
+    return bars, reports
+
+
+def load_bars(
+    path: str | Path | Iterable[str | Path], *, min_rows: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """Load and validate daily bars: ``{symbol: frame}`` with canonical float64 columns.
+
+    Raises ``DataError`` (a ``ValueError``) naming the file, row/date, what was found, what
+    was expected and the fix, for any problem listed in ``quantray.data.validate``.
+    """
+    return load_bars_with_reports(path, min_rows=min_rows)[0]
+
+
+def data_hash(bars: dict[str, pd.DataFrame]) -> str:
+    """Content hash of canonical bars (symbols, dates, values): keys feature caches."""
+    digest = hashlib.sha256()
+    for symbol in sorted(bars):
+        frame = bars[symbol]
+        digest.update(symbol.encode())
+        digest.update(frame.index.to_numpy().astype("datetime64[ns]").tobytes())
+        for col in sorted(frame.columns):
+            digest.update(col.encode())
+            digest.update(np.ascontiguousarray(frame[col].to_numpy(dtype="float64")).tobytes())
+    return digest.hexdigest()[:16]

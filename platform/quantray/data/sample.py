@@ -1,0 +1,61 @@
+"""The bundled real data: the default input of every script, shipped inside this package.
+
+Three real daily-bar series from permissively licensed PyPI packages (see
+``sample/PROVENANCE.md`` for files, versions, checksums and licences):
+
+- SP500  S&P 500 index, 1999-01-04 .. 2018-12-31 (package ``arch``, NCSA licence)
+- NASDAQ NASDAQ Composite index, 1999-01-04 .. 2018-12-31 (package ``arch``, NCSA licence)
+- MSFT   Microsoft, split/dividend-adjusted, 1986-03-13 .. 2017-11-10 (package
+  ``pmdarima``, MIT licence)
+
+``build_sample`` is the reproducible conversion from the downloaded wheels; those packages
+are not dependencies.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from quantray.data.load import load_bars
+
+SAMPLE_PATH = Path(__file__).with_name("sample") / "bars.parquet"
+
+
+def load_sample() -> dict[str, pd.DataFrame]:
+    """The bundled bars as canonical frames, validated like any user file."""
+    return load_bars(SAMPLE_PATH)
+
+
+def build_sample(
+    arch_wheel: str | Path, pmdarima_wheel: str | Path, out: Path = SAMPLE_PATH
+) -> Path:
+    """Convert the data files inside the two wheels into one long Parquet file.
+
+    Get the wheels once with ``pip download --no-deps arch pmdarima -d DIR``.
+    """
+    frames = []
+    with zipfile.ZipFile(arch_wheel) as wheel:
+        for symbol, member in (
+            ("SP500", "arch/data/sp500/sp500.csv.gz"),
+            ("NASDAQ", "arch/data/nasdaq/nasdaq.csv.gz"),
+        ):
+            raw = pd.read_csv(io.BytesIO(wheel.read(member)), compression="gzip")
+            frames.append(raw.assign(Symbol=symbol))
+    with zipfile.ZipFile(pmdarima_wheel) as wheel:
+        blob = wheel.read("pmdarima/datasets/data/msft.tar.gz")
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            member = tar.extractfile("msft.csv")
+            assert member is not None
+            raw = pd.read_csv(member)
+        frames.append(raw.assign(Symbol="MSFT"))
+    table = pd.concat(frames, ignore_index=True)
+    table["Date"] = pd.to_datetime(table["Date"], format="mixed").dt.strftime("%Y-%m-%d")
+    table = table[["Symbol", "Date", "Open", "High", "Low", "Close", "Volume"]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out, index=False, compression="zstd")
+    return out

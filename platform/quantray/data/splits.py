@@ -1,0 +1,124 @@
+"""Walk-forward splits by date: train | embargo | validation | embargo | test.
+
+Boundaries are dates on the union calendar of all symbols, so no symbol's training period
+overlaps another symbol's test period. A stage-1 sample ending on day t belongs to a split
+when its decision day t AND its whole label t+1..t+H lie inside that split; a stage-2 episode
+starting on day s belongs when s..s+E (decisions and the last return they earn) lie inside.
+The input window of a sample reaches back up to L-1 days and may look into the previous
+period: that is the past, known at the decision, and is allowed.
+
+The embargo (trading days removed between periods) must be >= H + E so nothing straddles a
+boundary even before the inside-the-split rule. The test period is reserved: training,
+normalisation, caches and Tune read only train and validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantray.config import ConfigError, DataConfig, SplitConfig
+from quantray.data.panel import Panel
+
+SPLIT_NAMES = ("train", "valid", "test")
+EMBARGO = -1
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Date ranges (inclusive) of each period and the period of every panel row."""
+
+    ranges: dict[str, tuple[np.datetime64, np.datetime64]]
+    row_split: np.ndarray
+    """[N] int8: 0 train, 1 valid, 2 test, -1 embargo."""
+
+    def describe(self) -> str:
+        """One line with the date ranges, for logs and reports."""
+        return " | ".join(f"{k} {a}..{b}" for k, (a, b) in self.ranges.items())
+
+    def code(self, split: str) -> int:
+        if split not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLIT_NAMES}")
+        return SPLIT_NAMES.index(split)
+
+
+def make_splits(
+    panel: Panel, split: SplitConfig | None = None, data: DataConfig | None = None
+) -> Splits:
+    """Assign every row of ``panel`` to train / valid / test / embargo by date."""
+    split = split or SplitConfig()
+    data = data or DataConfig()
+    need = data.horizon + data.episode_len
+    if split.embargo < need:
+        raise ConfigError(
+            f"SplitConfig: embargo={split.embargo} is shorter than horizon + episode_len = "
+            f"{need}; a label or episode could straddle a boundary. Set embargo >= {need}."
+        )
+    calendar = np.unique(panel.dates)  # [C] sorted trading days of all symbols
+    n = len(calendar)
+    if split.valid_start is not None and split.test_start is not None:
+        v0 = int(np.searchsorted(calendar, np.datetime64(split.valid_start, "D")))
+        t0 = int(np.searchsorted(calendar, np.datetime64(split.test_start, "D")))
+    else:
+        v0 = int(split.train_frac * n) + split.embargo
+        t0 = v0 + int(split.valid_frac * n) + split.embargo
+    bounds = {
+        "train": (0, v0 - split.embargo),
+        "valid": (v0, t0 - split.embargo),
+        "test": (t0, n),
+    }
+    for name, (a, b) in bounds.items():
+        if b - a < need + 1:
+            raise ConfigError(
+                f"SplitConfig: the {name} period has {max(b - a, 0)} trading days "
+                f"(calendar {calendar[0]}..{calendar[-1]}, {n} days); it needs at least "
+                f"{need + 1}. Adjust train_frac/valid_frac or valid_start/test_start."
+            )
+    day_split = np.full(n, EMBARGO, dtype=np.int8)
+    for code, (a, b) in enumerate(bounds.values()):
+        day_split[a:b] = code
+    row_split = day_split[np.searchsorted(calendar, panel.dates)]
+    ranges = {k: (calendar[a], calendar[b - 1]) for k, (a, b) in bounds.items()}
+    return Splits(ranges, row_split)
+
+
+def _inside(panel: Panel, splits: Splits, code: int, span: int) -> np.ndarray:
+    """[N] bool: rows t where t..t+span are the same symbol and all in split ``code``."""
+    ok = (splits.row_split == code) & (panel.rows_to_end >= span)
+    end = np.minimum(np.arange(panel.n_rows) + span, panel.n_rows - 1)
+    # Periods are contiguous date ranges, so checking both ends checks every day between.
+    return ok & (splits.row_split[end] == code)
+
+
+def sample_rows(
+    panel: Panel, splits: Splits, split: str, data: DataConfig | None = None
+) -> np.ndarray:
+    """Row indices t of stage-1 samples in ``split``: full input window, label inside."""
+    data = data or DataConfig()
+    mask = _inside(panel, splits, splits.code(split), data.horizon)
+    return np.flatnonzero(mask & panel.first_window_row(data.window))
+
+
+def episode_rows(
+    panel: Panel,
+    splits: Splits,
+    split: str,
+    data: DataConfig | None = None,
+    stride: int = 1,
+) -> np.ndarray:
+    """Start rows s of stage-2 episodes in ``split``: days s..s+E-1 decide, s+E is the last
+    close they earn on. ``stride`` = E gives non-overlapping episodes (for evaluation)."""
+    data = data or DataConfig()
+    mask = _inside(panel, splits, splits.code(split), data.episode_len)
+    starts = np.flatnonzero(mask & panel.first_window_row(data.window))
+    if stride > 1:
+        # Keep every stride-th start within each symbol so episodes do not overlap.
+        sym = panel.symbol_id[starts]
+        first = np.zeros(len(starts), dtype=bool)
+        first[0:1] = True
+        first[1:] = sym[1:] != sym[:-1]
+        group_start = np.maximum.accumulate(np.where(first, np.arange(len(starts)), 0))
+        rel = starts - starts[group_start]
+        starts = starts[rel % stride == 0]
+    return starts

@@ -1,0 +1,319 @@
+"""Checks that turn one symbol's raw table into a canonical frame, or stop with a DataError.
+
+Every check names the file, the row (``line N`` counts the header as line 1) or date, what
+was found, what was expected and the fix. Nothing is dropped silently:
+
+- unsorted dates are sorted, with a warning;
+- exact duplicate rows (same date, same values) are collapsed, with a warning; duplicates
+  with conflicting values are an error;
+- zero-volume days (suspensions, or index files without volume) are KEPT, with a warning
+  giving their count. Policy: the day stays in the calendar so every window spans real
+  trading days; price features see an unchanged close; volume features use log(1 + volume)
+  so zero is finite. A position held through a suspension earns the (zero) price change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from quantray.data.errors import DataError
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+REQUIRED_COLUMNS = ("date", *PRICE_COLUMNS, "volume")
+OPTIONAL_COLUMNS = ("amount", "turnover")
+CANONICAL_COLUMNS = (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS)
+
+# Rounding in published bars puts open/close a hair outside [low, high]; beyond this relative
+# tolerance it is an error.
+RANGE_TOLERANCE = 1e-6
+
+# Dates are tried in these formats (the one that parses every row wins), then ISO 8601.
+DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d", "%Y%m%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S")
+
+
+@dataclasses.dataclass(frozen=True)
+class SymbolReport:
+    """What validation saw for one symbol: the summary line and any warnings."""
+
+    symbol: str
+    file: str
+    rows: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+    gaps: int
+    """Number of holes longer than 4 calendar days between consecutive rows."""
+    largest_gap_days: int
+    zero_volume_days: int
+    warnings: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line: symbol, rows, date range, gaps."""
+        gap = (
+            f"{self.gaps} gaps > 4 days (largest {self.largest_gap_days} days)"
+            if self.gaps
+            else "no gaps > 4 days"
+        )
+        return (
+            f"{self.symbol}: {self.rows} rows, {self.first.date()} .. {self.last.date()}, {gap}, "
+            f"{self.zero_volume_days} zero-volume days  [{self.file}]"
+        )
+
+
+def _line(raw: pd.DataFrame, position: int) -> str:
+    """Human location of a row: ``line N`` of a text file (header = line 1), ``row N`` else."""
+    return f"{raw.attrs.get('row_label', 'line')} {int(raw['_line'].iloc[position])}"
+
+
+def parse_dates(raw: pd.DataFrame, file: str) -> pd.Series:
+    """Parse the date column; error on the first row that no single format explains."""
+    col = raw["date"]
+    if pd.api.types.is_datetime64_any_dtype(col):
+        parsed = pd.to_datetime(col)
+    else:
+        text = col.astype("string").str.strip()
+        best, best_ok = None, -1
+        for fmt in DATE_FORMATS:
+            attempt = pd.to_datetime(text, format=fmt, errors="coerce")
+            ok = int(attempt.notna().sum())
+            if ok > best_ok:
+                best, best_ok = attempt, ok
+            if ok == len(text):
+                break
+        if best_ok < len(text):
+            iso = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+            if int(iso.notna().sum()) > best_ok:
+                best, best_ok = iso.dt.tz_convert(None), int(iso.notna().sum())
+        assert best is not None
+        if best_ok < len(text):
+            bad = int(np.flatnonzero(best.isna().to_numpy())[0])
+            raise DataError(
+                file,
+                "unparseable date",
+                where=_line(raw, bad),
+                found=repr(col.iloc[bad]),
+                expected="a date like 2009-05-22 or 1/4/1999 (one format for the whole column)",
+                fix="correct or remove that row; dates must be daily and in one format",
+            )
+        parsed = best
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert(None)
+    times = parsed - parsed.dt.normalize()
+    intraday = np.flatnonzero((times != pd.Timedelta(0)).to_numpy())
+    if len(intraday):
+        i = int(intraday[0])
+        raise DataError(
+            file,
+            "intraday timestamps in a daily file",
+            where=_line(raw, i),
+            found=f"{parsed.iloc[i]} ({len(intraday)} rows carry a time of day)",
+            expected="one bar per day with dates only (time 00:00)",
+            fix="resample intraday bars to daily OHLCV (open=first, high=max, low=min, "
+            "close=last, volume=sum) before loading",
+        )
+    return parsed.reset_index(drop=True)
+
+
+def _numeric(raw: pd.DataFrame, column: str, file: str) -> np.ndarray:
+    col = raw[column]
+    if col.dtype == object or pd.api.types.is_string_dtype(col):
+        cleaned = col.astype("string").str.replace(",", "", regex=False).str.strip()
+        values = pd.to_numeric(cleaned, errors="coerce")
+        bad = values.isna() & cleaned.notna() & (cleaned != "") & (cleaned.str.lower() != "nan")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                file,
+                f"non-numeric value in column '{column}'",
+                where=_line(raw, i),
+                found=repr(col.iloc[i]),
+                expected="a number",
+                fix=f"correct the value in '{column}' at that line, or remove the row",
+            )
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    if not pd.api.types.is_numeric_dtype(col):
+        raise DataError(
+            file,
+            f"column '{column}' is not numeric",
+            found=str(col.dtype),
+            expected="numbers",
+            fix=f"store '{column}' as numbers",
+        )
+    return col.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _first(mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if len(hits) else None
+
+
+def check_values(raw: pd.DataFrame, values: dict[str, np.ndarray], file: str) -> None:
+    """Prices finite and positive, OHLC consistent, volume finite and non-negative."""
+    for name in PRICE_COLUMNS:
+        v = values[name]
+        i = _first(~np.isfinite(v))
+        if i is not None:
+            raise DataError(
+                file,
+                f"missing or infinite price in '{name}'",
+                where=_line(raw, i),
+                found=repr(raw[name].iloc[i]),
+                expected="a finite positive price on every row",
+                fix="fill the missing bar from your data source, or remove that row",
+            )
+        i = _first(v <= 0)
+        if i is not None:
+            raise DataError(
+                file,
+                f"zero or negative price in '{name}'",
+                where=_line(raw, i),
+                found=repr(raw[name].iloc[i]),
+                expected="a price > 0",
+                fix="correct the bar (a price of 0 usually marks a missing value)",
+            )
+    high, low = values["high"], values["low"]
+    i = _first(high < low)
+    if i is not None:
+        raise DataError(
+            file,
+            "high is below low",
+            where=_line(raw, i),
+            found=f"high={high[i]} low={low[i]}",
+            expected="low <= open, close <= high",
+            fix="check whether the high and low columns are swapped, or correct that bar",
+        )
+    tol_hi = high * (1 + RANGE_TOLERANCE)
+    tol_lo = low * (1 - RANGE_TOLERANCE)
+    for name in ("open", "close"):
+        v = values[name]
+        i = _first((v > tol_hi) | (v < tol_lo))
+        if i is not None:
+            raise DataError(
+                file,
+                f"{name} lies outside [low, high]",
+                where=_line(raw, i),
+                found=f"{name}={v[i]} low={low[i]} high={high[i]}",
+                expected=f"low <= {name} <= high",
+                fix="correct that bar; if prices are adjusted, adjust open/high/low/close alike",
+            )
+    vol = values["volume"]
+    i = _first(~np.isfinite(vol))
+    if i is not None:
+        raise DataError(
+            file,
+            "missing or infinite volume",
+            where=_line(raw, i),
+            found=repr(raw["volume"].iloc[i]),
+            expected="a volume >= 0 on every row (0 marks a suspended day)",
+            fix="fill the volume, or write 0 for a day without trading",
+        )
+    i = _first(vol < 0)
+    if i is not None:
+        raise DataError(
+            file,
+            "negative volume",
+            where=_line(raw, i),
+            found=repr(raw["volume"].iloc[i]),
+            expected="volume >= 0",
+            fix="correct that row's volume",
+        )
+
+
+def canonicalize(
+    raw: pd.DataFrame, file: str, symbol: str, min_rows: int
+) -> tuple[pd.DataFrame, SymbolReport]:
+    """Validate one symbol's raw rows (canonical column names, raw values, a ``_line`` column)
+    and return the canonical frame plus its report."""
+    warnings: list[str] = []
+    if len(raw) == 0:
+        raise DataError(
+            file,
+            f"no data rows for symbol {symbol!r} (header only)",
+            expected=f"at least {min_rows} daily bars",
+            fix="check the export; the file holds column names but no rows",
+        )
+    dates = parse_dates(raw, file)
+    values = {c: _numeric(raw, c, file) for c in (*PRICE_COLUMNS, "volume")}
+    for c in OPTIONAL_COLUMNS:
+        if c in raw.columns:
+            values[c] = _numeric(raw, c, file)
+    check_values(raw, values, file)
+    if "adj_close" in raw.columns:
+        adj = _numeric(raw, "adj_close", file)
+        factor = adj / values["close"]
+        i = _first(~np.isfinite(factor) | (factor <= 0))
+        if i is not None:
+            raise DataError(
+                file,
+                "missing or non-positive adjusted close",
+                where=_line(raw, i),
+                found=repr(raw["adj_close"].iloc[i]),
+                expected="Adj Close > 0 on every row",
+                fix="fill the adjusted close, or drop the Adj Close column to use raw prices",
+            )
+        if not np.allclose(factor, 1.0, rtol=1e-9, atol=0):
+            # Back-adjust so returns include splits and dividends: scale all four prices by
+            # the same factor, which keeps low <= open, close <= high.
+            for c in PRICE_COLUMNS:
+                values[c] = values[c] * factor
+            warnings.append(
+                f"{file}: {symbol} prices back-adjusted by Adj Close / Close (splits, dividends)"
+            )
+
+    frame = pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"))
+    frame["_line"] = raw["_line"].to_numpy()
+    if not frame.index.is_monotonic_increasing:
+        warnings.append(f"{file}: dates for {symbol} were not in order; sorted them")
+        frame = frame.sort_index(kind="stable")
+    dup = frame.index.duplicated(keep=False)
+    if dup.any():
+        numeric = frame.drop(columns="_line")
+        first_of = numeric[dup].groupby(level=0).nunique(dropna=False)
+        conflicting = first_of[(first_of > 1).any(axis=1)]
+        if len(conflicting):
+            day = conflicting.index[0]
+            lines = frame.loc[[day], "_line"].tolist()
+            raise DataError(
+                file,
+                "duplicate date with conflicting values",
+                where=f"{day.date()} (lines {', '.join(str(n) for n in lines)})",
+                found=f"{len(lines)} different bars for one day",
+                expected="one bar per date",
+                fix="keep the correct bar and delete the others",
+            )
+        n_dup = int(frame.index.duplicated().sum())
+        warnings.append(f"{file}: {n_dup} exact duplicate rows for {symbol}; kept one of each")
+        frame = frame[~frame.index.duplicated()]
+    frame = frame.drop(columns="_line")
+    if len(frame) < min_rows:
+        raise DataError(
+            file,
+            f"too few rows for symbol {symbol!r}",
+            found=f"{len(frame)} daily bars",
+            expected=f"at least {min_rows} (feature warm-up + a 180-day window + 7-day horizon)",
+            fix="load a longer history, or lower the window length in the config",
+        )
+    zero_vol = int((frame["volume"] == 0).sum())
+    if zero_vol:
+        warnings.append(
+            f"{file}: {symbol} has {zero_vol} zero-volume days (suspensions); kept, see the "
+            "zero-volume policy in quantray.data.validate"
+        )
+    span = np.diff(frame.index.to_numpy()).astype("timedelta64[D]").astype(int)
+    big = span[span > 4]
+    report = SymbolReport(
+        symbol=symbol,
+        file=file,
+        rows=len(frame),
+        first=frame.index[0],
+        last=frame.index[-1],
+        gaps=len(big),
+        largest_gap_days=int(big.max()) if len(big) else 0,
+        zero_volume_days=zero_vol,
+        warnings=tuple(warnings),
+    )
+    frame.attrs["symbol"] = symbol
+    frame.attrs["source"] = file
+    return frame, report

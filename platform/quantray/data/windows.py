@@ -1,0 +1,92 @@
+"""Stage-1 samples and stage-2 episodes as index gathers over a ``Panel``.
+
+Nothing here materialises [samples, L, F]: a dataset holds the panel's flat arrays (shared,
+O(N x F)) and an index array of sample end rows; ``batch(i)`` gathers one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantray.config import DataConfig
+from quantray.data.features import FeatureNormalizer
+from quantray.data.panel import Panel
+
+
+@dataclass(frozen=True)
+class WindowDataset:
+    """Map-style dataset of (x [L, F], y [H]) for rows ``ends`` of a panel.
+
+    x = normalised features of days t-L+1..t; y = close[t+1..t+H] / close[t] - 1.
+    """
+
+    features: np.ndarray
+    """[N, F] float32 normalised features of the whole panel (shared, not copied)."""
+    close: np.ndarray
+    """[N] float64 closes of the whole panel."""
+    ends: np.ndarray
+    """[n] int64 rows t at which samples end (decision days)."""
+    config: DataConfig
+
+    @classmethod
+    def build(
+        cls, panel: Panel, ends: np.ndarray, normalizer: FeatureNormalizer, config: DataConfig
+    ) -> WindowDataset:
+        return cls(normalizer.transform(panel.features), panel.close, ends, config)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gather samples ``idx`` (positions into ``ends``): x [B, L, F] float32, y [B, H]."""
+        t = self.ends[np.asarray(idx)]  # [B]
+        L, H = self.config.window, self.config.horizon
+        x = self.features[t[:, None] + np.arange(-L + 1, 1)]  # [B, L] rows -> [B, L, F]
+        future = self.close[t[:, None] + np.arange(1, H + 1)]  # [B, H]
+        y = (future / self.close[t][:, None] - 1.0).astype(np.float32)  # [B, H]
+        return x, y
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.batch(np.array([i]))
+        return x[0], y[0]
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """A fixed list of E-day episodes: everything stage 2, the env and evaluation need.
+
+    Arrays are gathered once for the list (n x E values each, not windows).
+    """
+
+    starts: np.ndarray
+    """[n] panel rows of each episode's first decision day."""
+    next_returns: np.ndarray
+    """[n, E] float64: r_{t+1}, what the position decided on day t earns."""
+    prev_returns: np.ndarray
+    """[n, E] float64: r_t, the return into day t (known at its close; price-limit flags)."""
+    rows: np.ndarray
+    """[n, E] int64 panel rows of each decision day (to gather features of any cache)."""
+
+    @classmethod
+    def build(cls, panel: Panel, starts: np.ndarray, episode_len: int) -> Episodes:
+        rows = np.asarray(starts)[:, None] + np.arange(episode_len)  # [n, E]
+        return cls(
+            starts=np.asarray(starts),
+            next_returns=panel.next_returns()[rows],
+            prev_returns=panel.prev_returns()[rows],
+            rows=rows,
+        )
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def features(self, table: np.ndarray) -> np.ndarray:
+        """Gather per-day features [n, E, D] from a per-row table [N, D] (raw or frozen)."""
+        return table[self.rows]  # [n, E] rows -> [n, E, D]
+
+    def subset(self, idx: np.ndarray) -> Episodes:
+        return Episodes(
+            self.starts[idx], self.next_returns[idx], self.prev_returns[idx], self.rows[idx]
+        )
