@@ -4,6 +4,7 @@ Importing this package never imports Ray (a GPU box with bare PyTorch can use it
 """
 
 from quantray.data.errors import DataError
+from quantray.data.feature_cache import FeatureCache, cache_dir_name, write_cache
 from quantray.data.features import (
     FEATURE_NAMES,
     FEATURE_WARMUP,
@@ -15,6 +16,7 @@ from quantray.data.load import data_hash, load_bars, load_bars_with_reports
 from quantray.data.panel import Panel
 from quantray.data.sample import SAMPLE_PATH, load_sample
 from quantray.data.splits import Splits, episode_rows, make_splits, sample_rows
+from quantray.data.task import Task, load_task
 from quantray.data.validate import SymbolReport
 from quantray.data.windows import Episodes, WindowDataset
 
@@ -25,17 +27,22 @@ __all__ = [
     "SAMPLE_PATH",
     "DataError",
     "Episodes",
+    "FeatureCache",
     "FeatureNormalizer",
     "Panel",
     "Splits",
     "SymbolReport",
+    "Task",
     "WindowDataset",
+    "cache_dir_name",
     "data_hash",
     "episode_rows",
     "load_bars",
     "load_bars_with_reports",
     "load_sample",
+    "load_task",
     "make_features",
     "make_splits",
     "sample_rows",
+    "write_cache",
 ]

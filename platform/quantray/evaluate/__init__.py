@@ -1,0 +1,83 @@
+"""Evaluation: per-episode backtest metrics, baselines, confidence intervals, deflated Sharpe.
+
+Pure numpy / scipy / pandas. Every strategy (GRU, PPO, SAC, baselines) is scored by
+``evaluate_positions`` on the same test episodes through the one accounting rule.
+"""
+
+from .baselines import (
+    N_LEVELS,
+    buy_and_hold,
+    cash,
+    evaluate_baselines,
+    momentum,
+    perfect_foresight,
+    position_levels,
+    random_policy,
+)
+from .metrics import (
+    METRIC_COLUMNS,
+    TRADING_DAYS_PER_YEAR,
+    Backtest,
+    annual_return,
+    annual_volatility,
+    calmar_ratio,
+    downside_deviation,
+    episode_metrics,
+    equity_curve,
+    evaluate_positions,
+    hit_rate,
+    max_drawdown,
+    pooled_metrics,
+    run_backtest,
+    sharpe_ratio,
+    sortino_ratio,
+    total_return,
+    turnover,
+)
+from .stats import (
+    ConfidenceInterval,
+    SharpeMoments,
+    bootstrap_ci,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    paired_difference_ci,
+    probabilistic_sharpe_ratio,
+    sharpe_moments,
+)
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "N_LEVELS",
+    "TRADING_DAYS_PER_YEAR",
+    "Backtest",
+    "ConfidenceInterval",
+    "SharpeMoments",
+    "annual_return",
+    "annual_volatility",
+    "bootstrap_ci",
+    "buy_and_hold",
+    "calmar_ratio",
+    "cash",
+    "deflated_sharpe_ratio",
+    "downside_deviation",
+    "episode_metrics",
+    "equity_curve",
+    "evaluate_baselines",
+    "evaluate_positions",
+    "expected_max_sharpe",
+    "hit_rate",
+    "max_drawdown",
+    "momentum",
+    "paired_difference_ci",
+    "perfect_foresight",
+    "pooled_metrics",
+    "position_levels",
+    "probabilistic_sharpe_ratio",
+    "random_policy",
+    "run_backtest",
+    "sharpe_moments",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "total_return",
+    "turnover",
+]

@@ -1,0 +1,96 @@
+"""Read (and atomically write) the frozen-feature cache; needs neither Ray nor a model.
+
+A cache is a directory holding ``features.npy`` ([N, D] float32, row-aligned with
+``Panel.from_bars(bars)``; NaN on rows without a full input window) and ``meta.json``
+(data hash, checkpoint id, d_model, symbols, rows). Its name is derived from the checkpoint
+id and the data hash, so a cache is computed once per (model, data) and shared by stage 2,
+the env and every Tune trial. The writer that runs the model lives in
+``quantray.train.features``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantray.data.errors import DataError
+from quantray.data.panel import Panel
+
+FEATURES_FILE = "features.npy"
+META_FILE = "meta.json"
+
+
+def cache_dir_name(checkpoint_id: str, data_hash: str) -> str:
+    """Directory name of the cache for one (checkpoint, data) pair."""
+    return f"features-{checkpoint_id}-{data_hash}"
+
+
+@dataclass(frozen=True)
+class FeatureCache:
+    """Frozen per-(symbol, day) features: ``table[row]`` is the [D] vector of panel row."""
+
+    table: np.ndarray
+    """[N, D] float32."""
+    meta: dict[str, Any]
+    path: Path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureCache:
+        """Open a cache directory; raises DataError naming what is missing."""
+        path = Path(path)
+        for name in (FEATURES_FILE, META_FILE):
+            if not (path / name).exists():
+                raise DataError(
+                    str(path),
+                    f"not a feature cache: {name} is missing",
+                    expected=f"a directory with {FEATURES_FILE} and {META_FILE}",
+                    fix="point at a directory written by experiments/export_features.py",
+                )
+        meta = json.loads((path / META_FILE).read_text())
+        table = np.load(path / FEATURES_FILE, mmap_mode="r")
+        return cls(np.asarray(table), meta, path)
+
+    @property
+    def dim(self) -> int:
+        return int(self.table.shape[1])
+
+    def check_matches(self, panel: Panel) -> None:
+        """Refuse a cache built from other data: its rows would not line up."""
+        if self.meta.get("data_hash") != panel.data_hash or len(self.table) != panel.n_rows:
+            raise DataError(
+                str(self.path),
+                "feature cache was built from different data",
+                found=f"cache data hash {self.meta.get('data_hash')} ({len(self.table)} rows)",
+                expected=f"data hash {panel.data_hash} ({panel.n_rows} rows) of the bars loaded now",
+                fix="export features again for this data (experiments/export_features.py "
+                "--data ...), or load the data the cache was built from",
+            )
+
+
+def write_cache(path: str | Path, table: np.ndarray, meta: dict[str, Any]) -> Path:
+    """Write a cache atomically: concurrent writers (Tune trials, nodes) never see half a
+    cache; if the directory already exists it is kept (same key = same content)."""
+    path = Path(path)
+    if (path / META_FILE).exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        np.save(tmp / FEATURES_FILE, np.asarray(table, dtype=np.float32))
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not (path / META_FILE).exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path

@@ -1,0 +1,207 @@
+"""Stage-1 price model: a pre-norm MLA Transformer over a window of daily features.
+
+x [B, L, F] -> input_proj -> n_layers x Block(RMSNorm -> MLA, RMSNorm -> FFN) -> RMSNorm
+-> last day's hidden state [B, D] -> feature_head (Linear + tanh) = strategy feature [B, D]
+-> price_head (Linear) = next-H-day returns relative to the last close [B, H].
+
+The price head reads the feature vector, so the frozen features handed to stage 2 carry
+exactly the information the price forecast used. Attention is bidirectional over the window
+(it contains only days <= t), and the last day's state, which has attended to the whole window,
+is the summary. Feature values are bounded in (-1, 1) by the tanh, which keeps stage-2 and RL
+observations well scaled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from quantray.config import PriceModelConfig
+from quantray.models.attention import MLA
+from quantray.models.ffn import GeGLU, MoE, SwiGLU
+from quantray.models.norm import RMSNorm
+from quantray.models.rope import precompute_freqs_cis
+
+
+class PriceOutput(NamedTuple):
+    """What :meth:`PriceTransformer.forward` returns."""
+
+    returns: torch.Tensor
+    """[B, H] predicted close_{t+h} / close_t - 1 for h = 1..H."""
+    features: torch.Tensor
+    """[B, D] strategy feature of day t (the window's last day)."""
+    aux_loss: torch.Tensor
+    """Scalar MoE load-balancing loss, already multiplied by ``moe_aux_weight`` and averaged
+    over layers; add it to the price loss. Exactly 0 for dense FFNs."""
+
+
+def build_ffn(config: PriceModelConfig) -> nn.Module:
+    """The feed-forward module named by ``config.ffn``."""
+    if config.ffn == "swiglu":
+        return SwiGLU(config.d_model, config.ffn_hidden)
+    if config.ffn == "geglu":
+        return GeGLU(config.d_model, config.ffn_hidden)
+    return MoE(config.d_model, config.ffn_hidden, config.num_experts, config.top_k)
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: ``x + attn(norm(x))`` then ``x + ffn(norm(x))``."""
+
+    def __init__(self, config: PriceModelConfig) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(config.d_model)
+        self.attn = MLA(config)
+        self.ffn_norm = RMSNorm(config.d_model)
+        self.ffn = build_ffn(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: torch.Tensor, freqs_cis: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x [B, L, D] -> (x [B, L, D], unweighted MoE aux loss or None for dense FFNs)."""
+        x = x + self.dropout(self.attn(self.attn_norm(x), freqs_cis))
+        h = self.ffn(self.ffn_norm(x))
+        aux = None
+        if isinstance(h, tuple):  # MoE returns (y, aux)
+            h, aux = h
+        return x + self.dropout(h), aux
+
+
+class PriceTransformer(nn.Module):
+    """Stage-1 price model; see the module docstring for the architecture.
+
+    ``forward(x [B, L, F]) -> PriceOutput(returns [B, H], features [B, D], aux_loss [])``
+    for any window length 1 <= L <= config.window.
+    """
+
+    def __init__(self, config: PriceModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.input_proj = nn.Linear(config.n_features, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(config.d_model)
+        self.feature_head = nn.Linear(config.d_model, config.d_model)
+        self.price_head = nn.Linear(config.d_model, config.horizon)
+        freqs_cis = precompute_freqs_cis(config.qk_rope_head_dim, config.window, config.rope_theta)
+        # Not persistent: rebuilt from the config, so checkpoints hold only learned weights.
+        self.register_buffer("freqs_cis", freqs_cis, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 style init: N(0, 0.02) weights, zero biases, residual outputs scaled by
+        1/sqrt(2 * n_layers) so the residual stream's variance does not grow with depth, and a
+        zero price head so training starts from the zero-return forecast."""
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layers)
+        for name, param in self.named_parameters():
+            if name.endswith("norm.weight"):
+                nn.init.ones_(param)
+            elif name.endswith("bias"):
+                nn.init.zeros_(param)
+            elif name.endswith(("attn.wo.weight", "ffn.w2.weight", "ffn.w2")):
+                nn.init.normal_(param, std=residual_std)
+            else:
+                nn.init.normal_(param, std=0.02)
+        nn.init.zeros_(self.price_head.weight)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        cfg = self.config
+        if x.ndim != 3 or x.shape[-1] != cfg.n_features:
+            raise ValueError(
+                f"PriceTransformer expects x of shape [batch, window, {cfg.n_features}], got "
+                f"{tuple(x.shape)}. Build windows with quantray.data (features[t-L+1..t]) or set "
+                f"PriceModelConfig.n_features to the feature count."
+            )
+        if not 1 <= x.shape[1] <= cfg.window:
+            raise ValueError(
+                f"PriceTransformer: window length {x.shape[1]} is outside [1, {cfg.window}]; "
+                f"RoPE tables cover config.window={cfg.window} days. Pass shorter windows or "
+                f"raise PriceModelConfig.window."
+            )
+
+    def hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, L, F] -> (final-normed hidden states [B, L, D], weighted aux loss [])."""
+        self._check_input(x)
+        h = self.input_proj(x)  # [B, L, F] -> [B, L, D]
+        aux_total = h.new_zeros((), dtype=torch.float32)
+        n_moe = 0
+        for block in self.blocks:
+            h, aux = block(h, self.freqs_cis)
+            if aux is not None:
+                aux_total = aux_total + aux
+                n_moe += 1
+        if n_moe:
+            aux_total = aux_total * (self.config.moe_aux_weight / n_moe)
+        return self.norm(h), aux_total
+
+    def forward(self, x: torch.Tensor) -> PriceOutput:
+        """x [B, L, F] normalised features of days t-L+1..t -> PriceOutput."""
+        h, aux = self.hidden(x)
+        features = torch.tanh(self.feature_head(h[:, -1]))  # last day t: [B, D]
+        returns = self.price_head(features)  # [B, D] -> [B, H]
+        return PriceOutput(returns=returns, features=features, aux_loss=aux)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Strategy feature of each window's last day, x [B, L, F] -> [B, D], without grad.
+
+        Uses the model's current mode; call ``.eval()`` first for deterministic features.
+        """
+        h, _ = self.hidden(x)
+        return torch.tanh(self.feature_head(h[:, -1]))
+
+    def num_params(self, trainable_only: bool = False) -> int:
+        """Number of parameters (all, or only those with requires_grad)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+def returns_to_prices(returns: torch.Tensor, last_close: torch.Tensor) -> torch.Tensor:
+    """Predicted returns [B, H] and the window's last close [B] -> predicted closes [B, H]."""
+    if last_close.shape != returns.shape[:1]:
+        raise ValueError(
+            f"last_close must have shape [B]={tuple(returns.shape[:1])} to match returns "
+            f"{tuple(returns.shape)}, got {tuple(last_close.shape)}"
+        )
+    return last_close[:, None] * (1.0 + returns)  # [B] -> [B, 1] broadcast over H
+
+
+def param_group(name: str) -> str:
+    """Group of a parameter name for :func:`grad_norms`.
+
+    ``input_proj`` | ``blocks.N.attn`` (incl. attn_norm) | ``blocks.N.ffn`` (incl. ffn_norm)
+    | ``heads`` (final norm, feature_head, price_head).
+    """
+    parts = name.split(".")
+    if parts[0] == "blocks":
+        sub = "attn" if parts[2].startswith("attn") else "ffn"
+        return f"blocks.{parts[1]}.{sub}"
+    if parts[0] in ("norm", "feature_head", "price_head"):
+        return "heads"
+    return parts[0]
+
+
+def grad_norms(model: nn.Module) -> dict[str, float]:
+    """L2 norm of the gradients per parameter group (see :func:`param_group`) plus "total".
+
+    Call after ``backward()``; parameters without a gradient are skipped. Handy to spot a
+    vanishing block or an exploding head. Accepts the model wrapped by DDP or torch.compile.
+    One device-to-host copy in total, not one per parameter.
+    """
+    inner = model
+    while hasattr(inner, "module") or hasattr(inner, "_orig_mod"):  # DDP / compile wrappers
+        inner = getattr(inner, "module", None) or inner._orig_mod
+    groups: list[str] = []
+    squares: list[torch.Tensor] = []
+    for name, param in inner.named_parameters():
+        if param.grad is not None:
+            groups.append(param_group(name))
+            squares.append(param.grad.detach().float().pow(2).sum())
+    totals: dict[str, float] = defaultdict(float)
+    for group, sq in zip(groups, torch.stack(squares).tolist() if squares else [], strict=True):
+        totals[group] += sq
+    norms = {group: math.sqrt(sq) for group, sq in totals.items()}
+    norms["total"] = math.sqrt(sum(totals.values()))
+    return norms

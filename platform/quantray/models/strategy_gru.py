@@ -1,0 +1,182 @@
+"""Stage 2: the GRU position strategy with a Gumbel-softmax position head.
+
+Each day t of an episode the policy reads, at the close of day t,
+
+* the frozen stage-1 feature of day t [D],
+* the position it actually holds (yesterday's executed position, after the price-limit rule),
+* a small portfolio state: day-in-episode t/E and the cumulative net return of the episode so
+  far, compounded from the realised net returns of days 0..t-1 (these use r_1..r_t, i.e.
+  ``next_returns[:, :t]``, all known at close t — never r_{t+1}),
+
+updates a GRUCell and maps the state to A logits over positions 0, 1/(A-1), ..., 1.
+
+Training draws ``F.gumbel_softmax(logits, tau, hard)`` and takes the expected position
+``probs @ linspace(0, 1, A)``; evaluation takes the argmax position. The chosen position goes
+through ``accounting.step_torch`` (costs, price limits) and the executed position is fed back
+as the next day's input, so gradients flow through the whole 20-day recursion: a trade today
+changes tomorrow's cost and tomorrow's decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from quantray.accounting import step_torch
+from quantray.config import CostConfig, StrategyConfig
+
+PORTFOLIO_STATE_SIZE = 3
+"""Inputs besides the frozen feature: previous executed position, t/E, cumulative net return."""
+
+
+def anneal_tau(step: int, config: StrategyConfig) -> float:
+    """Gumbel-softmax temperature after ``step`` optimizer steps.
+
+    Exponential decay ``tau_start * (tau_min / tau_start) ** (step / tau_decay_steps)``, held
+    at ``tau_min`` from ``tau_decay_steps`` on.
+    """
+    progress = min(max(step, 0) / config.tau_decay_steps, 1.0)
+    return config.tau_start * (config.tau_min / config.tau_start) ** progress
+
+
+@dataclass(frozen=True)
+class StrategyOutput:
+    """What one forward pass over a batch of episodes produced (axis legend in design.md)."""
+
+    positions: Tensor
+    """[B, E] executed positions (after the price-limit rule); ``positions[:, t]`` is held
+    from close t to close t+1."""
+    logits: Tensor
+    """[B, E, A] position-head logits."""
+    net_returns: Tensor
+    """[B, E] daily net returns ``positions * next_returns - costs``."""
+    costs: Tensor
+    """[B, E] daily trading costs."""
+    wanted: Tensor
+    """[B, E] positions the head asked for, before the price-limit rule."""
+
+
+class StrategyGRU(nn.Module):
+    """GRU over the E days of an episode with a Gumbel-softmax head over A positions."""
+
+    def __init__(self, config: StrategyConfig, feature_dim: int | None = None) -> None:
+        """``feature_dim`` is D, the width of the frozen features; defaults to
+        ``config.feature_dim``."""
+        super().__init__()
+        feature_dim = config.feature_dim if feature_dim is None else feature_dim
+        if feature_dim < 1:
+            raise ValueError(f"StrategyGRU: feature_dim must be >= 1, got {feature_dim}")
+        self.config = config
+        self.feature_dim = feature_dim
+        self.cell = nn.GRUCell(feature_dim + PORTFOLIO_STATE_SIZE, config.hidden_size)
+        self.head = nn.Sequential(
+            nn.Linear(config.hidden_size, config.head_hidden),
+            nn.GELU(),
+            nn.Linear(config.head_hidden, config.n_actions),
+        )
+        # Position of each action: 0, 1/(A-1), ..., 1. A buffer so it follows .to(device).
+        self.register_buffer(
+            "action_positions", torch.linspace(0.0, 1.0, config.n_actions), persistent=False
+        )
+
+    def num_params(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def forward(
+        self,
+        features: Tensor,
+        next_returns: Tensor,
+        cost: CostConfig,
+        training: bool | None = None,
+        tau: float | None = None,
+        prev_position: float | Tensor = 0.0,
+        limit_up: Tensor | None = None,
+        limit_down: Tensor | None = None,
+        detach_feedback: bool = False,
+    ) -> StrategyOutput:
+        """Run the policy over a batch of episodes.
+
+        Args:
+            features: [B, E, D] frozen features; day t's feature must use data up to close t.
+            next_returns: [B, E] ``next_returns[:, t] = r_{t+1}``. Used for the accounting of
+                each day AFTER its decision and, for the portfolio-state input, only through
+                days already past (``next_returns[:, :t]`` at day t).
+            cost: the cost model (``CostConfig.preset(...)``).
+            training: Gumbel-softmax sampling when True, argmax positions when False;
+                defaults to ``self.training``.
+            tau: Gumbel-softmax temperature; defaults to ``config.tau_start`` (see
+                ``anneal_tau``).
+            prev_position: position held before day 0, scalar or [B]; 0.0 starts in cash.
+            limit_up / limit_down: [B, E] bool, day t closed at the price limit (see
+                ``accounting.limit_flags``); applied when ``cost.enforce_price_limit``.
+            detach_feedback: stop gradients through the fed-back position and portfolio
+                state (an ablation: the loss then cannot credit a decision with its effect
+                on later days).
+        """
+        if features.dim() != 3 or features.shape[-1] != self.feature_dim:
+            raise ValueError(
+                f"StrategyGRU: features must be [B, E, D={self.feature_dim}], got "
+                f"{tuple(features.shape)}"
+            )
+        batch, episode_len, _ = features.shape
+        if tuple(next_returns.shape) != (batch, episode_len):
+            raise ValueError(
+                f"StrategyGRU: next_returns must be [B, E] = {(batch, episode_len)} to match "
+                f"features, got {tuple(next_returns.shape)}"
+            )
+        training = self.training if training is None else training
+        tau = self.config.tau_start if tau is None else tau
+        dtype, device = features.dtype, features.device
+
+        prev = torch.as_tensor(prev_position, dtype=dtype, device=device).expand(batch)  # [B]
+        cum_return = features.new_zeros(batch)  # [B] compounded net return of past days
+        hidden = features.new_zeros(batch, self.config.hidden_size)  # [B, hidden]
+        positions, logits_all, nets, costs, wanted_all = [], [], [], [], []
+        for t in range(episode_len):
+            fed_prev = prev.detach() if detach_feedback else prev
+            fed_cum = cum_return.detach() if detach_feedback else cum_return
+            day_fraction = features.new_full((batch,), t / episode_len)
+            # [B, 3]: the portfolio state known at close t.
+            state = torch.stack([fed_prev, day_fraction, fed_cum], dim=-1)
+            # [B, D] ++ [B, 3] -> [B, D + 3]
+            hidden = self.cell(torch.cat([features[:, t], state], dim=-1), hidden)
+            logits = self.head(hidden)  # [B, A]
+            if training:
+                probs = F.gumbel_softmax(logits, tau=tau, hard=self.config.hard)  # [B, A]
+                wanted = probs @ self.action_positions  # [B, A] @ [A] -> [B]
+            else:
+                wanted = self.action_positions[logits.argmax(dim=-1)]  # [B]
+            net, cost_t, executed = step_torch(
+                wanted,
+                fed_prev,
+                next_returns[:, t],
+                cost,
+                None if limit_up is None else limit_up[:, t],
+                None if limit_down is None else limit_down[:, t],
+            )
+            # r_{t+1} is realised at close t+1, so it enters the state from day t+1 on.
+            cum_return = (1.0 + fed_cum) * (1.0 + net) - 1.0
+            prev = executed
+            positions.append(executed)
+            logits_all.append(logits)
+            nets.append(net)
+            costs.append(cost_t)
+            wanted_all.append(wanted)
+        # E x [B] -> [B, E]; E x [B, A] -> [B, E, A]
+        return StrategyOutput(
+            positions=torch.stack(positions, dim=1),
+            logits=torch.stack(logits_all, dim=1),
+            net_returns=torch.stack(nets, dim=1),
+            costs=torch.stack(costs, dim=1),
+            wanted=torch.stack(wanted_all, dim=1),
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"feature_dim={self.feature_dim}, n_actions={self.config.n_actions}, "
+            f"hard={self.config.hard}, num_params={self.num_params()}"
+        )

@@ -1,0 +1,118 @@
+"""Frozen features: run the trained stage-1 encoder once over every (symbol, day).
+
+The encoder is frozen (eval mode, no gradients) and maps the 180-day window ending at each
+row to its [D] feature; rows without a full window stay NaN. Normalisation comes from the
+checkpoint (fitted on the training period when the model was trained), never refitted here.
+The result is written as a cache keyed by checkpoint content and data hash (see
+``quantray.data.feature_cache``), read by stage 2, the env and every Tune trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from quantray.data import FeatureNormalizer, Panel, cache_dir_name, load_bars, write_cache
+from quantray.data.sample import SAMPLE_PATH
+from quantray.models import PriceTransformer
+from quantray.train.price import (
+    CHECKPOINT_FILE,
+    PriceRunSpec,
+    load_checkpoint,
+    model_from_checkpoint,
+)
+
+
+def checkpoint_id(path: str | Path) -> str:
+    """Content hash of a checkpoint file (12 hex digits): part of the cache key."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+@torch.no_grad()
+def encode_rows(
+    model: PriceTransformer,
+    normalized: np.ndarray,
+    rows: np.ndarray,
+    window: int,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """Frozen features [len(rows), D] of the windows ending at ``rows`` of ``normalized`` [N, F]."""
+    model = model.to(device).eval()
+    out = np.empty((len(rows), model.config.d_model), dtype=np.float32)
+    offsets = np.arange(-window + 1, 1)
+    starts = range(0, len(rows), batch_size)
+    for start in tqdm(starts, desc="frozen features", disable=not progress, unit="batch"):
+        t = rows[start : start + batch_size]
+        x = torch.from_numpy(normalized[t[:, None] + offsets]).to(device)  # [B, L, F]
+        out[start : start + len(t)] = model.encode(x).float().cpu().numpy()  # [B, D]
+    return out
+
+
+def feature_table(
+    model: PriceTransformer,
+    panel: Panel,
+    normalizer: FeatureNormalizer,
+    window: int,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """[N, D] frozen features for every panel row; NaN where the window is incomplete."""
+    table = np.full((panel.n_rows, model.config.d_model), np.nan, dtype=np.float32)
+    rows = np.flatnonzero(panel.first_window_row(window))
+    normalized = normalizer.transform(panel.features)
+    table[rows] = encode_rows(model, normalized, rows, window, batch_size, device, progress)
+    return table
+
+
+def export_features(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    data: str | Path | None = None,
+    batch_size: int = 512,
+    device: str = "auto",
+    progress: bool = True,
+) -> Path:
+    """Compute (or reuse) the frozen-feature cache of ``checkpoint`` on ``data``.
+
+    Returns the cache directory ``out_dir/features-<checkpoint id>-<data hash>``; an
+    existing cache with that key is reused without running the model."""
+    data_path = Path(SAMPLE_PATH if data is None else data)
+    panel = Panel.from_bars(load_bars(data_path))
+    ckpt_id = checkpoint_id(checkpoint)
+    target = Path(out_dir) / cache_dir_name(ckpt_id, panel.data_hash)
+    if (target / "meta.json").exists():
+        return target
+    state = load_checkpoint(checkpoint)
+    spec = PriceRunSpec.from_dict(state["spec"])
+    model = model_from_checkpoint(state)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    t0 = time.perf_counter()
+    normalizer = FeatureNormalizer.from_dict(state["normalizer"])
+    table = feature_table(model, panel, normalizer, spec.model.window, batch_size, device, progress)
+    meta = {
+        "checkpoint": str(checkpoint),
+        "checkpoint_id": ckpt_id,
+        "data": str(data_path),
+        "data_hash": panel.data_hash,
+        "trained_on_data_hash": state["data_hash"],
+        "d_model": spec.model.d_model,
+        "window": spec.model.window,
+        "rows": panel.n_rows,
+        "symbols": list(panel.symbols),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    return write_cache(target, table, meta)

@@ -1,0 +1,421 @@
+"""Stage 1: train the price Transformer data-parallel with Ray Train V2 (TorchTrainer, DDP).
+
+Each worker loads the same bars, builds the same splits and normalisation (fitted on the
+training period), and trains on its shard of the shuffled training windows (rank r takes
+every world_size-th index of an epoch permutation shared through the seed). Validation loss
+and directional accuracy are all-reduced over workers and compared with the naive forecasts:
+the zero-return forecast for the loss, "always up" for direction.
+
+Checkpoints (rank 0, every epoch, through ``ray.train.report``) hold plain tensors and
+dicts: model, optimizer and scheduler state, the model and training configs, the
+normalisation statistics and the data hash, loadable with ``torch.load(weights_only=True)``.
+A run resumes from its latest checkpoint when started again under the same run name
+(``--resume``); ``FailureConfig(max_failures)`` restarts killed workers from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
+from quantray.data import (
+    FeatureNormalizer,
+    Panel,
+    WindowDataset,
+    load_bars,
+    make_splits,
+    sample_rows,
+)
+from quantray.data.sample import SAMPLE_PATH
+from quantray.losses.price import price_loss_from_config, zero_forecast_loss
+from quantray.models import PriceTransformer, grad_norms
+
+log = logging.getLogger("quantray.train.price")
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class PriceRunSpec:
+    """Everything a worker needs; plain data so it ships to Ray workers as a dict."""
+
+    model: PriceModelConfig
+    train: PriceTrainConfig
+    data_path: str
+    data: DataConfig
+    split: SplitConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "data_path": self.data_path,
+            "data": self.data.to_dict(),
+            "split": self.split.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PriceRunSpec:
+        return cls(
+            PriceModelConfig.from_dict(d["model"]),
+            PriceTrainConfig.from_dict(d["train"]),
+            d["data_path"],
+            DataConfig.from_dict(d["data"]),
+            SplitConfig.from_dict(d["split"]),
+        )
+
+
+@dataclass
+class PriceData:
+    """Train/validation datasets plus what a checkpoint must remember about the data."""
+
+    train: WindowDataset
+    valid: WindowDataset
+    normalizer: FeatureNormalizer
+    data_hash: str
+
+
+def build_price_data(spec: PriceRunSpec) -> PriceData:
+    """Load bars, split by date, fit normalisation on train, gather-able windows."""
+    bars = load_bars(spec.data_path)
+    panel = Panel.from_bars(bars)
+    splits = make_splits(panel, spec.split, spec.data)
+    normalizer = FeatureNormalizer.fit(panel.features, splits.row_split == 0)
+    train = WindowDataset.build(
+        panel, sample_rows(panel, splits, "train", spec.data), normalizer, spec.data
+    )
+    valid = WindowDataset(
+        train.features, panel.close, sample_rows(panel, splits, "valid", spec.data), spec.data
+    )
+    return PriceData(train, valid, normalizer, panel.data_hash)
+
+
+def lr_lambda(step: int, warmup: int, total: int, min_ratio: float = 0.1) -> float:
+    """Linear warm-up to 1, then cosine decay to ``min_ratio`` at ``total`` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _device_and_autocast(use_gpu: bool, bf16: bool) -> tuple[torch.device, Any]:
+    if use_gpu and torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local % torch.cuda.device_count())
+        dtype = torch.bfloat16 if bf16 else None
+    else:
+        device, dtype = torch.device("cpu"), None
+    if dtype is None:
+        return device, torch.autocast(device_type=device.type, enabled=False)
+    return device, torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _all_reduce(values: list[float], device: torch.device) -> list[float]:
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t)
+    return t.tolist()
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    data: WindowDataset,
+    config: PriceModelConfig,
+    batch_size: int,
+    device: torch.device,
+    rank: int = 0,
+    world: int = 1,
+    autocast: Any = None,
+    max_samples: int | None = None,
+) -> dict[str, float]:
+    """Validation metrics over ``data`` (or ``max_samples`` evenly spaced windows of it),
+    sharded by rank and reduced over workers."""
+    model.eval()
+    every = np.arange(len(data))
+    if max_samples is not None and max_samples < len(data):
+        every = np.unique(np.linspace(0, len(data) - 1, max_samples).astype(np.int64))
+    idx = every[rank::world]
+    sums = [0.0, 0.0, 0.0, 0.0, 0.0]  # loss, zero-loss, correct sign, up targets, count
+    for start in range(0, len(idx), batch_size):
+        x, y = data.batch(idx[start : start + batch_size])
+        xb = torch.from_numpy(x).to(device)
+        yb = torch.from_numpy(y).to(device)
+        with autocast or torch.autocast(device_type=device.type, enabled=False):
+            pred = model(xb).returns.float()
+        n = len(yb) * yb.shape[1]
+        sums[0] += float(price_loss_from_config(pred, yb, config)) * n
+        sums[1] += float(zero_forecast_loss(yb, config.loss, config.huber_delta)) * n
+        sums[2] += float(((pred > 0) == (yb > 0)).sum())
+        sums[3] += float((yb > 0).sum())
+        sums[4] += n
+    loss_sum, zero_sum, correct, up, count = _all_reduce(sums, device)
+    count = max(count, 1.0)
+    return {
+        "val_loss": loss_sum / count,
+        "zero_loss": zero_sum / count,
+        "loss_ratio": loss_sum / max(zero_sum, 1e-30),
+        "dir_acc": correct / count,
+        "dir_base": max(up, count - up) / count,
+    }
+
+
+def save_checkpoint(
+    directory: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    epoch: int,
+    spec: PriceRunSpec,
+    data: PriceData,
+    metrics: dict[str, float],
+) -> Path:
+    """Write ``checkpoint.pt`` (plain tensors and dicts: ``weights_only=True`` loads it)."""
+    raw = model.module if hasattr(model, "module") else model
+    raw = getattr(raw, "_orig_mod", raw)
+    path = directory / CHECKPOINT_FILE
+    torch.save(
+        {
+            "model": raw.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "spec": spec.to_dict(),
+            "normalizer": data.normalizer.to_dict(),
+            "data_hash": data.data_hash,
+            "metrics": metrics,
+        },
+        path,
+    )
+    (directory / "metrics.json").write_text(json.dumps({"epoch": epoch, **metrics}, indent=2))
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a stage-1 checkpoint file or directory safely (``weights_only=True``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def model_from_checkpoint(state: dict[str, Any]) -> PriceTransformer:
+    """Rebuild the trained model (eval mode) from a loaded checkpoint dict."""
+    spec = PriceRunSpec.from_dict(state["spec"])
+    model = PriceTransformer(spec.model)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    data: WindowDataset,
+    spec: PriceRunSpec,
+    epoch: int,
+    steps: int,
+    device: torch.device,
+    autocast: Any,
+    rank: int = 0,
+    world: int = 1,
+) -> tuple[float, int, dict[str, float]]:
+    """One epoch over this worker's shard: returns (loss sum, samples, last grad norms)."""
+    tc = spec.train
+    model.train()
+    order = np.random.default_rng(tc.seed + epoch).permutation(len(data))
+    shard = order[rank::world][: steps * tc.batch_size]
+    total_loss, seen, norms = 0.0, 0, {}
+    optimizer.zero_grad(set_to_none=True)
+    for step in range(steps):
+        x, y = data.batch(shard[step * tc.batch_size : (step + 1) * tc.batch_size])
+        xb, yb = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        with autocast:
+            out = model(xb)
+            loss = price_loss_from_config(out.returns.float(), yb, spec.model)
+            loss = loss + out.aux_loss  # already weighted by moe_aux_weight
+        (loss / tc.grad_accum).backward()
+        if (step + 1) % tc.grad_accum == 0:
+            if tc.log_grad_norms and rank == 0:
+                norms = grad_norms(model)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        total_loss += float(loss.detach()) * len(yb)
+        seen += len(yb)
+    return total_loss, seen, norms
+
+
+def make_optimizer(
+    model: torch.nn.Module, tc: PriceTrainConfig, total_updates: int, device: torch.device
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW (fused on GPU) with linear warm-up and cosine decay."""
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, fused=device.type == "cuda"
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_lambda(s, tc.warmup_steps, total_updates)
+    )
+    return optimizer, scheduler
+
+
+def steps_per_epoch(n_samples: int, tc: PriceTrainConfig, world: int = 1) -> int:
+    """Batches per worker per epoch (capped by ``max_steps_per_epoch``)."""
+    cap = tc.max_steps_per_epoch or 1 << 30
+    return max(1, min(cap, n_samples // (tc.batch_size * world)))
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """The Ray Train worker loop (also runs in-process with world size 1)."""
+    import ray.train
+    import ray.train.torch
+
+    spec = PriceRunSpec.from_dict(config["spec"])
+    tc = spec.train
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(tc.seed + rank)
+    torch.set_num_threads(max(1, tc.threads_per_worker))
+
+    data = build_price_data(spec)
+    device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
+    model = PriceTransformer(spec.model).to(device)
+    steps = steps_per_epoch(len(data.train), tc, world)
+    optimizer, scheduler = make_optimizer(model, tc, steps * tc.epochs // tc.grad_accum, device)
+    start_epoch = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            state = load_checkpoint(directory)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"]) + 1
+        if rank == 0:
+            print(f"[stage 1] resumed from checkpoint at epoch {state['epoch']}")
+
+    if world > 1 or device.type == "cuda":
+        model = ray.train.torch.prepare_model(model)
+    if tc.compile:
+        model = torch.compile(model)
+
+    for epoch in range(start_epoch, tc.epochs):
+        t0 = time.perf_counter()
+        total_loss, seen, norms = train_epoch(
+            model,
+            optimizer,
+            scheduler,
+            data.train,
+            spec,
+            epoch,
+            steps,
+            device,
+            autocast,
+            rank,
+            world,
+        )
+        train_loss, train_seen = _all_reduce([total_loss, float(seen)], device)
+        seconds = time.perf_counter() - t0
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_loss / max(train_seen, 1.0),
+            "samples_per_s": train_seen / seconds,
+            "lr": scheduler.get_last_lr()[0],
+            **evaluate(
+                model, data.valid, spec.model, tc.batch_size * 2, device, rank, world, autocast
+            ),
+        }
+        if norms:
+            log.info("grad norms epoch %d: %s", epoch, {k: round(v, 4) for k, v in norms.items()})
+            metrics["grad_norm_total"] = float(np.sqrt(sum(v * v for v in norms.values())))
+        if rank == 0:
+            print(
+                f"[stage 1] epoch {epoch + 1}/{tc.epochs} train_loss {metrics['train_loss']:.3e} "
+                f"val_loss {metrics['val_loss']:.3e} (zero forecast {metrics['zero_loss']:.3e}, "
+                f"ratio {metrics['loss_ratio']:.3f}) dir_acc {metrics['dir_acc']:.3f} "
+                f"(base {metrics['dir_base']:.3f}) {metrics['samples_per_s']:.0f} samples/s"
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                save_checkpoint(Path(tmp), model, optimizer, scheduler, epoch, spec, data, metrics)
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        else:
+            ray.train.report(metrics)
+
+
+def default_data_path(path: str | Path | None) -> str:
+    return str(SAMPLE_PATH if path is None else Path(path).resolve())
+
+
+def fit_price_model(
+    spec: PriceRunSpec,
+    *,
+    storage_path: str,
+    name: str,
+    num_workers: int = 2,
+    use_gpu: bool = False,
+    max_failures: int = 2,
+) -> Any:
+    """Run TorchTrainer with ``num_workers`` DDP workers; returns Ray's ``Result``.
+
+    Running again with the same ``storage_path`` and ``name`` resumes from the latest
+    checkpoint of that run."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    threads = max(1, (os.cpu_count() or 2) // max(1, num_workers))
+    spec = PriceRunSpec(
+        spec.model,
+        spec.train.replace(use_gpu=use_gpu, threads_per_worker=threads),
+        spec.data_path,
+        spec.data,
+        spec.split,
+    )
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"spec": spec.to_dict()},
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage_path,
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    return trainer.fit()
+
+
+def fit_in_process(
+    spec: PriceRunSpec,
+) -> tuple[PriceTransformer, list[dict[str, float]], PriceData]:
+    """Train on this process without Ray (tests, benchmarks, small Tune trials).
+
+    Same loop semantics as the Ray path with world size 1, minus checkpoints."""
+    tc = spec.train
+    torch.manual_seed(tc.seed)
+    data = build_price_data(spec)
+    device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
+    model = PriceTransformer(spec.model).to(device)
+    steps = steps_per_epoch(len(data.train), tc)
+    optimizer, scheduler = make_optimizer(model, tc, steps * tc.epochs // tc.grad_accum, device)
+    history = []
+    for epoch in range(tc.epochs):
+        train_epoch(model, optimizer, scheduler, data.train, spec, epoch, steps, device, autocast)
+        metrics = evaluate(
+            model, data.valid, spec.model, tc.batch_size * 2, device, max_samples=tc.eval_samples
+        )
+        history.append({"epoch": epoch, **metrics})
+    return model.eval(), history, data

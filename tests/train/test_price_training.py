@@ -1,0 +1,159 @@
+"""Stage-1 training: real 2-worker DDP through Ray Train, resume, checkpoint, frozen features."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
+from quantray.data import FeatureCache, Panel, load_bars
+from quantray.data.synthetic import generate, write_bars
+from quantray.train.features import export_features, feature_table
+from quantray.train.price import PriceRunSpec, fit_in_process, load_checkpoint, lr_lambda
+
+ROOT = Path(__file__).resolve().parents[2]
+MICRO = dict(
+    d_model=32,
+    n_layers=1,
+    n_heads=2,
+    kv_lora_rank=16,
+    qk_nope_head_dim=8,
+    qk_rope_head_dim=8,
+    v_head_dim=16,
+    ffn_hidden=64,
+)
+
+
+def test_lr_schedule_warmup_then_cosine():
+    assert lr_lambda(0, 10, 100) == pytest.approx(0.1)
+    assert lr_lambda(9, 10, 100) == pytest.approx(1.0)
+    assert lr_lambda(100, 10, 100) == pytest.approx(0.1)
+    mids = [lr_lambda(s, 10, 100) for s in range(10, 101)]
+    assert all(a >= b for a, b in itertools.pairwise(mids))
+
+
+def test_train_price_smoke_two_workers_then_resume(tmp_path):
+    """Real 2-worker DDP (gloo) in Ray Train V2; a second run with --resume continues."""
+    out = tmp_path / "price"
+    script = ROOT / "experiments" / "train_price.py"
+    first = subprocess.run(
+        [sys.executable, str(script), "--smoke-test", "--num-workers", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Wrapping provided model in DistributedDataParallel" in first.stdout + first.stderr
+    state = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
+    assert state["epoch"] == 1
+    for key in ("model", "optimizer", "scheduler", "spec", "normalizer", "data_hash", "metrics"):
+        assert key in state
+    assert (out / "price_summary.md").exists()
+
+    second = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--smoke-test",
+            "--num-workers",
+            "2",
+            "--out",
+            str(out),
+            "--resume",
+            "--epochs",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed from checkpoint at epoch 1" in second.stdout + second.stderr
+    assert load_checkpoint(out / "model.pt")["epoch"] == 2
+
+
+def test_bad_data_stops_before_ray(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Open,High,Low,Closee,Volume\n2020-01-01,1,2,1,1,5\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "train_price.py"),
+            "--smoke-test",
+            "--data",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Closee" in proc.stderr and "Traceback" not in proc.stderr
+    assert "Ray" not in proc.stdout  # stopped before ray.init
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stage1")
+    bars = {s: f.drop(columns="regime") for s, f in generate(2, 700, seed=5).items()}
+    path = write_bars(bars, tmp / "bars.parquet")
+    spec = PriceRunSpec(
+        PriceModelConfig.preset("tiny").replace(**MICRO, window=60),
+        PriceTrainConfig(epochs=1, batch_size=16, max_steps_per_epoch=3, warmup_steps=1),
+        str(path),
+        DataConfig(window=60),
+        SplitConfig(),
+    )
+    model, _, data = fit_in_process(spec)
+    ckpt = tmp / "model.pt"
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "spec": spec.to_dict(),
+            "normalizer": data.normalizer.to_dict(),
+            "data_hash": data.data_hash,
+            "epoch": 0,
+        },
+        ckpt,
+    )
+    return SimpleNamespace(tmp=tmp, bars=bars, path=path, ckpt=ckpt, model=model, data=data)
+
+
+def test_export_writes_keyed_cache_and_reuses_it(trained):
+    tmp, path, ckpt = trained.tmp, trained.path, trained.ckpt
+    cache_dir = export_features(ckpt, tmp / "cache", path, batch_size=64, progress=False)
+    cache = FeatureCache.load(cache_dir)
+    panel = Panel.from_bars(load_bars(path))
+    cache.check_matches(panel)
+    assert cache.table.shape == (panel.n_rows, 32)
+    valid = panel.first_window_row(60)
+    assert np.isfinite(cache.table[valid]).all() and np.isnan(cache.table[~valid]).all()
+    mtime = (cache_dir / "features.npy").stat().st_mtime
+    assert export_features(ckpt, tmp / "cache", path, progress=False) == cache_dir
+    assert (cache_dir / "features.npy").stat().st_mtime == mtime  # reused, not recomputed
+
+
+def test_frozen_feature_causality(trained):
+    """The frozen feature of day t is unchanged when bars after t change."""
+    bars, model, data = trained.bars, trained.model, trained.data
+    changed = {s: f.copy() for s, f in bars.items()}
+    t = 400
+    cols = ["open", "high", "low", "close"]
+    changed["SYN000"].iloc[t + 1 :, [changed["SYN000"].columns.get_loc(c) for c in cols]] *= 1.7
+    a = feature_table(model, Panel.from_bars(bars), data.normalizer, 60, batch_size=64)
+    b = feature_table(model, Panel.from_bars(changed), data.normalizer, 60, batch_size=64)
+    np.testing.assert_allclose(a[: t + 1], b[: t + 1], rtol=0, atol=1e-6)
+    assert not np.allclose(a[t + 1 : 700], b[t + 1 : 700])
+    np.testing.assert_array_equal(a[700:], b[700:])  # the other symbol is untouched
