@@ -49,6 +49,13 @@ class Task:
         starts = episode_rows(self.panel, self.splits, split, self.data, stride=stride)
         return Episodes.build(self.panel, starts, self.data.episode_len)
 
+    def realised_returns(self, episodes: Episodes, lookback: int) -> np.ndarray:
+        """[n, lookback + E]: column lookback + t is r_t, the return INTO day t of each
+        episode (known at its close), with ``lookback`` earlier days for rules such as
+        momentum. Start rows always have >= window days of history, so no NaN."""
+        offsets = np.arange(-lookback, self.data.episode_len)
+        return self.panel.prev_returns()[episodes.starts[:, None] + offsets]  # [n, K + E]
+
     def describe(self) -> str:
         return (
             f"data {self.panel.data_hash} ({len(self.panel.symbols)} symbols, "

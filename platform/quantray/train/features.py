@@ -10,11 +10,15 @@ The result is written as a cache keyed by checkpoint content and data hash (see
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from quantray.data import FeatureNormalizer, Panel, cache_dir_name, load_bars, write_cache
@@ -23,6 +27,7 @@ from quantray.models import PriceTransformer
 from quantray.train.price import (
     CHECKPOINT_FILE,
     PriceRunSpec,
+    fit_and_save,
     load_checkpoint,
     model_from_checkpoint,
 )
@@ -116,3 +121,63 @@ def export_features(
         "seconds": round(time.perf_counter() - t0, 2),
     }
     return write_cache(target, table, meta)
+
+
+def spec_key(spec: PriceRunSpec) -> str:
+    """Content hash of a stage-1 run spec (architecture, training, data path, splits)."""
+    text = json.dumps(spec.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def ensure_feature_cache(spec: PriceRunSpec, root: str | Path, progress: bool = False) -> Path:
+    """Train the stage-1 model of ``spec`` once and export its feature cache once, under
+    ``root`` (content-addressed by the spec and the data); return the cache directory.
+
+    Safe when called at the same time from several processes (Tune trials) sharing ``root``:
+    a file lock per spec makes one of them train while the others wait and then reuse it."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    key = spec_key(spec)
+    model_dir = root / f"stage1-{key}"
+    with FileLock(str(root / f".stage1-{key}.lock")):
+        if not (model_dir / CHECKPOINT_FILE).exists():
+            tmp = root / f".stage1-{key}.partial"
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            fit_and_save(spec, tmp)
+            os.rename(tmp, model_dir)
+        return export_features(model_dir, root, spec.data_path, progress=progress)
+
+
+SMALL_STAGE1 = dict(
+    d_model=32,
+    n_layers=2,
+    n_heads=2,
+    kv_lora_rank=16,
+    qk_nope_head_dim=8,
+    qk_rope_head_dim=8,
+    v_head_dim=16,
+    ffn_hidden=64,
+)
+"""A ~40k-parameter stage-1 model: enough to give stage 2 learned features in a minute on a
+laptop CPU when the user gives no feature cache."""
+
+
+def small_stage1_spec(
+    data_path: str | Path | None = None, *, smoke: bool = False, seed: int = 0
+) -> PriceRunSpec:
+    """The stage-1 run used when stage 2 needs features and none were given."""
+    from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
+
+    train = PriceTrainConfig(
+        epochs=1,
+        batch_size=32,
+        max_steps_per_epoch=10 if smoke else 150,
+        eval_samples=128 if smoke else 1024,
+        warmup_steps=5,
+        lr=1e-3,
+        seed=seed,
+    )
+    model = PriceModelConfig.preset("tiny").replace(**SMALL_STAGE1)
+    data = str(Path(SAMPLE_PATH if data_path is None else data_path).resolve())
+    return PriceRunSpec(model, train, data, DataConfig(), SplitConfig())

@@ -175,22 +175,24 @@ def evaluate(
 def save_checkpoint(
     directory: Path,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    optimizer: torch.optim.Optimizer | None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     epoch: int,
     spec: PriceRunSpec,
     data: PriceData,
     metrics: dict[str, float],
 ) -> Path:
-    """Write ``checkpoint.pt`` (plain tensors and dicts: ``weights_only=True`` loads it)."""
+    """Write ``checkpoint.pt`` (plain tensors and dicts: ``weights_only=True`` loads it).
+    ``directory`` is created if needed."""
+    directory.mkdir(parents=True, exist_ok=True)
     raw = model.module if hasattr(model, "module") else model
     raw = getattr(raw, "_orig_mod", raw)
     path = directory / CHECKPOINT_FILE
     torch.save(
         {
             "model": raw.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else {},
+            "scheduler": scheduler.state_dict() if scheduler is not None else {},
             "epoch": epoch,
             "spec": spec.to_dict(),
             "normalizer": data.normalizer.to_dict(),
@@ -419,3 +421,14 @@ def fit_in_process(
         )
         history.append({"epoch": epoch, **metrics})
     return model.eval(), history, data
+
+
+def fit_and_save(spec: PriceRunSpec, directory: Path) -> Path:
+    """Train in-process (no Ray) and write a checkpoint directory; returns its checkpoint file.
+
+    Used where a small stage-1 model is needed without a Ray Train run (stage 2 with no
+    feature cache given, Tune trials that share one model per architecture)."""
+    model, history, data = fit_in_process(spec)
+    return save_checkpoint(
+        directory, model, None, None, spec.train.epochs - 1, spec, data, history[-1]
+    )

@@ -1,0 +1,227 @@
+"""Stage 2: train the GRU strategy on frozen features, differentiably, episode batches at a time.
+
+Training draws random 20-day episodes of the TRAIN split (every start day), runs the GRU with
+Gumbel-softmax positions fed back day to day, and minimises ``StrategyLoss``. Every epoch the
+model plays the fixed, non-overlapping VALIDATION episode list with argmax positions through
+the numpy accounting (``quantray.evaluate.run_backtest``, the path every strategy is judged
+by); the best epoch by pooled validation Sharpe is kept, with early stopping. The test split
+is never touched here.
+
+``train_strategy`` runs alone (``experiments/train_strategy.py``) and inside a Ray Tune trial:
+pass ``report`` and it is called with the metrics after every epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from quantray.accounting import limit_flags
+from quantray.config import CostConfig, StrategyConfig
+from quantray.data import Episodes, Task
+from quantray.evaluate import run_backtest
+from quantray.losses import StrategyLoss
+from quantray.models.strategy_gru import StrategyGRU, anneal_tau
+
+SELECTION_METRIC = "valid_sharpe"
+
+
+@dataclass
+class EpisodeTensors:
+    """An episode list as tensors: features [n, E, D], returns [n, E], limit flags [n, E]."""
+
+    features: torch.Tensor
+    next_returns: torch.Tensor
+    limit_up: torch.Tensor | None
+    limit_down: torch.Tensor | None
+
+    @classmethod
+    def build(cls, episodes: Episodes, table: np.ndarray, cost: CostConfig) -> EpisodeTensors:
+        up, down = limit_flags(episodes.prev_returns, cost.price_limit)
+        enforce = cost.enforce_price_limit and cost.price_limit is not None
+        return cls(
+            torch.from_numpy(np.ascontiguousarray(episodes.features(table), dtype=np.float32)),
+            torch.from_numpy(episodes.next_returns.astype(np.float32)),
+            torch.from_numpy(up) if enforce else None,
+            torch.from_numpy(down) if enforce else None,
+        )
+
+
+@dataclass
+class StrategyResult:
+    """A trained strategy and how it got there."""
+
+    model: StrategyGRU
+    history: list[dict[str, float]]
+    best: dict[str, float]
+    seconds: float
+    samples: int
+    """Training episodes consumed (for samples-used comparisons with RL)."""
+    checkpoint: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def policy_positions(
+    model: StrategyGRU, episodes: Episodes, table: np.ndarray, cost: CostConfig
+) -> np.ndarray:
+    """Argmax (evaluation) positions [n, E] of ``model`` on a fixed episode list."""
+    model.eval()
+    t = EpisodeTensors.build(episodes, table, cost)
+    out = model(
+        t.features,
+        t.next_returns,
+        cost,
+        training=False,
+        limit_up=t.limit_up,
+        limit_down=t.limit_down,
+    )
+    return out.positions.double().numpy()
+
+
+def validate(
+    model: StrategyGRU, episodes: Episodes, table: np.ndarray, cost: CostConfig
+) -> dict[str, float]:
+    """Pooled validation metrics of argmax positions through the numpy accounting."""
+    positions = policy_positions(model, episodes, table, cost)
+    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
+    backtest = run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
+    pooled = backtest.pooled_metrics()
+    per_episode = backtest.episode_metrics()
+    return {
+        "valid_sharpe": pooled["sharpe"],
+        "valid_return": float(per_episode["total_return"].mean()),
+        "valid_excess": float(per_episode["excess_return"].mean()),
+        "valid_max_drawdown": pooled["max_drawdown"],
+        "valid_turnover": pooled["turnover"],
+        "valid_mean_position": float(positions.mean()),
+    }
+
+
+def save_strategy(
+    path: Path, model: StrategyGRU, config: StrategyConfig, cost: CostConfig, meta: dict
+) -> Path:
+    """Checkpoint loadable with ``torch.load(weights_only=True)``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "config": config.to_dict(),
+            "cost": cost.to_dict(),
+            "feature_dim": model.feature_dim,
+            "meta": meta,
+        },
+        path,
+    )
+    return path
+
+
+def load_strategy(path: str | Path) -> tuple[StrategyGRU, StrategyConfig, CostConfig, dict]:
+    """Rebuild a trained strategy (eval mode) from ``save_strategy``'s file."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    config = StrategyConfig.from_dict(state["config"])
+    model = StrategyGRU(config, feature_dim=state["feature_dim"])
+    model.load_state_dict(state["model"])
+    return model.eval(), config, CostConfig.from_dict(state["cost"]), state["meta"]
+
+
+def train_strategy(
+    task: Task,
+    config: StrategyConfig,
+    cost: CostConfig,
+    *,
+    seed: int = 0,
+    steps_per_epoch: int | None = None,
+    report: Callable[[dict[str, float]], None] | None = None,
+    checkpoint: Path | None = None,
+    log: Callable[[str], None] | None = print,
+) -> StrategyResult:
+    """Train the GRU strategy on ``task`` (train split), select on validation, return the best."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter()
+    train = EpisodeTensors.build(task.episodes("train"), task.table, cost)
+    valid_eps = task.episodes("valid", stride=task.data.episode_len)
+    n_train = len(train.next_returns)
+    steps = steps_per_epoch or max(1, min(200, n_train // config.batch_size))
+
+    model = StrategyGRU(config, feature_dim=task.dim)
+    loss_fn = StrategyLoss(config, cost)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    history: list[dict[str, float]] = []
+    best: dict[str, float] = {}
+    best_state: dict[str, torch.Tensor] | None = None
+    stale, global_step, samples = 0, 0, 0
+    for epoch in range(config.epochs):
+        model.train()
+        sums: dict[str, float] = {}
+        for _ in range(steps):
+            idx = torch.from_numpy(rng.integers(0, n_train, size=config.batch_size))
+            tau = anneal_tau(global_step, config)
+            up = None if train.limit_up is None else train.limit_up[idx]
+            down = None if train.limit_down is None else train.limit_down[idx]
+            out = model(
+                train.features[idx],
+                train.next_returns[idx],
+                cost,
+                training=True,
+                tau=tau,
+                limit_up=up,
+                limit_down=down,
+            )
+            loss, terms = loss_fn(out, train.next_returns[idx], limit_up=up, limit_down=down)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            global_step += 1
+            samples += config.batch_size
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) / steps
+        metrics = {
+            "epoch": epoch,
+            "tau": anneal_tau(global_step, config),
+            **{f"train_{k}": v for k, v in sums.items()},
+            **validate(model, valid_eps, task.table, cost),
+        }
+        score = metrics[SELECTION_METRIC]
+        improved = np.isfinite(score) and (not best or score > best[SELECTION_METRIC])
+        if improved:
+            best = dict(metrics)
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            stale = 0
+        else:
+            stale += 1
+        metrics["best_valid_sharpe"] = best.get(SELECTION_METRIC, float("nan"))
+        history.append(metrics)
+        if log is not None:
+            log(
+                f"[stage 2] epoch {epoch + 1}/{config.epochs} loss {sums.get('total', float('nan')):.4f} "
+                f"valid sharpe {score:.3f} return {metrics['valid_return']:+.4f} "
+                f"excess {metrics['valid_excess']:+.4f} position {metrics['valid_mean_position']:.2f}"
+                f"{'  *' if improved else ''}"
+            )
+        if report is not None:
+            report(metrics)
+        if stale >= config.patience:
+            if log is not None:
+                log(f"[stage 2] early stop: no validation improvement in {config.patience} epochs")
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    if not best:
+        best = history[-1]
+    result = StrategyResult(model, history, best, time.perf_counter() - started, samples)
+    if checkpoint is not None:
+        meta = {"task": task.describe(), "seed": seed, "best": best, "samples": samples}
+        result.checkpoint = save_strategy(checkpoint, model, config, cost, meta)
+    return result
