@@ -191,6 +191,28 @@ def perfect_foresight(
     return levels[choice]
 
 
+def baseline_positions(
+    next_returns: ArrayLike,
+    realised_returns: ArrayLike,
+    cost: CostConfig,
+    prev_position: float | ArrayLike = 0.0,
+    momentum_window: int = 20,
+    seed: int = 0,
+) -> dict[str, Array]:
+    """Positions [N, E] of every baseline: buy_and_hold, cash, momentum, random, perfect_foresight."""
+    r = np.asarray(next_returns, dtype=np.float64)
+    if r.ndim != 2:
+        raise ValueError(f"next_returns: expected [N, E], got shape {r.shape}.")
+    n_episodes, episode_len = r.shape
+    return {
+        "buy_and_hold": buy_and_hold(n_episodes, episode_len),
+        "cash": cash(n_episodes, episode_len),
+        "momentum": momentum(realised_returns, episode_len, momentum_window),
+        "random": random_policy(n_episodes, episode_len, seed),
+        "perfect_foresight": perfect_foresight(r, cost, prev_position),
+    }
+
+
 def evaluate_baselines(
     next_returns: ArrayLike,
     realised_returns: ArrayLike,
@@ -211,16 +233,7 @@ def evaluate_baselines(
         One row per (method, episode) with the ``evaluate_positions`` columns.
     """
     r = np.asarray(next_returns, dtype=np.float64)
-    if r.ndim != 2:
-        raise ValueError(f"next_returns: expected [N, E], got shape {r.shape}.")
-    n_episodes, episode_len = r.shape
-    strategies = {
-        "buy_and_hold": buy_and_hold(n_episodes, episode_len),
-        "cash": cash(n_episodes, episode_len),
-        "momentum": momentum(realised_returns, episode_len, momentum_window),
-        "random": random_policy(n_episodes, episode_len, seed),
-        "perfect_foresight": perfect_foresight(r, cost, prev_position),
-    }
+    strategies = baseline_positions(r, realised_returns, cost, prev_position, momentum_window, seed)
     frames = [
         evaluate_positions(
             name, positions, r, cost, prev_position, limit_up, limit_down, episode_ids

@@ -1,0 +1,156 @@
+"""Compare the GRU strategy, RLlib PPO and SAC and the baselines on identical held-out episodes.
+
+    python experiments/compare.py --smoke-test
+    python experiments/compare.py --features runs/features/features-<id>-<hash> --seeds 3
+
+Every method plays the same fixed list of non-overlapping TEST episodes through the same
+accounting (quantray.evaluate.evaluate_positions). Learned methods are trained on the train
+split (GRU: selected on validation) once per seed. Writes OUT/report.md (means with 95%
+bootstrap CIs, pairwise differences, per-regime table, spread over seeds, wall-clock and
+samples per method), OUT/episodes.csv and PNG plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from quantray.accounting import limit_flags
+from quantray.cli import add_common_args, run
+from quantray.config import CostConfig, StrategyConfig
+from quantray.data import load_bars, load_task
+from quantray.evaluate import evaluate_positions
+from quantray.evaluate.baselines import baseline_positions
+from quantray.evaluate.report import MethodResult, write_report
+
+LOOKBACK = 20
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser, default_out="runs/compare")
+    parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
+    parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
+    parser.add_argument("--seeds", type=int, default=None, help="training seeds per method")
+    parser.add_argument("--methods", default="gru", help="learned methods to train: gru,ppo,sac")
+    parser.add_argument("--rl-iterations", type=int, default=None)
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    cost = CostConfig.preset(args.cost)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = set(methods) - {"gru", "ppo", "sac"}
+    if unknown:
+        print(f"error: --methods: unknown {sorted(unknown)}; choose from gru, ppo, sac")
+        return 2
+    if args.data is not None:
+        load_bars(args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = args.seeds or (1 if args.smoke_test else 3)
+
+    features = args.features
+    if features is None:
+        from quantray.train.features import ensure_feature_cache, small_stage1_spec
+
+        spec = small_stage1_spec(args.data, smoke=args.smoke_test)
+        features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
+    task = load_task(args.data, features=None if features == "raw" else features)
+    test = task.episodes("test", stride=task.data.episode_len)
+    up, down = limit_flags(test.prev_returns, cost.price_limit)
+
+    import torch
+
+    from quantray.losses import classify_market
+
+    regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()
+    results: list[MethodResult] = []
+
+    if "gru" in methods:
+        from quantray.train.strategy import policy_positions, train_strategy
+
+        config = StrategyConfig(epochs=2 if args.smoke_test else 20)
+        rows, first, seconds, samples = [], None, 0.0, 0
+        for seed in range(seeds):
+            result = train_strategy(
+                task,
+                config,
+                cost,
+                seed=seed,
+                steps_per_epoch=20 if args.smoke_test else None,
+                log=None,
+            )
+            positions = policy_positions(result.model, test, task.table, cost)
+            first = positions if first is None else first
+            rows.append(
+                evaluate_positions(
+                    "gru", positions, test.next_returns, cost, limit_up=up, limit_down=down
+                ).assign(seed=seed)
+            )
+            seconds += result.seconds
+            samples += result.samples
+            print(f"[compare] gru seed {seed}: valid sharpe {result.best['valid_sharpe']:.3f}")
+        results.append(MethodResult("gru", _concat(rows), first, seconds, samples))
+
+    for algo in [m for m in methods if m in ("ppo", "sac")]:
+        from quantray.rl.evaluate import train_and_evaluate
+
+        rows, first, seconds, samples = [], None, 0.0, 0
+        for seed in range(seeds):
+            started = time.perf_counter()
+            positions, used = train_and_evaluate(
+                algo,
+                task,
+                test,
+                cost=args.cost,
+                features=None if features == "raw" else features,
+                data=args.data,
+                seed=seed,
+                smoke=args.smoke_test,
+                iterations=args.rl_iterations,
+            )
+            seconds += time.perf_counter() - started
+            samples += used
+            first = positions if first is None else first
+            rows.append(
+                evaluate_positions(
+                    algo, positions, test.next_returns, cost, limit_up=up, limit_down=down
+                ).assign(seed=seed)
+            )
+            print(f"[compare] {algo} seed {seed}: done ({used:,} env steps)")
+        results.append(MethodResult(algo, _concat(rows), first, seconds, samples))
+
+    realised = task.realised_returns(test, LOOKBACK)
+    for name, positions in baseline_positions(
+        test.next_returns, realised, cost, momentum_window=LOOKBACK
+    ).items():
+        rows = evaluate_positions(
+            name, positions, test.next_returns, cost, limit_up=up, limit_down=down
+        )
+        results.append(MethodResult(name, rows.assign(seed=0), positions))
+    n, e = test.next_returns.shape
+
+    header = [
+        f"- {task.describe()}",
+        f"- test episodes: {n} non-overlapping {e}-day episodes; cost model `{args.cost}`; "
+        f"seeds per learned method: {seeds}",
+        "- market regime of each episode from the three-voter classifier on its realised "
+        "returns (hindsight, used for reporting only)",
+    ]
+    path = write_report(results, regimes, out, header=header)
+    print(path.read_text().split("![equity]")[0])
+    print(f"report: {path}")
+    return 0
+
+
+def _concat(rows: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(rows, ignore_index=True)
+
+
+if __name__ == "__main__":
+    run(main)

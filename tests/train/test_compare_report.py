@@ -1,0 +1,73 @@
+"""compare.py on the bundled data: report, CSV and plots, every method on the same episodes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quantray.evaluate.report import MethodResult, write_report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compare_smoke_writes_report_csv_and_plots(tmp_path):
+    out = tmp_path / "compare"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / "compare.py"),
+            "--smoke-test",
+            "--features",
+            "raw",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    for needle in ("| gru |", "| buy_and_hold |", "| perfect_foresight |", "Pairwise", "bull (n="):
+        assert needle in report
+    episodes = pd.read_csv(out / "episodes.csv")
+    # identical episode list for every method
+    per_method = episodes.groupby("method")["episode"].apply(lambda s: tuple(sorted(set(s))))
+    assert per_method.nunique() == 1
+    for png in ("equity.png", "positions.png", "regimes.png"):
+        assert (out / png).stat().st_size > 1000
+
+
+def test_pairwise_verdict_follows_the_ci(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 60
+    base = rng.normal(0.0, 0.01, n)
+
+    def rows(name, values):
+        return pd.DataFrame(
+            {
+                "method": name,
+                "episode": np.arange(n),
+                "seed": 0,
+                "total_return": values,
+                "excess_return": values,
+                "sharpe": values,
+                "max_drawdown": 0.0,
+                "turnover": 0.0,
+            }
+        )
+
+    methods = [
+        MethodResult("gru", rows("gru", base + 0.01), np.zeros((n, 20))),
+        MethodResult("worse", rows("worse", base), np.zeros((n, 20))),
+        MethodResult("same", rows("same", base + 0.01 + rng.normal(0, 1e-3, n)), np.zeros((n, 20))),
+    ]
+    path = write_report(methods, np.zeros(n, dtype=int), tmp_path, header=["- test"])
+    text = path.read_text()
+    assert "| worse | +0.0100" in text and "| better |" in text
+    assert "| same |" in text and "no clear difference" in text
