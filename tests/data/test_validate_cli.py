@@ -208,3 +208,22 @@ def test_cli_subprocess_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert str(path) in proc.stderr
+
+
+def test_download_without_optional_package_is_a_clear_error(tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("akshare") is not None:
+        pytest.skip("akshare is installed here")
+    code = main(["download", "--source", "akshare", "--symbols", "600519", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "not installed" in err and 'pip install "quantray[cn]"' in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_download_unknown_source(tmp_path, capsys):
+    code = main(["download", "--source", "bloomberg", "--symbols", "X", "--out", str(tmp_path)])
+    assert code == 2
+    assert "unknown download source" in capsys.readouterr().err
