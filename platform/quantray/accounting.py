@@ -25,19 +25,23 @@ and clipping would hide a policy bug.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from quantray.config import CostConfig
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# torch is imported inside the torch functions only: the env and the numpy backtests use
+# this module on every step and should not pay torch's ~3 s import.
 
 LIMIT_TOLERANCE = 1e-6
 """A close counts as limit-up when its return is >= price_limit - LIMIT_TOLERANCE (rounded
 exchange prices land a hair under the exact limit)."""
 
-ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
+ArrayT = TypeVar("ArrayT", np.ndarray, "Tensor")
 
 
 def limit_flags(prev_day_returns: ArrayT, price_limit: float | None) -> tuple[ArrayT, ArrayT]:
@@ -52,7 +56,9 @@ def limit_flags(prev_day_returns: ArrayT, price_limit: float | None) -> tuple[Ar
     ``price_limit`` is None.
     """
     if price_limit is None:
-        if isinstance(prev_day_returns, Tensor):
+        if not isinstance(prev_day_returns, np.ndarray):
+            import torch
+
             none = torch.zeros_like(prev_day_returns, dtype=torch.bool)
             return none, none.clone()
         none_np = np.zeros(np.shape(prev_day_returns), dtype=bool)
@@ -170,6 +176,8 @@ def step_torch(
     Shapes [N] (or any matching shape). The GRU strategy calls this once per day so that the
     executed position, not the wanted one, is fed back into the next step.
     """
+    import torch
+
     executed = wanted
     if cost.enforce_price_limit:
         # torch.minimum/maximum route the gradient to whichever side is selected.
@@ -182,6 +190,8 @@ def step_torch(
 
 
 def _trade_cost_torch(delta: Tensor, cost: CostConfig) -> Tensor:
+    import torch
+
     # relu keeps the asymmetric (buy vs sell) cost differentiable almost everywhere.
     return cost.buy_rate * torch.relu(delta) + cost.sell_rate * torch.relu(-delta)
 
@@ -199,6 +209,8 @@ def net_returns_torch(
     Shapes: positions / next_returns / limit flags [..., E], prev_position scalar or [...].
     Returns ``(net, costs, executed)``, each [..., E].
     """
+    import torch
+
     _check_shapes(tuple(positions.shape), tuple(next_returns.shape), limit_up, limit_down)
     prev0 = torch.as_tensor(prev_position, dtype=positions.dtype, device=positions.device)
     # [...] -> [..., 1]: the position held before the first day of each episode.

@@ -40,7 +40,10 @@ class Panel:
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         dates = np.concatenate([bars[s].index.to_numpy().astype("datetime64[D]") for s in symbols])
         close = np.concatenate([bars[s]["close"].to_numpy(np.float64) for s in symbols])
-        features = np.concatenate([make_features(bars[s]).to_numpy() for s in symbols])
+        # Row-major: windows and episodes gather whole rows (a column-major table is ~5x slower).
+        features = np.ascontiguousarray(
+            np.concatenate([make_features(bars[s]).to_numpy() for s in symbols])
+        )
         return cls(symbols, offsets, dates, close, features, data_hash(bars))
 
     @property

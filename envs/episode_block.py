@@ -1,0 +1,152 @@
+"""Episodes prepared for ``TradingEnv`` in blocks: observation rows and accounting tables.
+
+A single env spends most of its time in per-call NumPy overhead, not arithmetic. So instead
+of preparing one episode per ``reset`` (and calling the accounting once per step), the env
+prepares B upcoming episodes at once:
+
+* ``obs`` [B, E+1, K]: the observation of every day with the action-independent columns
+  (features, day fraction) filled in; a step writes the position (and episode return) into
+  row t+1 and hands that row out. Each row is handed out exactly once and never written
+  again, so returning it without a copy is safe.
+* With discrete actions, ``net`` / ``cost`` / ``reward``: the outcome of every (wanted
+  level, held level, episode, day) from ONE broadcast ``quantray.accounting.step_np`` call.
+  The held position is always one of the A levels (the price-limit rule keeps either the
+  wanted or the held level), so a step is a table lookup of ``step_np``'s own output, bit for
+  bit the number a per-step call would return. The (episode, day) axes are innermost: NumPy
+  broadcasting is fast over a long inner axis (B*E) and slow over a short one (A = 11).
+
+Axis legend: B episodes in the block, E days, A action levels, K observation width, D features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantray.accounting import step_np
+from quantray.envs.market import Market
+from quantray.envs.reward import shaped_reward
+
+
+@dataclass(frozen=True, eq=False)
+class EpisodeBlock:
+    """B episodes ready to play; index the arrays with the episode's slot j in 0..B-1."""
+
+    episodes: np.ndarray
+    """[B] int64 indices into the market's episode list."""
+    start_rows: np.ndarray
+    """[B] int64 panel row of each episode's first decision day."""
+    obs: np.ndarray
+    """[B, E+1, K] float32 observations, position / episode-return columns still 0."""
+    next_returns: np.ndarray
+    """[B, E] float64 r_{t+1} of each decision day."""
+    dates: np.ndarray
+    """[B, E] datetime64[D] decision days."""
+    limit_up: np.ndarray | None
+    """[B, E] bool, None without an enforced price limit."""
+    limit_down: np.ndarray | None
+    """[B, E] bool, None without an enforced price limit."""
+    net: np.ndarray | None
+    """[A*A*B*E] float64 net return of (wanted level a, held level h, slot j, day t) at flat
+    index ``trade * B*E + j*E + t`` with ``trade = a*A + h`` (C order of [A, A, B, E]);
+    None with continuous actions."""
+    cost: np.ndarray | None
+    """[A*A*B*E] float64 trading cost, same layout, when a price limit binds in the block;
+    otherwise [A*A] indexed by ``trade``: the cost then depends on the trade only."""
+    reward: np.ndarray | None
+    """[A*A*B*E] float64 shaped reward, same layout; None for reward="return" (= net)."""
+    executed_index: np.ndarray | None
+    """[A*A*B*E] intp level actually held, same layout; None when executed == wanted (no
+    limit binds in the block)."""
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    @classmethod
+    def prepare(
+        cls,
+        market: Market,
+        episodes: np.ndarray,
+        *,
+        obs_size: int,
+        day_fraction: np.ndarray,
+        levels: np.ndarray | None,
+        shaping: tuple[float, float] | None,
+    ) -> EpisodeBlock:
+        """Gather and evaluate ``episodes`` [B].
+
+        Args:
+            market: where the rows, returns and cost model come from.
+            episodes: [B] indices into ``market.episodes``.
+            obs_size: K, the observation width (D + 2 or D + 3).
+            day_fraction: [E+1] float32 t / E.
+            levels: [A] positions of the discrete actions, or None (continuous: no tables).
+            shaping: (risk_weight, opportunity_weight) for reward="shaped", else None.
+        """
+        E, D = market.episode_len, market.dim
+        rows = market.first[episodes][:, None] + np.arange(E + 1)  # [B, E+1] local rows
+        obs = np.zeros((len(episodes), E + 1, obs_size), dtype=np.float32)
+        obs[:, :, :D] = market.features(rows)  # [B, E+1] rows -> [B, E+1, D]
+        obs[:, :, D + 1] = day_fraction
+        decision_rows = rows[:, :E]  # [B, E]
+        next_returns = market.next_returns[decision_rows]
+        limit_up = None if market.limit_up is None else market.limit_up[decision_rows]
+        limit_down = None if market.limit_down is None else market.limit_down[decision_rows]
+        net = cost = reward = executed_index = None
+        if levels is not None:
+            net, cost, reward, executed_index = _tables(
+                market, levels, next_returns, limit_up, limit_down, shaping
+            )
+        return cls(
+            episodes=episodes,
+            start_rows=market.episodes.starts[episodes],
+            obs=obs,
+            next_returns=next_returns,
+            dates=market.dates[decision_rows],
+            limit_up=limit_up,
+            limit_down=limit_down,
+            net=net,
+            cost=cost,
+            reward=reward,
+            executed_index=executed_index,
+        )
+
+
+def _tables(
+    market: Market,
+    levels: np.ndarray,
+    next_returns: np.ndarray,
+    limit_up: np.ndarray | None,
+    limit_down: np.ndarray | None,
+    shaping: tuple[float, float] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``step_np`` over every (wanted level, held level, episode, day), flattened [A*A*B*E]."""
+    A = len(levels)
+    # All-False flags are passed as None: step_np then skips its np.where, with the same
+    # result. Most blocks contain no limit day at all.
+    if limit_up is not None and not limit_up.any():
+        limit_up = None
+    if limit_down is not None and not limit_down.any():
+        limit_down = None
+    wanted = levels[:, None, None]  # [A] -> [A, 1, 1]
+    held = levels[None, :, None]  # [A] -> [1, A, 1]
+    r = next_returns.reshape(1, 1, -1)  # [B, E] -> [1, 1, B*E]
+    up = None if limit_up is None else limit_up.reshape(1, 1, -1)  # [B, E] -> [1, 1, B*E]
+    down = None if limit_down is None else limit_down.reshape(1, 1, -1)  # [1, 1, B*E]
+    net, cost, executed = step_np(wanted, held, r, market.cost, up, down)
+    shape = net.shape  # [A, A, B*E]
+    executed_index = None
+    if up is not None or down is not None:
+        # Executed positions are exact levels (the min/max of two levels): recover the index.
+        executed_index = np.rint(np.broadcast_to(executed, shape) * (A - 1)).astype(np.intp)
+        cost = np.broadcast_to(cost, shape).reshape(-1)  # [A, A, B*E] -> [A*A*B*E]
+    else:
+        cost = cost.reshape(A * A)  # [A, A, 1] -> [A*A]: no day dependence
+    reward = None if shaping is None else shaped_reward(net, executed, r, *shaping)
+    return (
+        net.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]
+        cost,
+        None if reward is None else reward.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]
+        None if executed_index is None else executed_index.reshape(-1),  # [A*A*B*E]
+    )

@@ -1,0 +1,240 @@
+"""The market an env plays: a Task's episodes on one split, per-row returns and limit flags.
+
+``Market`` is the read-only state shared by ``TradingEnv`` and ``TradingVectorEnv``: which
+episodes exist (the same lists stage 2 and the evaluation use), which of them are replayed in
+which order, and per-row arrays (next-day return, price-limit flags, date, symbol) over the
+panel rows those episodes touch, gathered by row index at every step. The default Task (bundled data, raw features) is loaded once per
+process and shared, so ``gymnasium.make("quantray/TradingEnv-v0")`` costs milliseconds after
+the first call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quantray.accounting import limit_flags
+from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.data import Episodes, Task, load_task
+from quantray.data.splits import SPLIT_NAMES
+
+MODES = ("train", "eval")
+"""train: episodes drawn uniformly (with replacement) from every start day of the split;
+eval: the fixed non-overlapping stride-E list of the split, replayed in order."""
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_task(
+    data: str | None,
+    features: str | None,
+    data_config: DataConfig | None,
+    split_config: SplitConfig | None,
+) -> Task:
+    task = load_task(data, features=features, data_config=data_config, split_config=split_config)
+    # Envs gather whole rows of the table every step; the raw-feature table comes out of
+    # pandas column-major, where a row gather is ~5x slower. C order costs one copy here
+    # (none when the table already is C-contiguous, e.g. a feature cache).
+    return dataclasses.replace(task, table=np.ascontiguousarray(task.table))
+
+
+def shared_task(
+    data: str | Path | None = None,
+    features: str | Path | None = None,
+    data_config: DataConfig | None = None,
+    split_config: SplitConfig | None = None,
+) -> Task:
+    """``load_task`` memoised per process by (data path, feature cache path, configs).
+
+    Every env made with the same arguments shares one Task (one feature table in memory).
+    Files are not re-read when they change on disk; call ``clear_task_cache()`` for that.
+    """
+    data_key = None if data is None else str(Path(data).expanduser().resolve())
+    features_key = None if features is None else str(Path(features).expanduser().resolve())
+    return _cached_task(data_key, features_key, data_config, split_config)
+
+
+def clear_task_cache() -> None:
+    """Forget the Tasks memoised by ``shared_task`` (the next env reloads its data)."""
+    _cached_task.cache_clear()
+
+
+def resolve_cost(cost: str | CostConfig) -> CostConfig:
+    """A CostConfig from a preset name ("none" | "us_equity" | "cn_a_share") or as given."""
+    if isinstance(cost, CostConfig):
+        return cost
+    if isinstance(cost, str):
+        return CostConfig.preset(cost)
+    raise TypeError(
+        f"TradingEnv: cost must be a preset name or a CostConfig, got {type(cost).__name__}; "
+        'use cost="us_equity" or cost=CostConfig(commission=0.0005)'
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Market:
+    """Episodes of one split plus the per-row arrays a step gathers from.
+
+    Per-row arrays cover only the panel rows the episode list touches (``rows``), so an env
+    holds O(rows of its split), not O(panel). Rows of one symbol are contiguous and
+    date-ordered in the panel (``quantray.data.Panel``) and every episode's E+1 rows are in
+    ``rows``, so episode k's day t is local row ``first[k] + t`` (t = 0..E; day E is the
+    observation after the last decision, still the same symbol).
+    """
+
+    task: Task
+    split: str
+    mode: str
+    cost: CostConfig
+    episodes: Episodes
+    """The list episode indices refer to: every start (train) or the stride-E list (eval)."""
+    schedule: np.ndarray | None
+    """[M] int64 episode indices replayed in order (cycling), or None: drawn uniformly."""
+    rows: np.ndarray
+    """[R] int64 sorted panel rows used by the episodes (local row i is panel row rows[i])."""
+    first: np.ndarray
+    """[n] int64 local row of each episode's first decision day."""
+    next_returns: np.ndarray
+    """[R] float64 r_{t+1} of each local row."""
+    limit_up: np.ndarray | None
+    """[R] bool: the row's close is limit-up; None unless ``cost.enforce_price_limit``."""
+    limit_down: np.ndarray | None
+    """[R] bool: the row's close is limit-down; None unless ``cost.enforce_price_limit``."""
+    dates: np.ndarray
+    """[R] datetime64[D] date of each local row."""
+    symbols: np.ndarray
+    """[R] str symbol of each local row."""
+
+    @property
+    def table(self) -> np.ndarray:
+        """[N, D] float32 features of every PANEL row (``task.table``; index with ``rows``)."""
+        return self.task.table
+
+    @property
+    def dim(self) -> int:
+        """D: feature width."""
+        return int(self.task.table.shape[1])
+
+    @property
+    def episode_len(self) -> int:
+        """E: decisions per episode."""
+        return self.task.data.episode_len
+
+    @property
+    def n_episodes(self) -> int:
+        """Episodes in the list (``episode`` in infos indexes it)."""
+        return len(self.episodes)
+
+    def features(self, local_rows: np.ndarray) -> np.ndarray:
+        """Features [..., D] of local rows [...] (gathered from the shared panel table)."""
+        return self.task.table[self.rows[local_rows]]  # [...] -> [..., D]
+
+    @classmethod
+    def build(
+        cls,
+        task: Task,
+        split: str,
+        mode: str,
+        cost: CostConfig,
+        episode_indices: np.ndarray | list[int] | None,
+    ) -> Market:
+        """Select the split's episode list for ``mode`` and gather the per-row arrays."""
+        if split not in SPLIT_NAMES:
+            raise ValueError(
+                f'TradingEnv: split="{split}" is not a split; expected one of '
+                f"{', '.join(SPLIT_NAMES)}"
+            )
+        if mode not in MODES:
+            raise ValueError(
+                f'TradingEnv: mode="{mode}" is not supported; expected "train" (random starts) '
+                'or "eval" (the fixed non-overlapping list, in order)'
+            )
+        E = task.data.episode_len
+        episodes = task.episodes(split, stride=1 if mode == "train" else E)
+        if len(episodes) == 0:
+            raise ValueError(
+                f"TradingEnv: the {split} split has no {E}-day episodes ({task.describe()}); "
+                "each episode needs a full stage-1 window before it and E+1 days inside the "
+                "split. Use more data or move the split boundaries (SplitConfig)."
+            )
+        schedule = None
+        if episode_indices is not None:
+            schedule = np.asarray(episode_indices, dtype=np.int64).reshape(-1)  # [M]
+            if schedule.size == 0:
+                raise ValueError("TradingEnv: episode_indices is empty; give at least one index")
+            bad = (schedule < 0) | (schedule >= len(episodes))
+            if bad.any():
+                raise ValueError(
+                    f"TradingEnv: episode_indices contains {int(schedule[bad][0])}, but the "
+                    f"{split} split has {len(episodes)} episodes in mode={mode!r} (valid "
+                    f"indices 0..{len(episodes) - 1})"
+                )
+        elif mode == "eval":
+            schedule = np.arange(len(episodes), dtype=np.int64)
+
+        panel = task.panel
+        # Rows covered by some episode's days 0..E, in O(N): +1 at each start, -1 after its end.
+        coverage = np.zeros(panel.n_rows + 1, dtype=np.int64)
+        np.add.at(coverage, episodes.starts, 1)
+        np.add.at(coverage, episodes.starts + E + 1, -1)
+        covered = np.cumsum(coverage[:-1]) > 0  # [N]
+        rows = np.flatnonzero(covered)  # [R]
+        first = np.searchsorted(rows, episodes.starts)  # [n]
+        limit_up = limit_down = None
+        if cost.enforce_price_limit:
+            # r_t, the return into day t, is known at its close: it decides whether the order
+            # placed at that close can fill. NaN on first rows compares False (no limit).
+            with np.errstate(invalid="ignore"):
+                limit_up, limit_down = limit_flags(panel.prev_returns()[rows], cost.price_limit)
+        return cls(
+            task=task,
+            split=split,
+            mode=mode,
+            cost=cost,
+            episodes=episodes,
+            schedule=schedule,
+            rows=rows,
+            first=first,
+            next_returns=panel.next_returns()[rows],
+            limit_up=limit_up,
+            limit_down=limit_down,
+            dates=panel.dates[rows],
+            symbols=np.asarray(panel.symbols)[panel.symbol_id[rows]],
+        )
+
+
+def make_market(
+    *,
+    data: str | Path | None,
+    features: str | Path | None,
+    task: Task | None,
+    data_config: DataConfig | None,
+    split_config: SplitConfig | None,
+    split: str,
+    mode: str,
+    cost: str | CostConfig,
+    episode_indices: np.ndarray | list[int] | None,
+) -> Market:
+    """Resolve the env arguments (a shared Task or paths) into a ``Market``."""
+    if task is not None:
+        given = [
+            name
+            for name, value in (
+                ("data", data),
+                ("features", features),
+                ("data_config", data_config),
+                ("split_config", split_config),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(
+                f"TradingEnv: got task= and also {', '.join(given)}; a prebuilt Task already "
+                "fixes its data, features and splits. Pass either task= or the paths."
+            )
+    else:
+        task = shared_task(data, features, data_config, split_config)
+    return Market.build(task, split, mode, resolve_cost(cost), episode_indices)

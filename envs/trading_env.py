@@ -1,0 +1,396 @@
+"""``TradingEnv``: one E-day trading episode at a time, as a Gymnasium env.
+
+The episodes, features and accounting are exactly those of stage 2 and the evaluation
+(``quantray.data.Task.episodes``, ``quantray.accounting.step_np``), so an RL agent trained here
+is comparable with the GRU strategy. The env never imports Ray or RLlib: any Gymnasium client
+(RLlib, stable-baselines3, a hand-written loop) can train on it.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from quantray.accounting import step_np
+from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.data import Task
+from quantray.data.features import NORM_CLIP
+from quantray.envs.episode_block import EpisodeBlock
+from quantray.envs.market import Market, make_market
+from quantray.envs.reward import check_weights, shaped_reward
+from quantray.envs.spaces import (
+    ACTION_TYPES,
+    N_ACTIONS,
+    REWARD_KINDS,
+    action_space,
+    check_choice,
+    observation_size,
+    observation_space,
+    position_levels,
+)
+
+BLOCK_SIZE = 16
+"""Episodes prepared per ``EpisodeBlock`` (amortises NumPy call overhead over B resets)."""
+
+
+class TradingEnv(gym.Env[np.ndarray, Any]):
+    """Hold a fraction of equity in one asset for E = 20 trading days.
+
+    ## Description
+
+    Each episode is one symbol over E consecutive trading days of a split (train, valid or
+    test), the same episodes the stage-2 GRU strategy trains and is evaluated on. At the
+    close of day t the agent chooses the position p_t (fraction of equity in the asset, long
+    only); it is held to the close of day t+1 and earns r_{t+1} = close_{t+1}/close_t - 1
+    minus the cost of changing position (``quantray.accounting``, design.md section 3).
+
+    ## Action Space
+
+    ``action_type="discrete"`` (default): ``Discrete(11)``; action a means position a/10
+    (0 = all cash, 10 = fully invested; exactly ``linspace(0, 1, 11)[a]``).
+    ``action_type="continuous"``: ``Box(0, 1, (1,), float32)``, the position itself; values
+    outside [0, 1] are clipped to it (NaN is an error).
+
+    ## Observation Space
+
+    ``Box(float32)`` of length D + 2 (D + 3 with ``include_episode_return=True``); D = 11
+    without a feature cache, else the cache's width (the stage-1 d_model):
+
+    | index    | observation                                              | min  | max |
+    |----------|----------------------------------------------------------|------|-----|
+    | 0..D-1   | features of day t (see below)                            | -10 (raw) / -inf | 10 / inf |
+    | D        | position held into day t (executed on day t-1, 0 on day 0) | 0  | 1   |
+    | D + 1    | day in episode t / E (0 at reset, 1 in the final obs)    | 0    | 1   |
+    | D + 2    | episode net return so far, prod(1 + net_0..net_{t-1}) - 1 (only with include_episode_return) | -inf | inf |
+
+    Features: with ``features=None`` the 11 raw daily features of ``quantray.data.features``
+    normalised with statistics fitted on the TRAINING split only (so the env works at once on
+    the bundled data, no model needed); with ``features=PATH`` the frozen stage-1 features
+    read from that feature-cache directory. Every column of day t's observation is known at
+    the close of day t: changing any bar after t leaves it unchanged (tested).
+
+    ## Rewards
+
+    ``reward="return"`` (default): the accounting rule's daily net return, from
+    ``quantray.accounting.step_np``:
+    ``net_t = p_exec_t * r_{t+1} - cost_t``, with ``cost_t`` the commission / stamp duty /
+    slippage of the change ``p_exec_t - p_exec_{t-1}`` and ``p_exec_t`` the position after the
+    price-limit rule (when the cost model enforces one, no buying on a limit-up close and no
+    selling on a limit-down close: the order does not fill). ``reward="shaped"`` subtracts
+    ``risk_weight * max(-net_t, 0) + opportunity_weight * (1 - p_exec_t) * max(r_{t+1}, 0)``
+    (see ``quantray.envs.reward``). The episode's summed "return" rewards are its simple
+    return; ``prod(1 + net) - 1`` is the compounded one the evaluation reports.
+
+    ## Starting State
+
+    Flat (position 0, in cash) on the episode's first decision day. In ``mode="train"`` the
+    episode is drawn uniformly from every start day of the split with ``self.np_random``
+    (seeded by ``reset(seed=...)``); in ``mode="eval"`` (or with ``episode_indices``) a fixed
+    list is replayed in order, and ``reset(seed=...)`` rewinds it to its first entry.
+    ``reset(options={"episode_index": k})`` plays episode k of the list once (the replay
+    position does not move).
+
+    ## Episode End
+
+    After E = ``task.data.episode_len`` (20) steps: ``truncated=True``, ``terminated=False``
+    (the horizon is a time limit, not a terminal state: bootstrap from the final observation,
+    which is day E with the last executed position). Stepping again before ``reset`` raises.
+
+    ## Arguments
+
+    * ``data``: bars file or directory (``quantray.data.load_bars``); None = bundled sample
+      (S&P 500, NASDAQ composite, MSFT daily).
+    * ``features``: frozen-feature cache directory; None = normalised raw features.
+    * ``split``: "train" | "valid" | "test".
+    * ``mode``: "train" (random starts, all start days, overlapping) | "eval" (the split's
+      non-overlapping stride-E list, the one ``quantray.evaluate`` scores, in order).
+    * ``episode_indices``: a fixed list of indices into the mode's episode list to replay in
+      order (cycling), e.g. for evaluation on chosen episodes.
+    * ``cost``: "none" | "us_equity" | "cn_a_share" or a ``CostConfig``.
+    * ``action_type``: "discrete" | "continuous".
+    * ``reward``: "return" | "shaped"; ``risk_weight`` (0.5) and ``opportunity_weight`` (0.0)
+      are used by "shaped" only.
+    * ``include_episode_return``: add observation column D + 2.
+    * ``task``: a prebuilt ``quantray.data.Task`` to share between envs (then data, features
+      and the configs must be None). Without it Tasks are memoised per process by their
+      arguments (``quantray.envs.market.shared_task``), so making many envs is cheap.
+    * ``data_config`` / ``split_config``: geometry and split dates for ``load_task``.
+
+    ## Info
+
+    ``reset``: ``episode`` (index into the mode's episode list), ``day`` (0), ``date`` (first
+    decision day, numpy datetime64), ``symbol``, ``start_row`` (panel row).
+    ``step``: ``position`` (wanted), ``executed`` (after the limit rule), ``cost``,
+    ``next_return`` (r_{t+1}), ``net_return`` (the accounting net, = reward for "return"),
+    ``episode``, ``day`` (t, the decision day's index), ``date`` (decision day t).
+
+    ## Notes
+
+    Episodes are prepared ``BLOCK_SIZE`` at a time (``quantray.envs.episode_block``): their
+    observation rows and, for discrete actions, a table of ``step_np``'s outcome for every
+    (day, held level, wanted level), so a step is a lookup plus a few scalar writes. Returned
+    observations are rows of that per-block array: each is handed out once and never
+    written again by the env. For N episodes at once use ``TradingVectorEnv``
+    (``gymnasium.make_vec("quantray/TradingEnv-v0", num_envs=N)``).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(
+        self,
+        data: str | Path | None = None,
+        *,
+        features: str | Path | None = None,
+        split: str = "train",
+        mode: str = "train",
+        episode_indices: np.ndarray | list[int] | None = None,
+        cost: str | CostConfig = "none",
+        action_type: str = "discrete",
+        reward: str = "return",
+        include_episode_return: bool = False,
+        risk_weight: float = 0.5,
+        opportunity_weight: float = 0.0,
+        task: Task | None = None,
+        data_config: DataConfig | None = None,
+        split_config: SplitConfig | None = None,
+    ) -> None:
+        self.action_type = check_choice("action_type", action_type, ACTION_TYPES)
+        self.reward_kind = check_choice("reward", reward, REWARD_KINDS)
+        check_weights(risk_weight, opportunity_weight)
+        self.risk_weight = float(risk_weight)
+        self.opportunity_weight = float(opportunity_weight)
+        self.include_episode_return = bool(include_episode_return)
+        self.market: Market = make_market(
+            data=data,
+            features=features,
+            task=task,
+            data_config=data_config,
+            split_config=split_config,
+            split=split,
+            mode=mode,
+            cost=cost,
+            episode_indices=episode_indices,
+        )
+        self.dim = self.market.dim
+        self.episode_len = self.market.episode_len
+        self.action_space = action_space(self.action_type)
+        feature_bound = NORM_CLIP if self.market.task.source == "raw" else np.inf
+        self.observation_space = observation_space(
+            self.dim, self.include_episode_return, feature_bound
+        )
+
+        E = self.episode_len
+        self._discrete = self.action_type == "discrete"
+        self._levels = position_levels(N_ACTIONS)  # [A]
+        self._levels_list: list[float] = self._levels.tolist()
+        self._obs_size = observation_size(self.dim, self.include_episode_return)
+        self._day_fraction = (np.arange(E + 1) / E).astype(np.float32)  # [E+1]
+        self._shaping = (
+            (self.risk_weight, self.opportunity_weight) if self.reward_kind == "shaped" else None
+        )
+        # Upcoming episodes, prepared BLOCK_SIZE at a time (see episode_block.py).
+        self._block: EpisodeBlock | None = None
+        self._slot = 0
+        self._cursor = 0  # next position in the replay schedule
+        # Episode state; _t == E means "needs reset".
+        self._t = E
+        self._episode = -1
+        self._equity = 1.0
+        self._held_index = 0
+        self._held = 0.0
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def task(self) -> Task:
+        """The shared Task (panel, splits, feature table) this env plays."""
+        return self.market.task
+
+    @property
+    def cost(self) -> CostConfig:
+        """The cost model of the accounting rule."""
+        return self.market.cost
+
+    @property
+    def n_episodes(self) -> int:
+        """Length of the episode list that ``episode`` indices refer to."""
+        return self.market.n_episodes
+
+    # ------------------------------------------------------------------ reset
+
+    def _prepare(self, episodes: np.ndarray) -> EpisodeBlock:
+        return EpisodeBlock.prepare(
+            self.market,
+            episodes,
+            obs_size=self._obs_size,
+            day_fraction=self._day_fraction,
+            levels=self._levels if self._discrete else None,
+            shaping=self._shaping,
+        )
+
+    def _next_block(self) -> EpisodeBlock:
+        """The next BLOCK_SIZE episodes: uniform draws, or the next entries of the schedule."""
+        market = self.market
+        if market.schedule is None:
+            episodes = self.np_random.integers(market.n_episodes, size=BLOCK_SIZE)
+        else:
+            position = self._cursor + np.arange(BLOCK_SIZE)  # [B]
+            episodes = market.schedule[position % len(market.schedule)]
+            self._cursor += BLOCK_SIZE
+        return self._prepare(episodes)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode (see the class docstring: Starting State); returns (obs, info)."""
+        super().reset(seed=seed)
+        if seed is not None:
+            # Forget episodes drawn with the old generator; rewind the replay list.
+            self._block = None
+            self._cursor = 0
+        market = self.market
+        if options and options.get("episode_index") is not None:
+            k = int(options["episode_index"])
+            if not 0 <= k < market.n_episodes:
+                raise ValueError(
+                    f"TradingEnv.reset: episode_index={k} is out of range; this env's "
+                    f"{market.split}/{market.mode} list has {market.n_episodes} episodes"
+                )
+            block, j = self._prepare(np.array([k])), 0
+        else:
+            if self._block is None or self._slot == len(self._block):
+                self._block, self._slot = self._next_block(), 0
+            block, j = self._block, self._slot
+            self._slot += 1
+
+        # Views of slot j; rows of _obs are handed out one per step, never written again.
+        self._obs = block.obs[j]  # [E+1, K]
+        self._next_returns = block.next_returns[j]  # [E]
+        self._dates = block.dates[j]  # [E]
+        if self._discrete:
+            # Outcome tables of the whole block; this episode's entries are at
+            # trade * B*E + j*E + t (see EpisodeBlock.net).
+            self._net = block.net
+            self._reward = block.reward
+            self._cost = block.cost
+            self._executed_index = block.executed_index
+            self._trade_stride = len(block) * self.episode_len
+            self._day0 = j * self.episode_len
+        else:
+            # Python scalars: step_np on Python floats avoids NumPy scalar overhead, and a
+            # flag is passed as None on days it is False (same result, no np.where).
+            self._next_returns = self._next_returns.tolist()
+            no_flags = [None] * self.episode_len
+            self._limit_up = (
+                no_flags if block.limit_up is None else _true_or_none(block.limit_up[j])
+            )
+            self._limit_down = (
+                no_flags if block.limit_down is None else _true_or_none(block.limit_down[j])
+            )
+        self._episode = k = int(block.episodes[j])
+        self._t = 0
+        self._equity = 1.0
+        self._held_index = 0
+        self._held = 0.0
+        first = int(market.first[k])
+        info = {
+            "episode": k,
+            "day": 0,
+            "date": market.dates[first],
+            "symbol": str(market.symbols[first]),
+            "start_row": int(block.start_rows[j]),
+        }
+        return self._obs[0], info
+
+    # ------------------------------------------------------------------ step
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Trade at the close of day t; returns (obs of day t+1, reward, False, t+1 == E, info)."""
+        t = self._t
+        if t >= self.episode_len:
+            raise RuntimeError(
+                "TradingEnv.step: the episode has ended (or reset() was never called); call "
+                "reset() before stepping again"
+            )
+        if self._discrete:
+            try:
+                a = operator.index(action)  # ints and NumPy integers; a float is a client bug
+            except TypeError:
+                a = -1
+            if not 0 <= a < N_ACTIONS:
+                raise ValueError(
+                    f"TradingEnv.step: action {action!r} is outside Discrete({N_ACTIONS}); "
+                    f"expected an integer 0..{N_ACTIONS - 1} (position a/10)"
+                )
+            # step_np's outputs for (day t, held level, wanted level a), precomputed.
+            trade = a * N_ACTIONS + self._held_index
+            k = trade * self._trade_stride + self._day0 + t
+            net = self._net[k]
+            reward = net if self._reward is None else self._reward[k]
+            if self._executed_index is None:
+                cost = self._cost[trade]  # no limit binds: the cost depends on the trade only
+                held = a
+            else:
+                # A price limit may block the trade: the level actually held, day-t costs.
+                cost = self._cost[k]
+                held = int(self._executed_index[k])
+            self._held_index = held
+            wanted = self._levels_list[a]
+            executed = self._levels_list[held]
+        else:
+            wanted = self._continuous_position(action)
+            net, cost, executed = step_np(
+                wanted,
+                self._held,
+                self._next_returns[t],
+                self.market.cost,
+                self._limit_up[t],
+                self._limit_down[t],
+            )
+            executed = float(executed)
+            self._held = executed
+            reward = net
+            if self._shaping is not None:
+                reward = shaped_reward(net, executed, self._next_returns[t], *self._shaping)
+        self._t = day = t + 1
+
+        obs = self._obs[day]
+        obs[self.dim] = executed
+        if self.include_episode_return:
+            self._equity *= 1.0 + net
+            obs[self.dim + 2] = self._equity - 1.0
+        info = {
+            "position": wanted,
+            "executed": executed,
+            "cost": cost,
+            "next_return": self._next_returns[t],
+            "net_return": net,
+            "episode": self._episode,
+            "day": t,
+            "date": self._dates[t],
+        }
+        return obs, reward, False, day == self.episode_len, info
+
+    @staticmethod
+    def _continuous_position(action: Any) -> float:
+        try:
+            value = float(action[0])
+        except (TypeError, IndexError):
+            value = float(action)
+        if not 0.0 <= value <= 1.0:
+            if value != value:
+                raise ValueError(
+                    "TradingEnv.step: the continuous action is NaN; expected a position in "
+                    "[0, 1] (check the policy's output for NaN)"
+                )
+            value = min(max(value, 0.0), 1.0)
+        return value
+
+
+def _true_or_none(flags: np.ndarray) -> list[bool | None]:
+    """[E] bool -> [True or None]: ``step_np`` treats None as "no limit close" (all False)."""
+    return [True if flag else None for flag in flags.tolist()]

@@ -1,0 +1,120 @@
+"""Env rewards are the one accounting rule: hand-computed days, net_returns_np, evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantray.accounting import limit_flags, net_returns_np
+from quantray.config import CostConfig
+from quantray.envs import TradingEnv, TradingVectorEnv
+
+E = 20
+
+
+def _play(env: TradingEnv, episode: int, actions) -> dict[str, np.ndarray]:
+    _, info = env.reset(seed=0, options={"episode_index": episode})
+    rows: dict[str, list] = {"reward": [], "position": [], "executed": [], "cost": []}
+    for a in actions:
+        _, reward, _, _, info = env.step(a)
+        rows["reward"].append(reward)
+        for key in ("position", "executed", "cost"):
+            rows[key].append(info[key])
+    return {key: np.asarray(value, dtype=np.float64) for key, value in rows.items()}
+
+
+def test_hand_computed_days_with_us_equity_costs(small_task):
+    # 5 bp commission a side, no stamp duty: buy all, halve, hold, sell all.
+    env = TradingEnv(task=small_task, split="test", mode="eval", cost="us_equity")
+    r = small_task.episodes("test", stride=E).next_returns[3]  # r_{t+1} of each day
+    out = _play(env, 3, [10, 5, 5, 0])
+    expected = [
+        1.0 * r[0] - 0.0005 * 1.0,
+        0.5 * r[1] - 0.0005 * 0.5,
+        0.5 * r[2],
+        0.0 * r[3] - 0.0005 * 0.5,
+    ]
+    np.testing.assert_allclose(out["reward"], expected, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(out["cost"], [0.0005, 0.00025, 0.0, 0.00025], atol=1e-15)
+
+
+@pytest.mark.parametrize("action_type", ["discrete", "continuous"])
+def test_rewards_equal_net_returns_np_with_price_limits(limit_task, action_type):
+    cost = CostConfig.preset("cn_a_share")
+    episodes = limit_task.episodes("test", stride=E)
+    env = TradingEnv(task=limit_task, split="test", mode="eval", cost=cost, action_type=action_type)
+    rng = np.random.default_rng(0)
+    n_limited = 0
+    for k in range(len(episodes)):
+        # Swing between cash and fully invested so limit days block real trades.
+        levels = np.where(rng.random(E) < 0.5, 0, 10) if k % 2 else rng.integers(0, 11, E)
+        actions = levels if action_type == "discrete" else [np.float32([a / 10]) for a in levels]
+        out = _play(env, k, actions)
+        up, down = limit_flags(episodes.prev_returns[k], cost.price_limit)
+        net, costs, executed = net_returns_np(
+            out["position"], episodes.next_returns[k], cost, 0.0, up, down
+        )
+        np.testing.assert_array_equal(out["reward"], net)
+        np.testing.assert_array_equal(out["cost"], costs)
+        np.testing.assert_array_equal(out["executed"], executed)
+        n_limited += int((executed != out["position"]).sum())
+    assert n_limited > 0, "no limit day blocked a trade: the test would not catch a bad rule"
+
+
+def test_episode_return_equals_the_evaluation_path(limit_task):
+    metrics = pytest.importorskip("quantray.evaluate.metrics")
+    cost = CostConfig.preset("cn_a_share")
+    episodes = limit_task.episodes("test", stride=E)
+    env = TradingEnv(task=limit_task, split="test", mode="eval", cost=cost)
+    rng = np.random.default_rng(1)
+    positions, rewards = [], []
+    env.reset(seed=0)
+    for k in range(len(episodes)):
+        if k:
+            env.reset()
+        out = {"position": [], "reward": []}
+        for a in rng.integers(0, 11, E):
+            _, reward, _, _, info = env.step(a)
+            out["position"].append(info["position"])
+            out["reward"].append(reward)
+        positions.append(out["position"])
+        rewards.append(out["reward"])
+    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
+    table = metrics.evaluate_positions(
+        "env", np.array(positions), episodes.next_returns, cost, limit_up=up, limit_down=down
+    )
+    np.testing.assert_allclose(
+        table["total_return"], np.prod(1.0 + np.array(rewards), axis=1) - 1.0, rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        table["total_cost"],
+        metrics.run_backtest(
+            np.array(positions), episodes.next_returns, cost, 0.0, up, down
+        ).costs.sum(axis=1),
+        atol=1e-15,
+    )
+
+
+def test_vector_env_rewards_equal_net_returns_np(limit_task):
+    cost = CostConfig.preset("cn_a_share")
+    episodes = limit_task.episodes("test", stride=E)
+    n = len(episodes)
+    envs = TradingVectorEnv(n, task=limit_task, split="test", mode="eval", cost=cost)
+    envs.reset(seed=0)
+    actions = np.random.default_rng(2).integers(0, 11, size=(E, n))
+    rewards = np.stack([envs.step(a)[1] for a in actions], axis=1)  # E x [n] -> [n, E]
+    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
+    net, _, _ = net_returns_np(actions.T / 10, episodes.next_returns, cost, 0.0, up, down)
+    np.testing.assert_allclose(rewards, net, rtol=0, atol=1e-15)
+
+
+def test_shaped_reward_formula(small_task):
+    env = TradingEnv(
+        task=small_task, reward="shaped", risk_weight=0.7, opportunity_weight=0.2, cost="us_equity"
+    )
+    env.reset(seed=3)
+    for a in np.random.default_rng(3).integers(0, 11, E):
+        _, reward, _, _, info = env.step(a)
+        net, r, p = info["net_return"], info["next_return"], info["executed"]
+        expected = net - 0.7 * max(-net, 0.0) - 0.2 * (1.0 - p) * max(r, 0.0)
+        assert reward == pytest.approx(expected, abs=1e-15)
