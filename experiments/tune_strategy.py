@@ -1,0 +1,157 @@
+"""The main job: Ray Tune + Optuna over stage-1 model size and stage-2 strategy-loss weights.
+
+    python experiments/tune_strategy.py                      # small budget, bundled data, local Ray
+    python experiments/tune_strategy.py --budget smoke       # = --smoke-test, CI-sized
+    python experiments/tune_strategy.py --budget full --address auto --gpus-per-trial 0.25
+    python experiments/tune_strategy.py --resume             # continue the interrupted search in --out
+
+Each trial trains (or reuses: one model per distinct architecture, shared under the storage
+path) a small stage-1 price model, then the GRU strategy with the sampled loss weights,
+reporting validation metrics every epoch; OptunaSearch (TPE) proposes, ASHA stops weak
+trials early. After the search the best trial BY VALIDATION is tested once on the held-out
+test split against the baselines. Writes to --out: summary.md (test metrics with bootstrap
+CIs, deflated Sharpe ratio over all trials, plots), trials.csv, best_config.json, *.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from quantray.cli import add_common_args, run, storage_path
+from quantray.config import CostConfig
+from quantray.data import load_bars
+from quantray.train.price import default_data_path
+from quantray.tune.space import BUDGETS, get_budget
+from quantray.tune.tuner import TuneSettings
+
+SETTINGS_FILE = "latest_search.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser, default_out="runs/tune")
+    parser.add_argument("--budget", default="small", choices=list(BUDGETS), help="search size")
+    parser.add_argument("--resume", action="store_true", help="continue the search in --out")
+    parser.add_argument(
+        "--address", default=None, help="Ray cluster to join ('auto'); default: local Ray"
+    )
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="e.g. 0.25")
+    parser.add_argument("--num-samples", type=int, default=None, help="override trial count")
+    parser.add_argument("--max-concurrent", type=int, default=None, help="override limit")
+    parser.add_argument(
+        "--multi-objective", action="store_true", help="validation Sharpe vs max drawdown"
+    )
+    parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
+    parser.add_argument(
+        "--stage1-cache",
+        default=None,
+        help="shared stage-1 model/feature store (a filesystem path; default STORAGE/stage1_cache)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.smoke_test:
+        args.budget = "smoke"
+    if args.cpus_per_trial <= 0:
+        parser.error(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    if args.gpus_per_trial < 0:
+        parser.error(f"--gpus-per-trial must be >= 0 (e.g. 0.25), got {args.gpus_per_trial}")
+    for flag in ("num_samples", "max_concurrent", "num_cpus"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if args.stage1_cache is None and args.storage_path and "://" in args.storage_path:
+        parser.error("--storage-path is a URI: also give --stage1-cache DIR (a filesystem path)")
+    return args
+
+
+def settings_from_args(args: argparse.Namespace, name: str) -> TuneSettings:
+    return TuneSettings(
+        budget=get_budget(args.budget),
+        data_path=default_data_path(args.data),
+        storage_path=storage_path(args),
+        name=name,
+        cost=args.cost,
+        seed=args.seed,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        num_samples=args.num_samples,
+        max_concurrent=args.max_concurrent,
+        multi_objective=args.multi_objective,
+        cache_root=args.stage1_cache,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    CostConfig.preset(args.cost)  # a bad preset stops here (ConfigError -> exit 2)
+    out = Path(args.out)
+    saved = out / SETTINGS_FILE
+    if args.resume:
+        if not saved.exists():
+            print(f"error: --resume: no earlier search in {out} (missing {saved}); drop --resume")
+            return 2
+        # Resume exactly the search that was started: its own flags win over today's.
+        previous = json.loads(saved.read_text())
+        name = previous.pop("name")
+        for key, value in previous.items():
+            setattr(args, key, value)
+    else:
+        name = time.strftime("tune-%Y%m%d-%H%M%S")
+    settings = settings_from_args(args, name)
+    load_bars(settings.data_path)  # validate before any Ray work: bad data stops here
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        keep = (
+            "budget", "data", "storage_path", "cost", "seed", "cpus_per_trial",
+            "gpus_per_trial", "num_samples", "max_concurrent", "multi_objective", "stage1_cache",
+        )  # fmt: skip
+        record = {"name": name, **{k: getattr(args, k) for k in keep}}
+        record["storage_path"] = settings.storage_path
+        saved.write_text(json.dumps(record, indent=2))
+
+    import ray
+
+    from quantray.tune.report import finalize
+    from quantray.tune.tuner import can_resume, make_tuner, restore_tuner
+
+    ray.init(address=args.address, num_cpus=None if args.address else args.num_cpus)
+    started = time.perf_counter()
+    if args.resume:
+        if not can_resume(settings):
+            print(f"error: --resume: nothing to restore at {settings.experiment_path}")
+            return 2
+        print(f"[tune] resuming {settings.experiment_path}")
+        tuner = restore_tuner(settings)
+    else:
+        budget = settings.budget
+        print(
+            f"[tune] budget {budget.name}: {settings.num_samples or budget.num_samples} trials "
+            f"-> {settings.experiment_path}"
+        )
+        tuner = make_tuner(settings)
+    results = tuner.fit()
+    wall = time.perf_counter() - started
+    report = finalize(results, settings, out, wall_seconds=wall)
+    best, dsr = report.best, report.dsr
+    gru = report.test[report.test["method"] == "gru"].iloc[0]
+    print(f"\n[tune] search done in {wall:.0f}s")
+    print(
+        f"[tune] best trial {best['trial_id']}: validation Sharpe {best['valid_sharpe']:.3f}, "
+        f"deflated Sharpe ratio {dsr.dsr:.3f} over {dsr.n_trials} trials"
+    )
+    print(f"[tune] params {json.dumps(best['params'], default=str)}")
+    sharpe = "n/a" if gru.sharpe is None else f"{gru.sharpe.estimate:.3f}"
+    print(f"[tune] TEST per-episode Sharpe of the selected strategy {sharpe} (see summary.md)")
+    for label, file in report.files.items():
+        print(f"[tune] {label}: {out / file}")
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

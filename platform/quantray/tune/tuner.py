@@ -1,0 +1,383 @@
+"""The main job's search: one Tune trial = stage-1 features (shared) + one stage-2 training.
+
+A trial samples a stage-1 architecture and stage-2 settings (``quantray.tune.space``), gets
+the frozen-feature cache of that architecture from a content-addressed store under the
+storage path (trained once per architecture: the first trial that needs it trains it while
+the others wait on a file lock, then all reuse it), trains the GRU strategy with the
+sampled loss weights and reports validation metrics every epoch. The search is Optuna's
+TPE through ``OptunaSearch`` (single objective: validation Sharpe; or Sharpe vs max
+drawdown), pruned by ASHA on the validation Sharpe, with a concurrency limit and per-trial
+CPU / fractional-GPU resources. The test split is never touched by a trial.
+
+Search metrics (always finite, so Optuna and ASHA never see NaN): ``objective_sharpe`` is the
+best pooled validation Sharpe so far, with NaN (an all-cash policy: no dispersion) counted
+as 0, the Sharpe of holding cash; ``objective_drawdown`` is the pooled validation max
+drawdown of that best epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock
+
+from quantray.config import CostConfig, StrategyConfig
+from quantray.data import load_task
+from quantray.train.features import ensure_feature_cache, small_stage1_spec, spec_key
+from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec
+from quantray.train.strategy import SELECTION_METRIC, train_strategy
+from quantray.tune.space import Budget, SearchSpace, get_budget, stage1_model
+
+OBJECTIVE = "objective_sharpe"
+"""Search metric (maximised): best validation Sharpe so far, NaN counted as 0."""
+DRAWDOWN = "objective_drawdown"
+"""Second objective with --multi-objective (minimised): validation max drawdown of the best epoch."""
+TRIAL_FILE = "trial.json"
+"""Written beside ``strategy.pt`` in every finished trial's checkpoint: how to rebuild it."""
+STRATEGY_FILE = "strategy.pt"
+EVENTS_FILE = "trial_events.jsonl"
+"""One JSON line per trial start / end (time, pid, host, resources, stage-1 reuse)."""
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """Everything the driver decides about one search (the CLI flags, resolved)."""
+
+    budget: Budget
+    """Trial count, per-trial training length and architecture menu."""
+    data_path: str
+    """Absolute path of the bars file or directory."""
+    storage_path: str
+    """Tune storage: a local directory or a URI (s3://, gs://, ...)."""
+    name: str
+    """Experiment name: the run lives in ``storage_path/name``."""
+    cost: str = "us_equity"
+    """Cost preset used in training and evaluation."""
+    seed: int = 0
+    """Seeds the TPE sampler, every stage-1 model and every stage-2 training."""
+    cpus_per_trial: float = 1.0
+    """CPUs reserved per trial (torch uses max(1, floor(cpus)) threads)."""
+    gpus_per_trial: float = 0.0
+    """GPUs reserved per trial; 0.25 packs four trials on one GPU."""
+    num_samples: int | None = None
+    """Override of the budget's trial count."""
+    max_concurrent: int | None = None
+    """Override of the budget's concurrency limit."""
+    multi_objective: bool = False
+    """Optimise (validation Sharpe max, validation max drawdown min) instead of Sharpe alone."""
+    cache_root: str | None = None
+    """Stage-1 model + feature store shared by trials; default ``storage_path/stage1_cache``
+    (a local or shared filesystem path: the file lock needs one)."""
+    events: bool = True
+    """Append trial start/end lines to ``storage_path/name/trial_events.jsonl`` (local storage)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Extra constants merged into every trial config (tests)."""
+
+    @property
+    def local_storage(self) -> bool:
+        return "://" not in self.storage_path
+
+    @property
+    def experiment_path(self) -> str:
+        return f"{self.storage_path.rstrip('/')}/{self.name}"
+
+    def resolved_cache_root(self) -> str:
+        if self.cache_root is not None:
+            return str(Path(self.cache_root).resolve())
+        if not self.local_storage:
+            raise ValueError(
+                f"storage path {self.storage_path} is a URI: give a filesystem cache_root "
+                "(--stage1-cache) for the shared stage-1 store (it needs file locks)"
+            )
+        return str(Path(self.storage_path) / "stage1_cache")
+
+    def constants(self) -> dict[str, Any]:
+        """Values every trial gets besides its sampled parameters (all plain, JSON-able)."""
+        events = (
+            str(Path(self.experiment_path) / EVENTS_FILE)
+            if self.events and self.local_storage
+            else ""
+        )
+        return {
+            "budget": self.budget.name,
+            "seed": self.seed,
+            "data_path": self.data_path,
+            "cost": self.cost,
+            "cache_root": self.resolved_cache_root(),
+            "torch_threads": max(1, int(self.cpus_per_trial)),
+            "events_log": events,
+            **self.extra,
+        }
+
+
+def stage1_spec(config: dict[str, Any]) -> PriceRunSpec:
+    """The stage-1 run of a trial config: ``small_stage1_spec`` with the sampled architecture
+    and the budget's step count (same spec => same content key => one shared model)."""
+    budget = get_budget(config["budget"])
+    base = small_stage1_spec(config["data_path"], smoke=budget.smoke_stage1, seed=config["seed"])
+    train = base.train.replace(
+        max_steps_per_epoch=budget.stage1_steps, eval_samples=budget.stage1_eval_samples
+    )
+    return PriceRunSpec(stage1_model(config), train, base.data_path, base.data, base.split)
+
+
+def strategy_config(config: dict[str, Any], feature_dim: int) -> StrategyConfig:
+    """The ``StrategyConfig`` of a trial: sampled weights / tau / GRU size / lr + the budget."""
+    budget = get_budget(config["budget"])
+    sampled = {
+        k: config[k]
+        for k in (
+            "relative_return_weight",
+            "risk_cost_weight",
+            "opportunity_cost_weight",
+            "transaction_cost_weight",
+            "information_ratio_weight",
+            "tau_start",
+            "hidden_size",
+            "lr",
+        )
+    }
+    sampled["hidden_size"] = int(sampled["hidden_size"])
+    return StrategyConfig(
+        feature_dim=feature_dim,
+        epochs=budget.epochs,
+        patience=budget.patience,
+        **sampled,
+    )
+
+
+def _log_event(path: str, event: dict[str, Any]) -> None:
+    # One short line per write with O_APPEND: concurrent trials never interleave lines.
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(json.dumps(event, default=str) + "\n")
+
+
+def shared_feature_cache(spec: PriceRunSpec, root: str | Path) -> tuple[Path, bool]:
+    """``ensure_feature_cache`` plus whether THIS call trained the stage-1 model.
+
+    A separate per-spec lock around it makes the "did I train it" answer exact when trials
+    race (the inner lock of ``ensure_feature_cache`` then never waits)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    key = spec_key(spec)
+    with FileLock(str(root / f".trial-{key}.lock")):
+        trained = not (root / f"stage1-{key}" / CHECKPOINT_FILE).exists()
+        return ensure_feature_cache(spec, root), trained
+
+
+def search_metrics(metrics: dict[str, float], best_drawdown: float) -> dict[str, float]:
+    """Epoch metrics plus the two finite search metrics (see the module docstring)."""
+    best = metrics.get("best_valid_sharpe", float("nan"))
+    return {
+        **metrics,
+        OBJECTIVE: best if math.isfinite(best) else 0.0,
+        DRAWDOWN: best_drawdown if math.isfinite(best_drawdown) else 1.0,
+    }
+
+
+def run_trial(
+    config: dict[str, Any],
+    *,
+    report: Callable[[dict[str, float]], None] | None = None,
+    checkpoint_dir: Path | None = None,
+    trial_id: str = "local",
+    resources: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """One trial without Ray: shared stage-1 features, stage-2 training, per-epoch ``report``.
+
+    Writes ``strategy.pt`` and ``trial.json`` (everything needed to rebuild the trial) into
+    ``checkpoint_dir`` when given; returns the selected epoch's metrics plus search metrics,
+    ``stage1_trained`` (1.0 if this trial trained its stage-1 model) and timings."""
+    started = time.time()
+    events = config.get("events_log", "")
+    base_event = {"trial_id": trial_id, "pid": os.getpid(), "host": socket.gethostname()}
+    _log_event(events, {**base_event, "event": "start", "time": started, "resources": resources})
+    # Deterministic and fair: a trial uses exactly the threads it reserved.
+    torch.set_num_threads(int(config.get("torch_threads", 1)))
+    budget = get_budget(config["budget"])
+    spec = stage1_spec(config)
+    cache, trained = shared_feature_cache(spec, config["cache_root"])
+    stage1_seconds = time.time() - started
+    task = load_task(config["data_path"], features=cache)
+    cost = CostConfig.preset(config["cost"])
+    sconf = strategy_config(config, task.dim)
+
+    drawdown_at_best = [float("nan")]
+
+    def on_epoch(metrics: dict[str, float]) -> None:
+        if metrics[SELECTION_METRIC] == metrics["best_valid_sharpe"]:
+            drawdown_at_best[0] = metrics["valid_max_drawdown"]
+        if report is not None:
+            report(search_metrics(metrics, drawdown_at_best[0]))
+
+    result = train_strategy(
+        task,
+        sconf,
+        cost,
+        seed=int(config["seed"]),
+        steps_per_epoch=budget.steps_per_epoch,
+        report=on_epoch,
+        checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / STRATEGY_FILE,
+        log=None,
+    )
+    best = {k: float(v) for k, v in result.best.items()}
+    final = {
+        **search_metrics({**best, "best_valid_sharpe": best[SELECTION_METRIC]}, float("nan")),
+        DRAWDOWN: best["valid_max_drawdown"] if math.isfinite(best["valid_max_drawdown"]) else 1.0,
+        "best_epoch": best["epoch"],
+        "epochs_run": float(len(result.history)),
+        "stage1_trained": float(trained),
+        "stage1_seconds": stage1_seconds,
+        "stage2_seconds": result.seconds,
+        "final": 1.0,
+    }
+    if checkpoint_dir is not None:
+        info = {
+            "trial_id": trial_id,
+            "config": config,
+            "stage1_key": spec_key(spec),
+            "stage1_spec": spec.to_dict(),
+            "feature_cache": str(cache),
+            "strategy": sconf.to_dict(),
+            "cost": cost.to_dict(),
+            "seed": int(config["seed"]),
+            "steps_per_epoch": budget.steps_per_epoch,
+            "torch_threads": int(config.get("torch_threads", 1)),
+            "task": task.describe(),
+            "best": best,
+        }
+        (Path(checkpoint_dir) / TRIAL_FILE).write_text(json.dumps(info, indent=2, default=str))
+    _log_event(
+        events,
+        {
+            **base_event,
+            "event": "end",
+            "time": time.time(),
+            "stage1_key": spec_key(spec),
+            "stage1_trained": trained,
+            OBJECTIVE: final[OBJECTIVE],
+        },
+    )
+    return final
+
+
+def strategy_trial(config: dict[str, Any]) -> None:
+    """The Tune function trainable: ``run_trial`` reporting through ``ray.tune.report``.
+
+    Reports once per stage-2 epoch, then once more with the selected epoch's metrics and
+    the strategy checkpoint (so the final result of a finished trial is its selection)."""
+    import ray
+    from ray import tune
+
+    trial_id = tune.get_context().get_trial_id()
+    resources = ray.get_runtime_context().get_assigned_resources()
+    with tempfile.TemporaryDirectory() as tmp:
+        final = run_trial(
+            config,
+            report=tune.report,
+            checkpoint_dir=Path(tmp),
+            trial_id=trial_id,
+            resources=resources,
+        )
+        tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial directory names (Tune's default embeds every config value, paths too)."""
+    return f"trial_{trial.trial_id}"
+
+
+def _resources(settings: TuneSettings) -> dict[str, float]:
+    return {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+
+
+def make_tuner(
+    settings: TuneSettings,
+    trainable: Callable[[dict[str, Any]], None] = strategy_trial,
+    space: SearchSpace | None = None,
+    reuse_actors: bool = True,
+) -> Any:
+    """A fresh ``ray.tune.Tuner``: OptunaSearch (TPE) under a ConcurrencyLimiter, ASHA on
+    the validation Sharpe, per-trial resources, actors reused between trials."""
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    budget = settings.budget
+    space = space or SearchSpace(budget, settings.constants())
+    metric: str | list[str] = [OBJECTIVE, DRAWDOWN] if settings.multi_objective else OBJECTIVE
+    mode: str | list[str] = ["max", "min"] if settings.multi_objective else "max"
+    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=budget.startup_trials)
+    searcher = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler)
+    limiter = ConcurrencyLimiter(
+        searcher, max_concurrent=settings.max_concurrent or budget.max_concurrent
+    )
+    # training_iteration counts reports: one per epoch plus the final selection report.
+    scheduler = ASHAScheduler(
+        time_attr="training_iteration",
+        metric=OBJECTIVE,
+        mode="max",
+        max_t=budget.epochs + 1,
+        grace_period=min(budget.grace_period, budget.epochs),
+        reduction_factor=3,
+    )
+    return tune.Tuner(
+        tune.with_resources(trainable, _resources(settings)),
+        tune_config=tune.TuneConfig(
+            search_alg=limiter,
+            scheduler=scheduler,
+            num_samples=settings.num_samples or budget.num_samples,
+            reuse_actors=reuse_actors,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=settings.name,
+            storage_path=settings.storage_path,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=1),
+        ),
+    )
+
+
+def restore_tuner(
+    settings: TuneSettings, trainable: Callable[[dict[str, Any]], None] = strategy_trial
+) -> Any:
+    """``Tuner.restore`` of ``settings.experiment_path``: finished trials are kept, unfinished
+    and errored ones are resumed, the searcher continues from its saved state."""
+    from ray import tune
+
+    return tune.Tuner.restore(
+        settings.experiment_path,
+        trainable=tune.with_resources(trainable, _resources(settings)),
+        resume_unfinished=True,
+        resume_errored=True,
+    )
+
+
+def can_resume(settings: TuneSettings) -> bool:
+    """Whether ``settings.experiment_path`` holds a search that ``restore_tuner`` can continue."""
+    from ray import tune
+
+    return bool(tune.Tuner.can_restore(settings.experiment_path))
+
+
+def read_events(settings: TuneSettings) -> list[dict[str, Any]]:
+    """The trial start/end lines of a local search (empty when none were written)."""
+    path = Path(settings.experiment_path) / EVENTS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
