@@ -35,8 +35,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--seeds", type=int, default=None, help="training seeds per method")
-    parser.add_argument("--methods", default="gru", help="learned methods to train: gru,ppo,sac")
+    parser.add_argument(
+        "--methods", default="gru,ppo,sac", help="learned methods to train: gru,ppo,sac"
+    )
     parser.add_argument("--rl-iterations", type=int, default=None)
+    parser.add_argument("--address", default=None, help="Ray cluster for RL ('auto')")
     return parser.parse_args()
 
 
@@ -97,7 +100,12 @@ def main() -> int:
             print(f"[compare] gru seed {seed}: valid sharpe {result.best['valid_sharpe']:.3f}")
         results.append(MethodResult("gru", _concat(rows), first, seconds, samples))
 
-    for algo in [m for m in methods if m in ("ppo", "sac")]:
+    rl_methods = [m for m in methods if m in ("ppo", "sac")]
+    if rl_methods:
+        from quantray.train.monitoring import init_ray
+
+        init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
+    for algo in rl_methods:
         from quantray.rl.evaluate import train_and_evaluate
 
         rows, first, seconds, samples = [], None, 0.0, 0

@@ -33,7 +33,15 @@ def test_compare_smoke_writes_report_csv_and_plots(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = (out / "report.md").read_text()
-    for needle in ("| gru |", "| buy_and_hold |", "| perfect_foresight |", "Pairwise", "bull (n="):
+    for needle in (
+        "| gru |",
+        "| ppo |",
+        "| sac |",
+        "| buy_and_hold |",
+        "| perfect_foresight |",
+        "Pairwise",
+        "bull (n=",
+    ):
         assert needle in report
     episodes = pd.read_csv(out / "episodes.csv")
     # identical episode list for every method

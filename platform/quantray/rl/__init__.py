@@ -1,0 +1,38 @@
+"""RLlib glue (the only package that imports RLlib): PPO/SAC configs on the trading env,
+the GRU actor-critic RLModule, trading metrics callbacks and greedy evaluation.
+
+    import ray
+    from quantray.envs import shared_task
+    from quantray.rl import TradingMetricsCallback, evaluate_algo, ppo_config
+
+    ray.init()
+    algo = ppo_config({"cost": "us_equity"}).callbacks(TradingMetricsCallback).build_algo()
+    algo.train()
+    frame = evaluate_algo(algo, shared_task(), "valid", "us_equity", action_type="discrete")
+"""
+
+from quantray.rl.callbacks import METRIC_KEYS, TradingMetricsCallback
+from quantray.rl.config import (
+    ENV_NAME,
+    MODULES,
+    algo_config,
+    ppo_config,
+    register_trading_env,
+    sac_config,
+)
+from quantray.rl.evaluate import evaluate_algo, rl_positions
+from quantray.rl.gru_module import GRUActorCritic
+
+__all__ = [
+    "ENV_NAME",
+    "METRIC_KEYS",
+    "MODULES",
+    "GRUActorCritic",
+    "TradingMetricsCallback",
+    "algo_config",
+    "evaluate_algo",
+    "ppo_config",
+    "register_trading_env",
+    "rl_positions",
+    "sac_config",
+]

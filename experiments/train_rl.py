@@ -1,0 +1,243 @@
+"""Train an RLlib agent (PPO or SAC, new API stack) on the trading env and score it.
+
+    python experiments/train_rl.py --algo ppo --smoke-test
+    python experiments/train_rl.py --algo sac --smoke-test
+    python experiments/train_rl.py --algo ppo --module gru --iterations 50 --cost us_equity
+    python experiments/train_rl.py --algo ppo --features runs/features/features-<id>-<hash>
+
+PPO acts on Discrete(11) positions (RLlib's MLP, or --module gru: our GRU strategy network as
+a recurrent actor-critic); SAC on the continuous Box(0, 1) position. Training episodes are
+drawn from the training split; the greedy policy is then scored on the validation split's
+fixed non-overlapping episode list against the baselines, through the same accounting as
+every other strategy. The Algorithm checkpoint is saved (default OUT/ray/checkpoint-ALGO) and
+restored once to show that the restored policy acts identically. Writes OUT/metrics.csv
+(one row per training iteration) and OUT/summary.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quantray.accounting import limit_flags
+from quantray.cli import add_common_args, run, storage_path
+from quantray.config import ConfigError, CostConfig
+from quantray.data import load_bars
+from quantray.evaluate import evaluate_baselines, evaluate_positions
+
+COLUMNS = ["total_return", "excess_return", "sharpe", "max_drawdown", "turnover"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser, default_out="runs/rl")
+    parser.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
+    parser.add_argument(
+        "--module",
+        choices=["mlp", "gru"],
+        default="mlp",
+        help="PPO policy network: RLlib's default MLP or the recurrent GRU actor-critic",
+    )
+    parser.add_argument(
+        "--strategy-checkpoint",
+        default=None,
+        help="--module gru: initialise the actor from a stage-2 strategy.pt (same features)",
+    )
+    parser.add_argument(
+        "--features", default=None, help="frozen-feature cache dir (default: raw features)"
+    )
+    parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
+    parser.add_argument("--iterations", type=int, default=None, help="training iterations")
+    parser.add_argument("--num-env-runners", type=int, default=None, help="env-runner actors")
+    parser.add_argument("--envs-per-runner", type=int, default=None, help="envs per runner")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--address", default=None, help="join a running Ray cluster ('auto')")
+    return parser.parse_args()
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """User mistakes become ConfigError (exit 2) before Ray starts."""
+    if args.algo == "sac" and args.module != "mlp":
+        raise ConfigError(
+            f"--module {args.module} is a PPO option; SAC uses RLlib's MLP actor and twin "
+            "critics. Drop --module or use --algo ppo."
+        )
+    if args.strategy_checkpoint is not None:
+        if args.module != "gru":
+            raise ConfigError("--strategy-checkpoint initialises the GRU actor; add --module gru")
+        if not Path(args.strategy_checkpoint).is_file():
+            raise ConfigError(
+                f"--strategy-checkpoint {args.strategy_checkpoint}: no such file; expected the "
+                "strategy.pt written by experiments/train_strategy.py"
+            )
+        args.strategy_checkpoint = str(Path(args.strategy_checkpoint).resolve())
+    if args.iterations is not None and args.iterations < 1:
+        raise ConfigError(f"--iterations must be >= 1, got {args.iterations}")
+    if args.num_env_runners is not None and args.num_env_runners < 0:
+        raise ConfigError(f"--num-env-runners must be >= 0, got {args.num_env_runners}")
+    if args.features == "raw":
+        args.features = None
+    if args.features is not None and not Path(args.features).is_dir():
+        raise ConfigError(
+            f"--features {args.features}: no such feature-cache directory; expected the "
+            "directory experiments/export_features.py wrote, or omit it for raw features"
+        )
+
+
+def progress_line(i: int, result: dict, seconds: float) -> dict:
+    """One iteration's numbers (printed and kept for metrics.csv)."""
+    runners = result.get("env_runners", {})
+    row = {
+        "iteration": i + 1,
+        "env_steps": int(runners.get("num_env_steps_sampled_lifetime", 0)),
+        "episodes": int(runners.get("num_episodes_lifetime", 0)),
+        "seconds": seconds,
+        "episode_return_mean": runners.get("episode_return_mean", np.nan),
+        "net_return": runners.get("episode_net_return", np.nan),
+        "excess_return": runners.get("episode_excess_return", np.nan),
+        "mean_position": runners.get("episode_mean_position", np.nan),
+        "turnover": runners.get("episode_turnover", np.nan),
+    }
+    print(
+        f"[{i + 1:3d}] env steps {row['env_steps']:7d}  episodes {row['episodes']:5d}  "
+        f"return mean {row['episode_return_mean']:+.4f}  net {row['net_return']:+.4f}  "
+        f"excess vs buy&hold {row['excess_return']:+.4f}  position {row['mean_position']:.2f}"
+        f"  turnover {row['turnover']:.2f}  ({seconds:.1f}s)",
+        flush=True,
+    )
+    return row
+
+
+def main() -> int:
+    args = parse_args()
+    check_args(args)
+    cost = CostConfig.preset(args.cost)
+    if args.data is not None:
+        load_bars(args.data)  # validate first: bad data stops here with a clear message
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    # SAC's smoke iterations are 80 env steps and one update each, so it gets a few more.
+    smoke_iterations = 2 if args.algo == "ppo" else 5
+    iterations = args.iterations or (smoke_iterations if args.smoke_test else 30)
+
+    import ray
+    from ray.rllib.algorithms.algorithm import Algorithm
+
+    from quantray.envs import shared_task
+    from quantray.rl.callbacks import TradingMetricsCallback
+    from quantray.rl.config import algo_config
+    from quantray.rl.evaluate import rl_positions
+
+    # Absolute paths: env runners may start in another working directory.
+    env_config = {
+        "data": None if args.data is None else str(Path(args.data).resolve()),
+        "features": None if args.features is None else str(Path(args.features).resolve()),
+        "cost": args.cost,
+        "split": "train",
+    }
+    task = shared_task(env_config["data"], env_config["features"])
+    print(f"[rl] {task.describe()}")
+    action_type = "discrete" if args.algo == "ppo" else "continuous"
+
+    ray.init(
+        address=args.address,
+        include_dashboard=not args.smoke_test,
+        dashboard_host="127.0.0.1",
+        num_cpus=None if args.address else (2 if args.smoke_test else None),
+    )
+    try:
+        kwargs = {"smoke": args.smoke_test, "seed": args.seed, "module": args.module}
+        if args.num_env_runners is not None:
+            kwargs["num_env_runners"] = args.num_env_runners
+        if args.strategy_checkpoint is not None:
+            kwargs["strategy_checkpoint"] = args.strategy_checkpoint
+        if args.envs_per_runner is not None:
+            kwargs["num_envs_per_env_runner"] = args.envs_per_runner
+        config = algo_config(args.algo, env_config, **kwargs).callbacks(TradingMetricsCallback)
+        algo = config.build_algo()
+        label = args.algo + ("-gru" if args.module == "gru" else "")
+        print(f"[rl] {label}: {iterations} iterations, seed {args.seed}, cost {args.cost}")
+
+        rows, train_seconds = [], 0.0
+        for i in range(iterations):
+            start = time.perf_counter()
+            result = algo.train()
+            seconds = time.perf_counter() - start
+            train_seconds += seconds
+            rows.append(progress_line(i, result, seconds))
+        history = pd.DataFrame(rows)
+        history.to_csv(out / "metrics.csv", index=False)
+        env_steps = int(history["env_steps"].iloc[-1])
+        steps_per_s = env_steps / max(train_seconds, 1e-9)
+
+        # Greedy policy on the validation split's fixed list, vs the baselines.
+        valid = task.episodes("valid", stride=task.data.episode_len)
+        up, down = limit_flags(valid.prev_returns, cost.price_limit)
+        positions = rl_positions(algo, task, valid, action_type=action_type, cost=cost)
+        agent = evaluate_positions(
+            label, positions, valid.next_returns, cost, limit_up=up, limit_down=down
+        )
+        lookback = 20
+        baselines = evaluate_baselines(
+            valid.next_returns,
+            task.realised_returns(valid, lookback),
+            cost,
+            limit_up=up,
+            limit_down=down,
+            momentum_window=lookback,
+        )
+        table = pd.concat([agent, baselines]).groupby("method", sort=False)[COLUMNS].mean()
+
+        checkpoint = Path(storage_path(args)) / f"checkpoint-{label}"
+        if "://" in str(checkpoint):
+            saved = algo.save_to_path(str(checkpoint))
+        else:
+            saved = algo.save_to_path(str(checkpoint.resolve()))
+        algo.stop()
+        restored = Algorithm.from_checkpoint(saved)
+        same = np.array_equal(
+            rl_positions(restored, task, valid, action_type=action_type, cost=cost), positions
+        )
+        restored.stop()
+        if not same:
+            print("[rl] WARNING: the restored policy chose different validation positions")
+    finally:
+        ray.shutdown()
+
+    lines = [
+        f"# RLlib {label.upper()} on the trading env",
+        "",
+        f"- {task.describe()}",
+        f"- cost model: {args.cost}; seed {args.seed}; {iterations} iterations; "
+        f"{env_steps} env steps ({history['episodes'].iloc[-1]} episodes) in "
+        f"{train_seconds:.1f}s = {steps_per_s:.0f} env-steps/s of training",
+        f"- last iteration: episode return mean {history['episode_return_mean'].iloc[-1]:+.4f}, "
+        f"excess over buy&hold {history['excess_return'].iloc[-1]:+.4f} (training episodes, "
+        "exploring policy)",
+        f"- checkpoint: {saved} (restored: "
+        f"{'same validation positions' if same else 'DIFFERENT positions'})",
+        "",
+        f"Validation: {len(valid)} fixed non-overlapping {task.data.episode_len}-day episodes, "
+        "greedy policy, per-episode means:",
+        "",
+        "| method | return | excess vs buy&hold | Sharpe | max drawdown | turnover |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {m} | {r.total_return:+.4f} | {r.excess_return:+.4f} | {r.sharpe:.3f} | "
+            f"{r.max_drawdown:.3f} | {r.turnover:.3f} |"
+            for m, r in table.iterrows()
+        ],
+        "",
+        "The test split is untouched here (experiments/compare.py reports it).",
+    ]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    run(main)
