@@ -62,11 +62,18 @@ class MLA(nn.Module):
         )
         self.wo = nn.Linear(self.n_heads * self.v_head_dim, self.dim, bias=False)
 
-    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, L, D] -> q [B, L, nH*qk_head_dim], kv_a [B, L, kv_lora_rank + rope_dim]."""
+    def _project(self, x: torch.Tensor, last_query_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, L, D] -> q [B, Lq, nH*qk_head_dim], kv_a [B, L, kv_lora_rank + rope_dim].
+
+        Lq is L, or 1 (the last day) when ``last_query_only``.
+        """
+        if last_query_only:
+            x_q = x[:, -1:]  # [B, L, D] -> [B, 1, D]
+            q = self.wq(x_q) if self.q_lora_rank == 0 else self.wq_b(self.q_norm(self.wq_a(x_q)))
+            return q, self.wkv_a(x)
         if self.q_lora_rank == 0:
-            # One matmul for both projections that read x (concatenating the weights costs
-            # D * (out_q + out_kv) copies, far less than reading B*L*D activations twice).
+            # One GEMM for both projections that read x: fewer kernel launches on GPU, neutral
+            # on CPU (measured); the weight concat copies D * (out_q + out_kv) values.
             weight = torch.cat((self.wq.weight, self.wkv_a.weight), dim=0)
             q, kv_a = F.linear(x, weight).split(
                 (self.wq.out_features, self.wkv_a.out_features), dim=-1
@@ -74,18 +81,26 @@ class MLA(nn.Module):
             return q, kv_a
         return self.wq_b(self.q_norm(self.wq_a(x))), self.wkv_a(x)
 
-    def forward(self, x: torch.Tensor, freqs_cis: torch.Tensor) -> torch.Tensor:
-        """x [B, L, D], RoPE rotations freqs_cis [>=L, qk_rope_head_dim/2] -> [B, L, D]."""
+    def forward(
+        self, x: torch.Tensor, freqs_cis: torch.Tensor, last_query_only: bool = False
+    ) -> torch.Tensor:
+        """x [B, L, D], RoPE rotations freqs_cis [>=L, qk_rope_head_dim/2] -> [B, Lq, D].
+
+        Every day attends to every day of the window. With ``last_query_only`` only the last
+        day's output is computed (Lq = 1): keys and values still cover the whole window, so the
+        result equals row L-1 of the full output at about 1/L of the query-side cost.
+        """
         batch, seq_len, _ = x.shape
         freqs_cis = freqs_cis[:seq_len]
-        q, kv_a = self._project(x)
-        q = q.view(batch, seq_len, self.n_heads, self.qk_head_dim)  # [B, L, nH, dqk]
+        q, kv_a = self._project(x, last_query_only)
+        q_len = q.shape[1]
+        q = q.view(batch, q_len, self.n_heads, self.qk_head_dim)  # [B, Lq, nH, dqk]
         # Rotate [q_nope | q_pe] in one multiply, with the identity rotation on the no-RoPE
         # part: cheaper than split + rotate + cat, and q comes out ready for SDPA.
         freqs_q = torch.cat(
             (freqs_cis.new_ones(seq_len, self.qk_nope_head_dim // 2), freqs_cis), dim=-1
         )  # [L, dqk/2]
-        q = apply_rotary_emb(q, freqs_q)
+        q = apply_rotary_emb(q, freqs_q[seq_len - q_len :])  # queries sit at the last Lq days
 
         kv, k_pe = kv_a.split((self.kv_lora_rank, self.qk_rope_head_dim), dim=-1)
         # One RoPE key per position, shared by every head: [B, L, dr] -> [B, L, 1, dr]
@@ -103,11 +118,11 @@ class MLA(nn.Module):
         if v_pad:
             v = F.pad(v, (0, v_pad))
         # SDPA wants heads before time: [B, L, nH, d] -> [B, nH, L, d] (strided views, no copy;
-        # the CPU flash kernel reads strides directly).
+        # the CPU flash kernel reads strides directly). No mask: the window is all past.
         out = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=self.softmax_scale
-        )  # [B, nH, L, sdpa_head_dim]
+        )  # [B, nH, Lq, sdpa_head_dim]
         if v_pad:
             out = out[..., : self.v_head_dim]
-        out = out.transpose(1, 2).reshape(batch, seq_len, self.n_heads * self.v_head_dim)
-        return self.wo(out)  # [B, L, nH*dv] -> [B, L, D]
+        out = out.transpose(1, 2).reshape(batch, q_len, self.n_heads * self.v_head_dim)
+        return self.wo(out)  # [B, Lq, nH*dv] -> [B, Lq, D]

@@ -4,6 +4,9 @@ x [B, L, F] -> input_proj -> n_layers x Block(RMSNorm -> MLA, RMSNorm -> FFN) ->
 -> last day's hidden state [B, D] -> feature_head (Linear + tanh) = strategy feature [B, D]
 -> price_head (Linear) = next-H-day returns relative to the last close [B, H].
 
+Only the last day's row feeds the heads, so the last block computes only that row (its keys
+and values still cover the whole window); ``hidden_states`` runs every row for analysis.
+
 The price head reads the feature vector, so the frozen features handed to stage 2 carry
 exactly the information the price forecast used. Attention is bidirectional over the window
 (it contains only days <= t), and the last day's state, which has attended to the whole window,
@@ -36,7 +39,8 @@ class PriceOutput(NamedTuple):
     """[B, D] strategy feature of day t (the window's last day)."""
     aux_loss: torch.Tensor
     """Scalar MoE load-balancing loss, already multiplied by ``moe_aux_weight`` and averaged
-    over layers; add it to the price loss. Exactly 0 for dense FFNs."""
+    over layers; add it to the price loss. Exactly 0 for dense FFNs. (The last block routes
+    only the last day's tokens, the only ones it computes, so its balance is over those.)"""
 
 
 def build_ffn(config: PriceModelConfig) -> nn.Module:
@@ -57,13 +61,19 @@ class Block(nn.Module):
         self.attn = MLA(config)
         self.ffn_norm = RMSNorm(config.d_model)
         self.ffn = build_ffn(config)
-        self.dropout = nn.Dropout(config.dropout)
+        # Identity when p == 0 so the default config launches no dropout kernels at all.
+        self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
 
     def forward(
-        self, x: torch.Tensor, freqs_cis: torch.Tensor
+        self, x: torch.Tensor, freqs_cis: torch.Tensor, last_only: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x [B, L, D] -> (x [B, L, D], unweighted MoE aux loss or None for dense FFNs)."""
-        x = x + self.dropout(self.attn(self.attn_norm(x), freqs_cis))
+        """x [B, L, D] -> (x [B, Lq, D], unweighted MoE aux loss or None for dense FFNs).
+
+        Lq = L, or 1 with ``last_only``: only the last day's row is computed (attention still
+        reads the whole window), for a final block whose other rows nobody reads.
+        """
+        attn = self.attn(self.attn_norm(x), freqs_cis, last_query_only=last_only)
+        x = (x[:, -1:] if last_only else x) + self.dropout(attn)  # [B, Lq, D]
         h = self.ffn(self.ffn_norm(x))
         aux = None
         if isinstance(h, tuple):  # MoE returns (y, aux)
@@ -122,25 +132,38 @@ class PriceTransformer(nn.Module):
                 f"raise PriceModelConfig.window."
             )
 
-    def hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, L, F] -> (final-normed hidden states [B, L, D], weighted aux loss [])."""
+    def _run_blocks(self, x: torch.Tensor, all_days: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, L, F] -> (residual stream [B, L or 1, D] before the final norm, aux loss [])."""
         self._check_input(x)
         h = self.input_proj(x)  # [B, L, F] -> [B, L, D]
         aux_total = h.new_zeros((), dtype=torch.float32)
         n_moe = 0
-        for block in self.blocks:
-            h, aux = block(h, self.freqs_cis)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            # The heads read only day t, so the last block computes only that row: its
+            # queries, output projection and FFN shrink from L rows to 1 (same result).
+            h, aux = block(h, self.freqs_cis, last_only=not all_days and i == last)
             if aux is not None:
                 aux_total = aux_total + aux
                 n_moe += 1
         if n_moe:
             aux_total = aux_total * (self.config.moe_aux_weight / n_moe)
-        return self.norm(h), aux_total
+        return h, aux_total
+
+    def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
+        """Final-normed hidden states of every day, x [B, L, F] -> [B, L, D] (for analysis;
+        ``forward`` and ``encode`` compute only the last day's row of the last block)."""
+        h, _ = self._run_blocks(x, all_days=True)
+        return self.norm(h)
+
+    def _heads(self, h: torch.Tensor) -> torch.Tensor:
+        """Residual stream [B, Lq, D] -> strategy features [B, D] of the last day."""
+        return torch.tanh(self.feature_head(self.norm(h[:, -1])))  # [B, Lq, D] -> [B, D]
 
     def forward(self, x: torch.Tensor) -> PriceOutput:
         """x [B, L, F] normalised features of days t-L+1..t -> PriceOutput."""
-        h, aux = self.hidden(x)
-        features = torch.tanh(self.feature_head(h[:, -1]))  # last day t: [B, D]
+        h, aux = self._run_blocks(x, all_days=False)
+        features = self._heads(h)  # last day t: [B, D]
         returns = self.price_head(features)  # [B, D] -> [B, H]
         return PriceOutput(returns=returns, features=features, aux_loss=aux)
 
@@ -150,8 +173,8 @@ class PriceTransformer(nn.Module):
 
         Uses the model's current mode; call ``.eval()`` first for deterministic features.
         """
-        h, _ = self.hidden(x)
-        return torch.tanh(self.feature_head(h[:, -1]))
+        h, _ = self._run_blocks(x, all_days=False)
+        return self._heads(h)
 
     def num_params(self, trainable_only: bool = False) -> int:
         """Number of parameters (all, or only those with requires_grad)."""

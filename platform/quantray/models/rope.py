@@ -28,15 +28,16 @@ def precompute_freqs_cis(rope_dim: int, max_len: int, theta: float = 1e4) -> tor
 def apply_rotary_emb(x: torch.Tensor, freqs_cis: torch.Tensor) -> torch.Tensor:
     """Rotate ``x`` [B, L, heads, d] by position with ``freqs_cis`` [>=L, d/2] (row m = day m).
 
-    Returns a new tensor of x's shape and dtype (the multiply runs in fp32, as in DeepSeek-V3,
-    because complex bf16 does not exist).
+    Returns a new tensor of x's shape and dtype. Half-precision inputs are rotated in fp32, as
+    in DeepSeek-V3, because complex bf16 does not exist; fp64 inputs stay fp64.
     """
     seq_len = x.shape[1]
-    x32 = x.float()
-    if x32.stride(-1) != 1 or any(s % 2 for s in x32.stride()[:-1]) or x32.storage_offset() % 2:
+    xf = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    if xf.stride(-1) != 1 or any(s % 2 for s in xf.stride()[:-1]) or xf.storage_offset() % 2:
         # view_as_complex needs pair-aligned strides and offset: copy into fresh storage
-        x32 = x32.clone(memory_format=torch.contiguous_format)
+        xf = xf.clone(memory_format=torch.contiguous_format)
     # [B, L, heads, d] -> [B, L, heads, d/2] complex (a view, no copy)
-    z = torch.view_as_complex(x32.unflatten(-1, (-1, 2)))
-    z = z * freqs_cis[:seq_len, None, :]  # [L, d/2] -> [L, 1, d/2] broadcast over B, heads
+    z = torch.view_as_complex(xf.unflatten(-1, (-1, 2)))
+    # [L, d/2] -> [L, 1, d/2], broadcast over B and heads
+    z = z * freqs_cis[:seq_len, None, :].to(z.dtype)
     return torch.view_as_real(z).flatten(-2).to(x.dtype)  # [B, L, heads, d/2, 2] -> [..., d]

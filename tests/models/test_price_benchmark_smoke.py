@@ -1,0 +1,26 @@
+"""benchmarks/price_throughput.py runs and matches the baseline's size to ours."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_throughput_benchmark_smoke() -> None:
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "price_throughput.py"),
+        "--presets", "tiny", "--batch", "2", "--steps", "1", "--warmup", "0", "--threads", "1",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    row = re.search(
+        r"^tiny\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", proc.stdout, re.M
+    )
+    assert row, proc.stdout
+    ours, stock = (int(row.group(i).replace(",", "")) for i in (1, 2))
+    assert abs(stock / ours - 1) < 0.03  # same parameter budget
+    assert float(row.group(3)) > 0 and float(row.group(5)) > 0

@@ -1,0 +1,163 @@
+"""PriceTransformer: output contract, gradients, input errors, helpers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from quantray.config import PriceModelConfig
+from quantray.models import PriceOutput, PriceTransformer, grad_norms, returns_to_prices
+
+MINI = dict(
+    window=24, d_model=32, n_layers=2, n_heads=2, kv_lora_rank=16,
+    qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=16, ffn_hidden=48,
+)  # fmt: skip
+
+
+def _model(**changes: object) -> PriceTransformer:
+    torch.manual_seed(0)
+    return PriceTransformer(PriceModelConfig(**{**MINI, **changes}))
+
+
+@pytest.mark.parametrize("ffn", ["swiglu", "geglu", "moe"])
+def test_output_shapes_and_every_parameter_gets_gradient(ffn: str) -> None:
+    model = _model(ffn=ffn, num_experts=3, top_k=2, q_lora_rank=12)
+    x = torch.randn(4, 24, 11)
+    out = model(x)
+    assert isinstance(out, PriceOutput)
+    assert out.returns.shape == (4, 7) and out.features.shape == (4, 32)
+    assert out.aux_loss.shape == ()
+    # The price head starts at zero: the untrained model is the zero-return forecast.
+    assert torch.equal(out.returns, torch.zeros(4, 7))
+    assert (out.features.abs() < 1).all()  # tanh-bounded strategy features
+    # Move the price head off zero so gradient reaches everything below it.
+    torch.nn.init.normal_(model.price_head.weight, std=0.1)
+    out = model(x)
+    (out.returns.square().mean() + out.aux_loss).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_aux_loss_is_zero_for_dense_and_weighted_for_moe() -> None:
+    x = torch.randn(4, 24, 11)
+    assert _model().forward(x).aux_loss.item() == 0.0
+    moe = _model(ffn="moe", num_experts=4, top_k=2, moe_aux_weight=0.5)
+    aux = moe(x).aux_loss
+    # Each layer's balance loss is in [1, num_experts]; the output is 0.5 x their mean.
+    assert 0.5 * 1.0 - 1e-6 <= aux.item() <= 0.5 * 4.0
+    assert aux.requires_grad
+
+
+def test_shorter_windows_work_and_longer_ones_fail_clearly() -> None:
+    model = _model()
+    assert model(torch.randn(2, 10, 11)).returns.shape == (2, 7)
+    with pytest.raises(ValueError, match=r"window length 25 is outside \[1, 24\]"):
+        model(torch.randn(2, 25, 11))
+    with pytest.raises(
+        ValueError, match=r"expects x of shape \[batch, window, 11\], got \(2, 24, 9\)"
+    ):
+        model(torch.randn(2, 24, 9))
+
+
+def test_samples_do_not_interact_across_the_batch() -> None:
+    """Sample i's prediction must not depend on which other windows share its batch (also for
+    the MoE, whose dispatch buffer is shared by the batch)."""
+    for ffn in ("swiglu", "moe"):
+        model = _model(ffn=ffn, num_experts=4, top_k=2).eval()
+        torch.nn.init.normal_(model.price_head.weight, std=0.1)
+        x = torch.randn(5, 24, 11)
+        full = model(x)
+        alone = model(x[2:3])
+        torch.testing.assert_close(alone.returns, full.returns[2:3], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(alone.features, full.features[2:3], atol=1e-5, rtol=1e-4)
+
+
+def test_encode_equals_forward_features_without_grad() -> None:
+    model = _model().eval()
+    x = torch.randn(3, 24, 11)
+    feats = model.encode(x)
+    assert not feats.requires_grad
+    torch.testing.assert_close(feats, model(x).features)
+
+
+def test_num_params_counts_all_parameters() -> None:
+    model = _model()
+    assert model.num_params() == sum(p.numel() for p in model.parameters())
+    model.input_proj.requires_grad_(False)
+    assert model.num_params(trainable_only=True) == model.num_params() - (11 * 32 + 32)
+
+
+def test_returns_to_prices_golden() -> None:
+    returns = torch.tensor([[0.1, -0.05], [0.0, 0.2]])
+    prices = returns_to_prices(returns, torch.tensor([10.0, 2.0]))
+    torch.testing.assert_close(prices, torch.tensor([[11.0, 9.5], [2.0, 2.4]]))
+    with pytest.raises(ValueError, match="last_close must have shape"):
+        returns_to_prices(returns, torch.tensor([10.0]))
+
+
+def test_grad_norms_groups_and_total() -> None:
+    model = _model()
+    torch.nn.init.normal_(model.price_head.weight, std=0.1)
+    model(torch.randn(2, 24, 11)).returns.sum().backward()
+    norms = grad_norms(model)
+    expected = {"input_proj", "blocks.0.attn", "blocks.0.ffn", "blocks.1.attn", "blocks.1.ffn"}
+    assert set(norms) == expected | {"heads", "total"}
+    assert all(v > 0 for v in norms.values())
+    # total is the L2 norm over all groups, and a group is the L2 norm of its parameters.
+    assert norms["total"] == pytest.approx(
+        sum(v * v for k, v in norms.items() if k != "total") ** 0.5
+    )
+    ffn0 = [
+        p.grad
+        for n, p in model.named_parameters()
+        if n.startswith(("blocks.0.ffn", "blocks.0.ffn_norm"))
+    ]
+    assert norms["blocks.0.ffn"] == pytest.approx(
+        torch.cat([g.flatten() for g in ffn0]).norm().item(), rel=1e-5
+    )
+
+
+def test_dropout_is_active_only_in_training() -> None:
+    model = _model(dropout=0.5)
+    torch.nn.init.normal_(model.price_head.weight, std=0.1)
+    x = torch.randn(2, 24, 11)
+    model.train()
+    assert not torch.equal(model(x).returns, model(x).returns)
+    model.eval()
+    torch.testing.assert_close(model(x).returns, model(x).returns)
+
+
+def test_state_dict_round_trip_reproduces_outputs() -> None:
+    model = _model().eval()
+    torch.nn.init.normal_(model.price_head.weight, std=0.1)
+    clone = PriceTransformer(model.config).eval()
+    clone.load_state_dict(model.state_dict())
+    assert "freqs_cis" not in model.state_dict()  # rebuilt from the config
+    x = torch.randn(2, 24, 11)
+    torch.testing.assert_close(clone(x).returns, model(x).returns)
+
+
+@pytest.mark.parametrize("ffn", ["swiglu", "moe"])
+def test_bf16_autocast_forward_backward(ffn: str) -> None:
+    """The GPU training path (bf16 autocast) exercised on CPU: runs, stays close to fp32."""
+    model = _model(ffn=ffn, num_experts=4, top_k=2)
+    torch.nn.init.normal_(model.price_head.weight, std=0.1)
+    x = torch.randn(4, 24, 11)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out.returns.dtype == torch.bfloat16 and out.aux_loss.dtype == torch.float32
+    (out.returns.float().square().mean() + out.aux_loss).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    reference = model(x).returns
+    torch.testing.assert_close(out.returns.float(), reference, atol=0.02, rtol=0.05)
+
+
+@pytest.mark.parametrize("ffn", ["swiglu", "moe"])
+def test_last_row_shortcut_equals_the_full_computation(ffn: str) -> None:
+    """forward computes only day t's row in the last block; it must equal running every row."""
+    model = _model(ffn=ffn, num_experts=4, top_k=2, q_lora_rank=12 if ffn == "moe" else 0)
+    x = torch.randn(3, 20, 11)
+    full_rows = model.hidden_states(x)  # [B, L, D], every block over every day
+    assert full_rows.shape == (3, 20, 32)
+    expected = torch.tanh(model.feature_head(full_rows[:, -1]))
+    torch.testing.assert_close(model(x).features, expected, atol=1e-6, rtol=1e-5)
