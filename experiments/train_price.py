@@ -98,8 +98,9 @@ def main() -> int:
 
     import ray
 
-    ray.init(address=args.address, log_to_driver=True)
-    ray.get_runtime_context()  # connected
+    from quantray.train.monitoring import init_ray
+
+    init_ray(args.address, __file__, log_to_driver=True)
     started = time.perf_counter()
     result = fit_price_model(
         spec,

@@ -143,11 +143,13 @@ def main() -> int:
     print(f"[rl] {task.describe()}")
     action_type = "discrete" if args.algo == "ppo" else "continuous"
 
-    ray.init(
-        address=args.address,
+    from quantray.train.monitoring import init_ray, record_env_throughput
+
+    init_ray(
+        args.address,
+        __file__,
         include_dashboard=not args.smoke_test,
-        dashboard_host="127.0.0.1",
-        num_cpus=None if args.address else (2 if args.smoke_test else None),
+        num_cpus=2 if args.smoke_test else None,
     )
     try:
         kwargs = {"smoke": args.smoke_test, "seed": args.seed, "module": args.module}
@@ -169,6 +171,8 @@ def main() -> int:
             seconds = time.perf_counter() - start
             train_seconds += seconds
             rows.append(progress_line(i, result, seconds))
+            steps = rows[-1]["env_steps"] - (rows[-2]["env_steps"] if i else 0)
+            record_env_throughput(steps / max(seconds, 1e-9), algo=label)
         history = pd.DataFrame(rows)
         history.to_csv(out / "metrics.csv", index=False)
         env_steps = int(history["env_steps"].iloc[-1])

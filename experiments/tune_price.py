@@ -84,7 +84,9 @@ def main() -> int:
         mode="min",
         sampler=optuna.samplers.TPESampler(seed=args.seed),
     )
-    ray.init(address=args.address)
+    from quantray.train.monitoring import init_ray
+
+    init_ray(args.address, __file__)
     # The trial itself only drives the TorchTrainer; its workers hold the CPUs.
     tuner = tune.Tuner(
         tune.with_resources(price_trial, {"cpu": 0}),

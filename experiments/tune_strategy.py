@@ -116,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
+    from quantray.train.monitoring import init_ray
     from quantray.tune.report import finalize
     from quantray.tune.tuner import can_resume, make_tuner, restore_tuner
 
-    ray.init(address=args.address, num_cpus=None if args.address else args.num_cpus)
+    init_ray(args.address, __file__, num_cpus=args.num_cpus)
     started = time.perf_counter()
     if args.resume:
         if not can_resume(settings):

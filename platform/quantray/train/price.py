@@ -41,6 +41,7 @@ from quantray.data import (
 from quantray.data.sample import SAMPLE_PATH
 from quantray.losses.price import price_loss_from_config, zero_forecast_loss
 from quantray.models import PriceTransformer, grad_norms
+from quantray.train.monitoring import record_price_throughput
 
 log = logging.getLogger("quantray.train.price")
 
@@ -349,6 +350,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 f"val_loss {metrics['val_loss']:.3e} (zero forecast {metrics['zero_loss']:.3e}, "
                 f"ratio {metrics['loss_ratio']:.3f}) dir_acc {metrics['dir_acc']:.3f} "
                 f"(base {metrics['dir_base']:.3f}) {metrics['samples_per_s']:.0f} samples/s"
+            )
+            record_price_throughput(
+                metrics["samples_per_s"], run=ray.train.get_context().get_experiment_name()
             )
             with tempfile.TemporaryDirectory() as tmp:
                 save_checkpoint(Path(tmp), model, optimizer, scheduler, epoch, spec, data, metrics)

@@ -28,6 +28,7 @@ from quantray.data import Episodes, Task
 from quantray.evaluate import run_backtest
 from quantray.losses import StrategyLoss
 from quantray.models.strategy_gru import StrategyGRU, anneal_tau
+from quantray.train.monitoring import record_strategy_throughput
 
 SELECTION_METRIC = "valid_sharpe"
 
@@ -162,6 +163,7 @@ def train_strategy(
     stale, global_step, samples = 0, 0, 0
     for epoch in range(config.epochs):
         model.train()
+        epoch_started, epoch_samples = time.perf_counter(), samples
         sums: dict[str, float] = {}
         for _ in range(steps):
             idx = torch.from_numpy(rng.integers(0, n_train, size=config.batch_size))
@@ -202,6 +204,10 @@ def train_strategy(
             stale += 1
         metrics["best_valid_sharpe"] = best.get(SELECTION_METRIC, float("nan"))
         history.append(metrics)
+        record_strategy_throughput(
+            (samples - epoch_samples) / max(time.perf_counter() - epoch_started, 1e-9),
+            run=f"seed{seed}",
+        )
         if log is not None:
             log(
                 f"[stage 2] epoch {epoch + 1}/{config.epochs} loss {sums.get('total', float('nan')):.4f} "

@@ -34,6 +34,7 @@ from filelock import FileLock
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import load_task
 from quantray.train.features import ensure_feature_cache, small_stage1_spec, spec_key
+from quantray.train.monitoring import trial_metrics_callback
 from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec
 from quantray.train.strategy import SELECTION_METRIC, train_strategy
 from quantray.tune.space import Budget, SearchSpace, get_budget, stage1_model
@@ -349,6 +350,7 @@ def make_tuner(
             storage_path=settings.storage_path,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=1),
+            callbacks=[trial_metrics_callback(settings.name, metric=OBJECTIVE)],
         ),
     )
 
