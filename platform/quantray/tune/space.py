@@ -102,7 +102,7 @@ BUDGETS: dict[str, Budget] = {
     ),
     # The default: a complete search in well under 15 minutes on a 2-core laptop.
     "small": Budget(
-        name="small", num_samples=16, max_concurrent=2, stage1_steps=100,
+        name="small", num_samples=32, max_concurrent=2, stage1_steps=300,
         stage1_eval_samples=512, smoke_stage1=False, epochs=12, steps_per_epoch=80,
         patience=4, grace_period=3, d_models=(16, 32, 48), n_layers=(1, 2),
         ffns=("swiglu", "geglu", "moe"), num_experts=(2, 4), top_ks=(1, 2),
