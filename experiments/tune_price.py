@@ -89,7 +89,7 @@ def main() -> int:
     init_ray(args.address, __file__)
     # The trial itself only drives the TorchTrainer; its workers hold the CPUs.
     tuner = tune.Tuner(
-        tune.with_resources(price_trial, {"cpu": 0}),
+        tune.with_resources(price_trial, {"cpu": 0.01}),
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=1),
             num_samples=args.num_samples or settings.budget.num_samples,
