@@ -23,13 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.accounting import limit_flags
 from quantray.cli import add_common_args, run, storage_path
 from quantray.config import ConfigError, CostConfig
 from quantray.data import load_bars
-from quantray.evaluate import evaluate_baselines, evaluate_positions
-
-COLUMNS = ["total_return", "excess_return", "sharpe", "max_drawdown", "turnover"]
+from quantray.evaluate.versus import markdown_table, versus_baselines
 
 
 def parse_args() -> argparse.Namespace:
@@ -180,21 +177,8 @@ def main() -> int:
 
         # Greedy policy on the validation split's fixed list, vs the baselines.
         valid = task.episodes("valid", stride=task.data.episode_len)
-        up, down = limit_flags(valid.prev_returns, cost.price_limit)
         positions = rl_positions(algo, task, valid, action_type=action_type, cost=cost)
-        agent = evaluate_positions(
-            label, positions, valid.next_returns, cost, limit_up=up, limit_down=down
-        )
-        lookback = 20
-        baselines = evaluate_baselines(
-            valid.next_returns,
-            task.realised_returns(valid, lookback),
-            cost,
-            limit_up=up,
-            limit_down=down,
-            momentum_window=lookback,
-        )
-        table = pd.concat([agent, baselines]).groupby("method", sort=False)[COLUMNS].mean()
+        scored = versus_baselines(label, positions, task, valid, cost, seed=args.seed)
 
         checkpoint = Path(storage_path(args)) / f"checkpoint-{label}"
         if "://" in str(checkpoint):
@@ -228,13 +212,7 @@ def main() -> int:
         f"Validation: {len(valid)} fixed non-overlapping {task.data.episode_len}-day episodes, "
         "greedy policy, per-episode means:",
         "",
-        "| method | return | excess vs buy&hold | Sharpe | max drawdown | turnover |",
-        "|---|---|---|---|---|---|",
-        *[
-            f"| {m} | {r.total_return:+.4f} | {r.excess_return:+.4f} | {r.sharpe:.3f} | "
-            f"{r.max_drawdown:.3f} | {r.turnover:.3f} |"
-            for m, r in table.iterrows()
-        ],
+        *markdown_table(scored),
         "",
         "The test split is untouched here (experiments/compare.py reports it).",
     ]

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from quantray.accounting import limit_flags
 from quantray.cli import add_common_args, run
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import load_bars, load_task
-from quantray.evaluate import evaluate_baselines, evaluate_positions
+from quantray.evaluate.versus import markdown_table, versus_baselines
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,22 +84,8 @@ def main() -> int:
     pd.DataFrame(result.history).to_csv(out / "history.csv", index=False)
 
     valid = task.episodes("valid", stride=task.data.episode_len)
-    lookback = 20
-    realised = task.realised_returns(valid, lookback)
-    up, down = limit_flags(valid.prev_returns, cost.price_limit)
-    baselines = evaluate_baselines(
-        valid.next_returns, realised, cost, limit_up=up, limit_down=down, momentum_window=lookback
-    )
-    gru = evaluate_positions(
-        "gru",
-        policy_positions(result.model, valid, task.table, cost),
-        valid.next_returns,
-        cost,
-        limit_up=up,
-        limit_down=down,
-    )
-    columns = ["total_return", "excess_return", "sharpe", "max_drawdown", "turnover"]
-    table = pd.concat([gru, baselines]).groupby("method", sort=False)[columns].mean()
+    positions = policy_positions(result.model, valid, task.table, cost)
+    rows = versus_baselines("gru", positions, task, valid, cost, seed=args.seed)
     best = result.best
     lines = [
         "# Stage 2 GRU strategy",
@@ -113,13 +98,7 @@ def main() -> int:
         f"Validation: {len(valid)} fixed non-overlapping 20-day episodes, per-episode means "
         f"(GRU pooled validation Sharpe {best['valid_sharpe']:.3f}):",
         "",
-        "| method | return | excess vs buy&hold | Sharpe | max drawdown | turnover |",
-        "|---|---|---|---|---|---|",
-        *[
-            f"| {m} | {r.total_return:+.4f} | {r.excess_return:+.4f} | {r.sharpe:.3f} | "
-            f"{r.max_drawdown:.3f} | {r.turnover:.3f} |"
-            for m, r in table.iterrows()
-        ],
+        *markdown_table(rows),
         "",
         "The test split is untouched here (experiments/compare.py reports it).",
     ]
