@@ -122,11 +122,11 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
 
     ## Info
 
-    ``reset``: ``episode`` (index into the mode's episode list), ``day`` (0), ``date`` (first
+    ``reset``: ``episode_index`` (index into the mode's episode list), ``day`` (0), ``date`` (first
     decision day, numpy datetime64), ``symbol``, ``start_row`` (panel row).
     ``step``: ``position`` (wanted), ``executed`` (after the limit rule), ``cost``,
     ``next_return`` (r_{t+1}), ``net_return`` (the accounting net, = reward for "return"),
-    ``episode``, ``day`` (t, the decision day's index), ``date`` (decision day t).
+    ``episode_index``, ``day`` (t, the decision day's index), ``date`` (decision day t).
 
     ## Notes
 
@@ -217,7 +217,7 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
 
     @property
     def n_episodes(self) -> int:
-        """Length of the episode list that ``episode`` indices refer to."""
+        """Length of the episode list that ``episode_index`` values refer to."""
         return self.market.n_episodes
 
     # ------------------------------------------------------------------ reset
@@ -298,7 +298,7 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
         self._held = 0.0
         first = int(market.first[k])
         info = {
-            "episode": k,
+            "episode_index": k,
             "day": 0,
             "date": market.dates[first],
             "symbol": str(market.symbols[first]),
@@ -369,7 +369,7 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
             "cost": cost,
             "next_return": self._next_returns[t],
             "net_return": net,
-            "episode": self._episode,
+            "episode_index": self._episode,
             "day": t,
             "date": self._dates[t],
         }

@@ -257,7 +257,7 @@ class TradingVectorEnv(VectorEnv):
             info["_" + key] = reset_mask
 
     def _add_common_info(self, info: dict[str, Any], day: np.ndarray) -> None:
-        info["episode"] = self._episode.copy()
+        info["episode_index"] = self._episode.copy()
         info["day"] = day
         info["date"] = self.market.dates[self._start + day]
         info["_episode"] = info["_day"] = info["_date"] = self._everyone

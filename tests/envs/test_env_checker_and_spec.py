@@ -102,18 +102,22 @@ def test_eval_mode_replays_the_stride_e_list_in_order(small_task):
     # options["episode_index"] plays one episode without moving the replay position.
     assert env.reset(options={"episode_index": 5})[1]["start_row"] == starts[5]
     assert env.reset()[1]["start_row"] == starts[1]
-    assert env.reset(seed=0)[1]["episode"] == 0  # a seed rewinds the list
+    assert env.reset(seed=0)[1]["episode_index"] == 0  # a seed rewinds the list
 
 
 def test_episode_indices_fix_the_replay_list(small_task):
     env = TradingEnv(task=small_task, split="valid", episode_indices=[7, 3, 300])
-    got = [env.reset(seed=4)[1]["episode"]] + [env.reset()[1]["episode"] for _ in range(3)]
+    got = [env.reset(seed=4)[1]["episode_index"]] + [
+        env.reset()[1]["episode_index"] for _ in range(3)
+    ]
     assert got == [7, 3, 300, 7]
 
 
 def test_train_mode_draws_from_the_whole_split(small_task):
     env = TradingEnv(task=small_task, split="train")
-    episodes = {env.reset(seed=0)[1]["episode"]} | {env.reset()[1]["episode"] for _ in range(400)}
+    episodes = {env.reset(seed=0)[1]["episode_index"]} | {
+        env.reset()[1]["episode_index"] for _ in range(400)
+    }
     assert len(episodes) > 250  # uniform over 1,233 episodes, with replacement
     assert max(episodes) < env.n_episodes == len(small_task.episodes("train"))
 
@@ -160,3 +164,17 @@ def test_env_never_imports_ray():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_info_leaves_the_episode_key_to_episode_statistics():
+    """Gymnasium's RecordEpisodeStatistics (and SB3's Monitor) own info["episode"]."""
+    import gymnasium as gym
+
+    env = gym.wrappers.RecordEpisodeStatistics(gym.make("quantray/TradingEnv-v0"))
+    _, info = env.reset(seed=0)
+    assert "episode" not in info and "episode_index" in info
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        done = terminated or truncated
+    assert set(info["episode"]) >= {"r", "l"} and info["episode"]["l"] == 20

@@ -14,7 +14,7 @@ E = 20
 def _rollout(env: TradingEnv, seed: int, n_steps: int) -> tuple[list, list, list]:
     rng = np.random.default_rng(123)
     obs, info = env.reset(seed=seed)
-    observations, rewards, episodes = [obs.copy()], [], [info["episode"]]
+    observations, rewards, episodes = [obs.copy()], [], [info["episode_index"]]
     for _ in range(n_steps):
         obs, reward, _, truncated, info = env.step(int(rng.integers(11)))
         observations.append(obs.copy())
@@ -22,7 +22,7 @@ def _rollout(env: TradingEnv, seed: int, n_steps: int) -> tuple[list, list, list
         if truncated:
             obs, info = env.reset()
             observations.append(obs.copy())
-            episodes.append(info["episode"])
+            episodes.append(info["episode_index"])
     return observations, rewards, episodes
 
 
@@ -76,7 +76,7 @@ def _assert_same_step(ours, reference, step):
     np.testing.assert_array_equal(rew, rew_r, err_msg=f"reward at step {step}")
     np.testing.assert_array_equal(term, term_r)
     np.testing.assert_array_equal(trunc, trunc_r, err_msg=f"truncated at step {step}")
-    np.testing.assert_array_equal(info["episode"], info_r["episode"])
+    np.testing.assert_array_equal(info["episode_index"], info_r["episode_index"])
     for key in ("executed", "cost", "next_return", "net_return", "start_row", "symbol"):
         assert (key in info) == (key in info_r), key
         if key in info:
