@@ -26,6 +26,7 @@ from quantray.data.features import FEATURE_WARMUP
 from quantray.data.validate import REQUIRED_COLUMNS, SymbolReport, canonicalize
 
 log = logging.getLogger("quantray.data")
+_WARNED: set[str] = set()
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".txt", ".parquet", ".pq")
 
@@ -265,7 +266,10 @@ def load_bars_with_reports(
                     )
                 frame, report = canonicalize(part, file, symbol, min_rows)
                 for message in report.warnings:
-                    log.warning(message)
+                    # Once per process: Tune trials and env runners reload the same files.
+                    if message not in _WARNED:
+                        _WARNED.add(message)
+                        log.warning(message)
                 bars[symbol] = frame
                 reports.append(report)
     return bars, reports
