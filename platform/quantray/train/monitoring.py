@@ -182,37 +182,34 @@ def trial_metrics_callback(experiment: str, metric: str = "best_valid_sharpe") -
     return TrialMetricsCallback()
 
 
+def _publish_rate(metric: str, value: float, arg: str, tags: dict[str, str]) -> bool:
+    """Set gauge ``metric`` to a validated rate; False (a no-op) without Ray."""
+    rate = _rate(value, arg)
+    gauge = _metric(metric)
+    if gauge is None:
+        return False
+    gauge.set(rate, tags=tags)
+    return True
+
+
 def record_env_throughput(steps_per_s: float, algo: str) -> bool:
     """Publish RL environment steps per second of ``algo`` ("ppo", "sac", ...).
     Returns whether it was published (False without Ray)."""
-    rate = _rate(steps_per_s, "steps_per_s")
-    gauge = _metric("env_steps_per_s")
-    if gauge is None:
-        return False
-    gauge.set(rate, tags={"algo": str(algo)})
-    return True
+    return _publish_rate("env_steps_per_s", steps_per_s, "steps_per_s", {"algo": str(algo)})
 
 
 def record_price_throughput(samples_per_s: float, run: str) -> bool:
     """Publish stage-1 (price model) training samples per second of run ``run``.
     Returns whether it was published (False without Ray)."""
-    rate = _rate(samples_per_s, "samples_per_s")
-    gauge = _metric("price_samples_per_s")
-    if gauge is None:
-        return False
-    gauge.set(rate, tags={"run": str(run)})
-    return True
+    return _publish_rate("price_samples_per_s", samples_per_s, "samples_per_s", {"run": str(run)})
 
 
 def record_strategy_throughput(episodes_per_s: float, run: str) -> bool:
     """Publish stage-2 (GRU strategy) training episodes per second of run ``run``.
     Returns whether it was published (False without Ray)."""
-    rate = _rate(episodes_per_s, "episodes_per_s")
-    gauge = _metric("strategy_episodes_per_s")
-    if gauge is None:
-        return False
-    gauge.set(rate, tags={"run": str(run)})
-    return True
+    return _publish_rate(
+        "strategy_episodes_per_s", episodes_per_s, "episodes_per_s", {"run": str(run)}
+    )
 
 
 def job_name(script: str) -> str:
