@@ -14,11 +14,16 @@ contender alike; each row keeps its best round):
   with NEXT_STEP autoreset one call in 21 is a reset step), and Gymnasium's
   ``SyncVectorEnv`` over N = 64 single envs for reference.
 
+- RLlib PPO training on our env (when Ray is importable; ``--no-rl`` skips it): env-steps/s
+  of quantray's PPO path with stable-baselines3's default hyperparameters (2048 steps per
+  env, 10 epochs, minibatch 64, 64x64) on 1 and 16 envs. The same-run comparison against
+  SB3 itself is ``benchmarks/rl_throughput.py``.
+
 Prints a table, the ratios, and the targets: single env >= 2x gym-anytrading; vector env
 >= 20M env-steps/s at N = 1024.
 
     python benchmarks/env_throughput.py [--steps 50000] [--vector-env-steps 2000000]
-                                        [--repeats 5] [--smoke-test]
+                                        [--repeats 5] [--no-rl] [--smoke-test]
 """
 
 from __future__ import annotations
@@ -207,13 +212,44 @@ def main() -> None:
         "--vector-env-steps", type=int, default=2_000_000, help="vector env-steps per round"
     )
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
+    parser.add_argument(
+        "--rl",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time RLlib PPO training on the env (needs Ray; default: on)",
+    )
     parser.add_argument("--smoke-test", action="store_true", help="tiny run, seconds")
     args = parser.parse_args()
+    n_steps = 2048
     if args.smoke_test:
         args.steps, args.vector_env_steps, args.repeats = 2_000, 50_000, 1
+        n_steps = 128
     rows = build(args)
     measure(rows, args.repeats)
     report(rows)
+    if args.rl:
+        report_rl_training(n_steps)
+
+
+def report_rl_training(n_steps: int) -> None:
+    """RLlib PPO training env-steps/s on our env at SB3's default settings, 1 and 16 envs."""
+    try:
+        import ray
+        import torch
+        from rl_throughput import time_rllib_ppo  # this directory is on sys.path
+    except ImportError as err:
+        print(f"\nRLlib PPO training skipped ({err}); `pip install -e .` installs Ray.")
+        return
+    torch.set_num_threads(1)  # as rl_throughput.py: see the note there
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        rows = [time_rllib_ppo(n, n_steps, iterations=1) for n in (1, 16)]
+    finally:
+        ray.shutdown()
+    print(f"\nRLlib PPO training on our env (n_steps {n_steps} per env, 10 epochs, minibatch 64):")
+    for row in rows:
+        print(f"  {row.num_envs:>2} env(s): {row.rate:,.0f} env-steps/s ({row.env_steps:,} steps)")
+    print("  vs stable-baselines3 in the same run: python benchmarks/rl_throughput.py")
 
 
 if __name__ == "__main__":

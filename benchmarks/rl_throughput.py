@@ -47,10 +47,11 @@ TARGET = 1.0
 REFERENCE = {
     ("SB3 PPO", 1): 1160.0,
     ("SB3 PPO", 16): 2290.0,
-    ("RLlib PPO", 1): 645.0,
-    ("RLlib PPO", 16): 1309.0,
+    ("RLlib PPO stock", 1): 645.0,
+    ("RLlib PPO stock", 16): 1309.0,
 }
-"""Issue 6's reference env-steps/s, measured on gym-anytrading on this kind of machine."""
+"""Issue 6's reference env-steps/s, measured on gym-anytrading on this kind of machine
+(RLlib's stock PPO learner and pipelines, matched to SB3's defaults)."""
 
 SB3_N_EPOCHS = 10
 SB3_BATCH_SIZE = 64
@@ -134,8 +135,13 @@ def _time_rllib(name: str, config, num_envs: int, iterations: int, warmup: int, 
     return Row(name, num_envs, env_steps, seconds, note)
 
 
-def time_rllib_ppo(num_envs: int, n_steps: int, iterations: int, seed: int = 0) -> Row:
-    """Our RLlib PPO with SB3's defaults: batch n_steps x num_envs, 10 epochs, minibatch 64."""
+def time_rllib_ppo(
+    num_envs: int, n_steps: int, iterations: int, seed: int = 0, lean: bool = True
+) -> Row:
+    """Our RLlib PPO with SB3's defaults: batch n_steps x num_envs, 10 epochs, minibatch 64.
+
+    ``lean=True`` is quantray's path (``LeanPPOTorchLearner`` + the lean sampling connectors
+    and ``TradingVectorEnv``); ``lean=False`` is RLlib's stock learner and pipelines."""
     from quantray.rl.config import ppo_config
 
     config = ppo_config(
@@ -147,9 +153,12 @@ def time_rllib_ppo(num_envs: int, n_steps: int, iterations: int, seed: int = 0) 
         minibatch_size=SB3_BATCH_SIZE,
         num_epochs=SB3_N_EPOCHS,
         hidden=SB3_HIDDEN,
+        lean_learner=lean,
+        lean_sampling=lean,
     )
     note = f"batch {n_steps * num_envs}, {SB3_N_EPOCHS} epochs, minibatch {SB3_BATCH_SIZE}"
-    return _time_rllib("RLlib PPO", config, num_envs, iterations, warmup=1, note=note)
+    name = "RLlib PPO" if lean else "RLlib PPO stock"
+    return _time_rllib(name, config, num_envs, iterations, warmup=1, note=note)
 
 
 def time_rllib_sac(iterations: int, seed: int = 0) -> Row:
@@ -179,21 +188,26 @@ def print_table(rows: list[Row]) -> None:
 
 
 def print_ratios(rows: list[Row], envs: list[int]) -> bool:
-    """Prints ours / SB3 per number of envs; True when every ratio meets the target."""
+    """Prints ours / SB3 (and RLlib stock / SB3) per number of envs; True when every
+    ratio of ours meets the target."""
     by_key = {(r.name, r.num_envs): r for r in rows}
     ok = True
     for n in envs:
-        ours, sb3 = by_key.get(("RLlib PPO", n)), by_key.get(("SB3 PPO", n))
+        ours, stock, sb3 = (
+            by_key.get((name, n)) for name in ("RLlib PPO", "RLlib PPO stock", "SB3 PPO")
+        )
         if ours is None or sb3 is None:
             continue
         ratio = ours.rate / sb3.rate
         ok &= ratio >= TARGET
         verdict = "meets" if ratio >= TARGET else "BELOW"
-        line = f"ratio ours/SB3 at {n:>2} env(s): {ratio:.2f}x ({verdict} target >= {TARGET:.1f}x"
-        if ("RLlib PPO", n) in REFERENCE:
-            ref = REFERENCE[("RLlib PPO", n)] / REFERENCE[("SB3 PPO", n)]
-            line += f"; issue reference on gym-anytrading: {ref:.2f}x"
-        print(line + ")")
+        line = f"ratio ours/SB3 at {n:>2} env(s): {ratio:.2f}x ({verdict} target >= {TARGET:.1f}x)"
+        if stock is not None:
+            line += f"; RLlib stock/SB3 {stock.rate / sb3.rate:.2f}x"
+        if ("RLlib PPO stock", n) in REFERENCE:
+            ref = REFERENCE[("RLlib PPO stock", n)] / REFERENCE[("SB3 PPO", n)]
+            line += f" (issue reference on gym-anytrading: {ref:.2f}x)"
+        print(line)
     return ok
 
 
@@ -204,6 +218,12 @@ def main() -> None:
     )
     parser.add_argument("--envs", default="1,16", help="comma-separated numbers of envs, e.g. 1,16")
     parser.add_argument("--skip-sb3", action="store_true", help="time only our RLlib runs")
+    parser.add_argument(
+        "--stock",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time RLlib's stock PPO learner and sampling pipelines (default: on)",
+    )
     parser.add_argument(
         "--n-steps", type=int, default=2048, help="rollout steps per env per iteration"
     )
@@ -252,8 +272,11 @@ def main() -> None:
             if run_sb3:
                 rows.append(time_sb3_ppo(n, args.n_steps, args.iterations))
                 print(f"  done: SB3 PPO, {n} env(s): {rows[-1].rate:,.0f} steps/s", flush=True)
-            rows.append(time_rllib_ppo(n, args.n_steps, args.iterations))
-            print(f"  done: RLlib PPO, {n} env(s): {rows[-1].rate:,.0f} steps/s", flush=True)
+            for lean in (True, False) if args.stock else (True,):
+                rows.append(time_rllib_ppo(n, args.n_steps, args.iterations, lean=lean))
+                print(
+                    f"  done: {rows[-1].name}, {n} env(s): {rows[-1].rate:,.0f} steps/s", flush=True
+                )
         rows.append(time_rllib_sac(args.sac_iterations))
     finally:
         ray.shutdown()

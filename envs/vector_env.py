@@ -72,7 +72,7 @@ class TradingVectorEnv(VectorEnv):
     Infos are Gymnasium vector infos: ``info[key]`` is an [N] array and ``info["_" + key]``
     marks the sub-envs it applies to. Step keys (``position``, ``executed``, ``cost``,
     ``next_return``, ``net_return``) cover the sub-envs that traded; reset keys (``symbol``,
-    ``start_row``) the sub-envs that started an episode; ``episode``, ``day`` and ``date`` are
+    ``start_row``) the sub-envs that started an episode; ``episode_index``, ``day`` and ``date`` are
     always present for all.
 
     Memory: besides the shared Task, the env keeps a float32 copy of the feature rows its
@@ -260,7 +260,7 @@ class TradingVectorEnv(VectorEnv):
         info["episode_index"] = self._episode.copy()
         info["day"] = day
         info["date"] = self.market.dates[self._start + day]
-        info["_episode"] = info["_day"] = info["_date"] = self._everyone
+        info["_episode_index"] = info["_day"] = info["_date"] = self._everyone
 
     # ------------------------------------------------------------------ observe
 

@@ -1,5 +1,6 @@
 """RLlib glue (the only package that imports RLlib): PPO/SAC configs on the trading env,
-the GRU actor-critic RLModule, trading metrics callbacks and greedy evaluation.
+the GRU actor-critic RLModule, the lean PPO learner and sampling path, trading metrics
+callbacks and greedy evaluation.
 
     import ray
     from quantray.envs import shared_task
@@ -22,12 +23,16 @@ from quantray.rl.config import (
 )
 from quantray.rl.evaluate import evaluate_algo, rl_positions
 from quantray.rl.gru_module import GRUActorCritic
+from quantray.rl.learner import LeanPPOTorchLearner
+from quantray.rl.sampling import LeanPPOTorchRLModule
 
 __all__ = [
     "ENV_NAME",
     "METRIC_KEYS",
     "MODULES",
     "GRUActorCritic",
+    "LeanPPOTorchLearner",
+    "LeanPPOTorchRLModule",
     "TradingMetricsCallback",
     "algo_config",
     "evaluate_algo",
