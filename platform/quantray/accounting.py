@@ -101,8 +101,12 @@ def step_np(
     return executed * next_return - costs, costs, executed
 
 
-def _trade_cost_np(delta: np.ndarray, cost: CostConfig) -> np.ndarray:
+def _trade_cost_np(delta: np.ndarray | float, cost: CostConfig) -> np.ndarray | float:
     # Asymmetric: sells also pay stamp duty.
+    if isinstance(delta, float):
+        # One env's step (the continuous TradingEnv): the same products in Python
+        # arithmetic, ~30x cheaper than two ufunc calls on a scalar.
+        return cost.buy_rate * delta if delta >= 0.0 else cost.sell_rate * -delta
     return cost.buy_rate * np.maximum(delta, 0.0) + cost.sell_rate * np.maximum(-delta, 0.0)
 
 

@@ -197,6 +197,22 @@ def test_step_np_chained_equals_net_returns_np(with_limits: bool) -> None:
         prev = exec_t
 
 
+@pytest.mark.parametrize("preset", sorted(GOLDEN))
+def test_step_np_on_python_floats_equals_the_array_rule(preset: str) -> None:
+    """One env's step passes Python floats (the continuous TradingEnv); the scalar branch of
+    the cost must give exactly the array rule's numbers, buys, sells and no-trades alike."""
+    rng = np.random.default_rng(4)
+    cost = CostConfig.preset(preset)
+    wanted = np.concatenate([rng.uniform(0, 1, 200), [0.3, 0.0, 1.0]])
+    prev = np.concatenate([rng.uniform(0, 1, 200), [0.3, 1.0, 0.0]])
+    next_returns = rng.normal(0, 0.02, 203)
+    arrays = step_np(wanted, prev, next_returns, cost)
+    for i in range(203):
+        scalars = step_np(float(wanted[i]), float(prev[i]), float(next_returns[i]), cost)
+        assert all(isinstance(x, float) for x in scalars)
+        assert [float(x[i]) for x in arrays] == list(scalars)
+
+
 def test_scalar_and_array_prev_position_agree() -> None:
     rng = np.random.default_rng(2)
     ep = _random_episode(rng, (5, 20))
