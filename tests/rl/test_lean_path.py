@@ -85,6 +85,9 @@ def test_lean_learner_update_equals_stock_learner(ray_local, limit_task):
                     shuffle_batch_per_epoch=True,
                 )
             )
+        # The lean loop ran (not RLlib's, which it falls back to for other batches).
+        count, size = lean.learner_group._learner._lean_minibatches
+        assert size == 48 and count == _minibatch_count(results[0])
         after_stock, after_lean = _weights(stock), _weights(lean)
         moved = max((after_stock[k] - start[k]).abs().max().item() for k in start)
         assert moved > 1e-5  # the update did something
@@ -99,6 +102,12 @@ def test_lean_learner_update_equals_stock_learner(ray_local, limit_task):
     finally:
         stock.stop()
         lean.stop()
+
+
+def _minibatch_count(stock_result) -> int:
+    """Minibatches the stock learner stepped through: samples trained / minibatch size."""
+    (stats,) = _peek([stock_result])
+    return int(stats["default_policy"]["num_module_steps_trained"]) // 48
 
 
 def _peek(results):

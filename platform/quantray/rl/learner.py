@@ -145,12 +145,25 @@ def ppo_loss(
     return total
 
 
+def _flat_tensor_columns(module_batch: SampleBatch) -> bool:
+    """True when every column is a tensor with one row per sample (no nested or list
+    columns, which RLlib's own slicing handles)."""
+    rows = len(module_batch)
+    return all(
+        isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == rows
+        for v in module_batch.values()
+    )
+
+
 class LeanPPOTorchLearner(PPOTorchLearner):
     """RLlib's ``PPOTorchLearner`` with a lean epochs x minibatches loop (module docstring)."""
 
     def build(self) -> None:
         super().build()
         self._lean_plan: tuple[int, int, bool] | None = None
+        self._lean_minibatches: tuple[int, int] | None = (
+            None  # (count, size) of the last lean update
+        )
 
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         """RLlib's default optimizer (Adam over all of the module's parameters, learning rate
@@ -186,6 +199,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             and len(module_batches) == 1
             and len(self.get_optimizers_for_module(next(iter(batch.policy_batches)))) == 1
             and module_batches[0].get(SampleBatch.SEQ_LENS) is None
+            and _flat_tensor_columns(module_batches[0])
             and self._grad_scalers is None
             and self._lr_scheduler_classes is None
             and self.config.num_learners <= 1
@@ -214,9 +228,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         (module_id, module_batch), *_ = batch.items()
         self._compute_off_policyness(batch)
         config = self.config.get_config_for_module(module_id)
-        columns = {
-            k: v for k, v in module_batch.items() if isinstance(v, torch.Tensor) and v.ndim > 0
-        }
+        columns = dict(module_batch.items())  # all [rows, ...] tensors (_flat_tensor_columns)
         rows = len(module_batch)
         plan = minibatch_indices(rows, minibatch_size, num_epochs, shuffle)
         ((_, optimizer),) = self.get_optimizers_for_module(module_id)
