@@ -142,8 +142,10 @@ def ppo_config(
             ``LeanPPOTorchLearner`` (same PPO update, ~3x less overhead per minibatch);
             False: RLlib's stock ``PPOTorchLearner``.
         lean_sampling: ``module="mlp"`` only: sample through ``quantray.rl.sampling``'s
-            two connector pieces, module and ``TradingVectorEnv`` (same episodes as RLlib's
-            default pipelines, ~2x fewer seconds per env step); False: RLlib's defaults.
+            two connector pieces, module and ``TradingVectorEnv`` (~2x fewer seconds per env
+            step; with one env the same episodes as RLlib's default pipelines, with N envs
+            the vector env draws starts from one seeded generator where SyncVectorEnv seeds
+            each env apart); False: RLlib's defaults.
     """
     check_choice("module", module, MODULES)
     if strategy_checkpoint is not None and module != "gru":

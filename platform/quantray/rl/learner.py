@@ -23,9 +23,12 @@ stepped through:
   parameter, with RLlib's fallback (zero the non-finite entries, warn) when it fails;
 - Adam with ``fused=True`` (one kernel for all parameters; available on CPU and GPU).
 
-Batches with a time rank (the recurrent GRU module) and multi-module batches go through
-RLlib's own iterator unchanged. ``tests/rl/test_learner.py`` checks that one update leaves
-the weights equal to the stock learner's on the same batch and seed.
+Anything else goes through RLlib's own iterator unchanged (``_lean_applies``): batches with
+a time rank (the recurrent GRU module), several modules or optimizers, non-tensor columns,
+or a subclass that overrides the loss or gradient steps. ``tests/rl/test_lean_path.py``
+checks the minibatch order against RLlib's iterator, ``ppo_loss`` against RLlib's loss, and
+that updates leave the weights equal (up to float rounding: fused vs single-tensor Adam) to
+the stock learner's on the same batches and seed.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ray.rllib.core.learner.learner import (
     NUM_MODULE_STEPS_TRAINED,
     NUM_MODULE_STEPS_TRAINED_LIFETIME,
 )
+from ray.rllib.core.rl_module.apis import SelfSupervisedLossAPI
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import MODULE_TRAIN_BATCH_SIZE_MEAN, WEIGHTS_SEQ_NO
@@ -91,9 +95,11 @@ def ppo_loss(
 ) -> torch.Tensor:
     """``PPOTorchLearner.compute_loss_for_module``'s total loss, without its logging.
 
-    Same terms, same order: clipped surrogate, clipped value loss x ``vf_loss_coeff``,
-    entropy x the scheduled coefficient, and the KL penalty x the adaptive coefficient when
-    ``use_kl_loss``; masked means when the batch has a loss mask.
+    The same terms (clipped surrogate, clipped value loss x ``vf_loss_coeff``, entropy x the
+    scheduled coefficient, the KL penalty x the adaptive coefficient when ``use_kl_loss``),
+    masked means when the batch has a loss mask; equal up to float rounding (the sum is
+    taken in another order). For ``TorchCategorical`` the log-probabilities, entropy and KL
+    are computed from ``log_softmax`` directly instead of through torch.distributions.
     """
     module = learner.module[module_id].unwrapped()
     if Columns.LOSS_MASK in batch:
@@ -193,20 +199,8 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         if not isinstance(whole, MiniBatchDummyIterator):
             return whole  # a data iterator or nothing to update: RLlib's own path
         batch: MultiAgentBatch = whole._batch
-        module_batches = list(batch.policy_batches.values())
-        lean = (
-            num_total_minibatches == 0
-            and len(module_batches) == 1
-            and len(self.get_optimizers_for_module(next(iter(batch.policy_batches)))) == 1
-            and module_batches[0].get(SampleBatch.SEQ_LENS) is None
-            and _flat_tensor_columns(module_batches[0])
-            and self._grad_scalers is None
-            and self._lr_scheduler_classes is None
-            and self.config.num_learners <= 1
-        )
-        if lean:
-            rows = len(module_batches[0])
-            size = minibatch_size or (rows if num_epochs > 1 else None)
+        if num_total_minibatches == 0 and self._lean_applies(batch):
+            size = minibatch_size or (batch.count if num_epochs > 1 else None)
             if size is not None:
                 self._lean_plan = (num_epochs, size, shuffle_batch_per_epoch and num_epochs > 1)
             return whole
@@ -221,22 +215,52 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             num_total_minibatches=num_total_minibatches,
         )
 
+    def _lean_applies(self, batch: MultiAgentBatch) -> bool:
+        """True for what the lean loop reproduces exactly: one module with one optimizer,
+        a flat batch of tensors (no time rank), trainable parameters, and this class's loss
+        and gradient steps (a subclass overriding any of them, a self-supervised-loss
+        module, grad scalers, torch lr schedulers or several learners: RLlib's loop)."""
+        if len(batch.policy_batches) != 1:
+            return False
+        ((module_id, module_batch),) = batch.policy_batches.items()
+        module = self.module[module_id]
+        stock_steps = all(
+            getattr(type(self), name) is getattr(LeanPPOTorchLearner, name)
+            for name in (
+                "compute_losses",
+                "compute_loss_for_module",
+                "compute_gradients",
+                "postprocess_gradients",
+                "postprocess_gradients_for_module",
+                "apply_gradients",
+            )
+        )
+        return (
+            stock_steps
+            and len(module_batch) > 0
+            and module_batch.get(SampleBatch.SEQ_LENS) is None
+            and _flat_tensor_columns(module_batch)
+            and len(self.get_optimizers_for_module(module_id)) == 1
+            and not module.inference_only
+            and not isinstance(module.unwrapped(), SelfSupervisedLossAPI)
+            and any(p.requires_grad for p in module.parameters())
+            and self._grad_scalers is None
+            and self._lr_scheduler_classes is None
+            and self.config.num_learners <= 1
+        )
+
     def _update(self, batch: dict[str, Any], **kwargs: Any) -> tuple[Any, Any, Any]:
         if self._lean_plan is None:
             return super()._update(batch, **kwargs)
         num_epochs, minibatch_size, shuffle = self._lean_plan
-        (module_id, module_batch), *_ = batch.items()
+        ((module_id, module_batch),) = batch.items()
         self._compute_off_policyness(batch)
         config = self.config.get_config_for_module(module_id)
         columns = dict(module_batch.items())  # all [rows, ...] tensors (_flat_tensor_columns)
-        rows = len(module_batch)
-        plan = minibatch_indices(rows, minibatch_size, num_epochs, shuffle)
+        plan = minibatch_indices(len(module_batch), minibatch_size, num_epochs, shuffle)
         ((_, optimizer),) = self.get_optimizers_for_module(module_id)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         module = self.module[module_id]
-        if module.inference_only:  # what RLModule.forward_train refuses
-            self._lean_plan = None
-            return super()._update(batch, **kwargs)
         module.train()  # once, rather than in every forward_train call
         self._lean_minibatches = (len(plan), minibatch_size)
         for i, idx in enumerate(plan):
@@ -251,11 +275,12 @@ class LeanPPOTorchLearner(PPOTorchLearner):
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if config.grad_clip is not None:
-                clipped = self.postprocess_gradients(
+            if config.grad_clip is not None or config.log_gradients:
+                # RLlib's clipping (and its gradient-norm logging), as TorchLearner does.
+                processed = self.postprocess_gradients(
                     {p: p.grad for p in params if p.grad is not None}
                 )
-                for p, grad in clipped.items():
+                for p, grad in processed.items():
                     p.grad = grad
             self._check_finite(params)
             optimizer.step()

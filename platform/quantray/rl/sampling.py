@@ -85,8 +85,10 @@ class SampleDiscreteActions(ConnectorV2):
     """Module-to-env piece: categorical actions from ``action_dist_inputs`` (logits).
 
     Exploring: a draw from softmax(logits) (``torch.multinomial``, the sampler torch's
-    ``Categorical`` uses); otherwise the argmax. Writes ``actions`` [N] int64,
-    ``action_logp`` [N] float32 and ``action_dist_inputs`` [N, A] float32 as NumPy arrays.
+    ``Categorical`` uses) and its log-probability; otherwise the argmax with log-probability
+    0 (RLlib's ``to_deterministic()``). Writes ``actions`` [N] int64, ``action_logp`` [N]
+    float32 and ``action_dist_inputs`` [N, A] float32 as NumPy arrays. Only for a
+    ``Discrete`` action space (``ppo_config`` uses it only there).
     """
 
     def __call__(
@@ -102,11 +104,14 @@ class SampleDiscreteActions(ConnectorV2):
         logits = batch[Columns.ACTION_DIST_INPUTS].cpu()
         log_probs = torch.log_softmax(logits, dim=-1)
         if explore:
-            actions = torch.multinomial(log_probs.exp(), 1)
+            actions = torch.multinomial(log_probs.exp(), 1).squeeze(-1)
+            logp = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         else:
-            actions = log_probs.argmax(dim=-1, keepdim=True)
-        batch[Columns.ACTION_LOGP] = log_probs.gather(-1, actions).squeeze(-1).numpy()
-        batch[Columns.ACTIONS] = actions.squeeze(-1).numpy()
+            # RLlib's deterministic distribution: the argmax, with log-probability 0.
+            actions = log_probs.argmax(dim=-1)
+            logp = torch.zeros_like(actions, dtype=log_probs.dtype)
+        batch[Columns.ACTION_LOGP] = logp.numpy()
+        batch[Columns.ACTIONS] = actions.numpy()
         batch[Columns.ACTION_DIST_INPUTS] = logits.numpy()
         return batch
 
