@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_throughput_benchmark_smoke() -> None:
-    cmd = [
-        sys.executable, str(ROOT / "benchmarks" / "price_throughput.py"),
+def test_throughput_benchmark_smoke(run_script) -> None:
+    proc = run_script(
+        "benchmarks/price_throughput.py",
         "--presets", "tiny", "--batch", "2", "--steps", "1", "--warmup", "0", "--threads", "1",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        timeout=300,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     row = re.search(
         r"^tiny\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", proc.stdout, re.M

@@ -4,21 +4,10 @@ local Ray, as a user runs it)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_env_throughput_smoke_reports_rllib_ppo_training():
-    out = subprocess.run(
-        [sys.executable, "benchmarks/env_throughput.py", "--smoke-test"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def test_env_throughput_smoke_reports_rllib_ppo_training(run_script):
+    out = run_script("benchmarks/env_throughput.py", "--smoke-test", timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "RLlib PPO training on our env" in out.stdout
     rates = re.findall(r"^\s+(1|16) env\(s\): ([\d,]+) env-steps/s", out.stdout, re.MULTILINE)

@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "experiments" / "train_rl.py"
 
-
-def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+@pytest.fixture
+def train_rl(run_script):
+    """experiments/train_rl.py with the given arguments (2-minute limit by default)."""
+    return functools.partial(run_script, "experiments/train_rl.py", timeout=120)
 
 
 @pytest.mark.parametrize(("algo", "iterations", "steps"), [("ppo", 2, 800), ("sac", 5, 400)])
-def test_train_rl_smoke(tmp_path, algo, iterations, steps):
+def test_train_rl_smoke(tmp_path, algo, iterations, steps, train_rl):
     out = tmp_path / algo
-    proc = _run("--algo", algo, "--smoke-test", "--out", str(out))
+    proc = train_rl("--algo", algo, "--smoke-test", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     # progress lines, one per iteration, then the closing summary
     assert len(re.findall(r"^\[\s*\d+\] env steps", proc.stdout, re.M)) == iterations
@@ -42,11 +33,11 @@ def test_train_rl_smoke(tmp_path, algo, iterations, steps):
     assert (out / "ray" / f"checkpoint-{algo}").is_dir()
 
 
-def test_train_rl_user_errors_exit_2_without_traceback(tmp_path):
-    proc = _run("--algo", "sac", "--module", "gru", "--out", str(tmp_path), timeout=60)
+def test_train_rl_user_errors_exit_2_without_traceback(tmp_path, train_rl):
+    proc = train_rl("--algo", "sac", "--module", "gru", "--out", str(tmp_path), timeout=60)
     assert proc.returncode == 2
     assert "--module gru is a PPO option" in proc.stderr and "Traceback" not in proc.stderr
     missing = tmp_path / "nope.csv"
-    proc = _run("--algo", "ppo", "--data", str(missing), "--out", str(tmp_path), timeout=60)
+    proc = train_rl("--algo", "ppo", "--data", str(missing), "--out", str(tmp_path), timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert str(missing) in proc.stderr

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from quantray.evaluate.report import MethodResult, write_report
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def test_compare_smoke_writes_report_csv_and_plots(tmp_path):
+def test_compare_smoke_writes_report_csv_and_plots(tmp_path, run_script):
     out = tmp_path / "compare"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "experiments" / "compare.py"),
-            "--smoke-test",
-            "--features",
-            "raw",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    proc = run_script(
+        "experiments/compare.py", "--smoke-test", "--features", "raw", "--out", out, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = (out / "report.md").read_text()

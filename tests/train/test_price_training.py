@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,7 +15,6 @@ from quantray.data.synthetic import generate, write_bars
 from quantray.train.features import export_features, feature_table
 from quantray.train.price import PriceRunSpec, fit_in_process, load_checkpoint, lr_lambda
 
-ROOT = Path(__file__).resolve().parents[2]
 MICRO = dict(
     d_model=32,
     n_layers=1,
@@ -39,17 +35,11 @@ def test_lr_schedule_warmup_then_cosine():
     assert all(a >= b for a, b in itertools.pairwise(mids))
 
 
-def test_train_price_smoke_two_workers_then_resume(tmp_path):
+def test_train_price_smoke_two_workers_then_resume(tmp_path, run_script):
     """Real 2-worker DDP (gloo) in Ray Train V2; a second run with --resume continues."""
     out = tmp_path / "price"
-    script = ROOT / "experiments" / "train_price.py"
-    first = subprocess.run(
-        [sys.executable, str(script), "--smoke-test", "--num-workers", "2", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
+    args = ("experiments/train_price.py", "--smoke-test", "--num-workers", "2", "--out", out)
+    first = run_script(*args, timeout=400)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Wrapping provided model in DistributedDataParallel" in first.stdout + first.stderr
     state = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
@@ -58,46 +48,23 @@ def test_train_price_smoke_two_workers_then_resume(tmp_path):
         assert key in state
     assert (out / "price_summary.md").exists()
 
-    second = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "--smoke-test",
-            "--num-workers",
-            "2",
-            "--out",
-            str(out),
-            "--resume",
-            "--epochs",
-            "3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
+    second = run_script(*args, "--resume", "--epochs", "3", timeout=400)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resumed from checkpoint at epoch 1" in second.stdout + second.stderr
     assert load_checkpoint(out / "model.pt")["epoch"] == 2
 
 
-def test_bad_data_stops_before_ray(tmp_path):
+def test_bad_data_stops_before_ray(tmp_path, run_script):
     bad = tmp_path / "bad.csv"
     bad.write_text("Date,Open,High,Low,Closee,Volume\n2020-01-01,1,2,1,1,5\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "experiments" / "train_price.py"),
-            "--smoke-test",
-            "--data",
-            str(bad),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
+    proc = run_script(
+        "experiments/train_price.py",
+        "--smoke-test",
+        "--data",
+        bad,
+        "--out",
+        tmp_path / "o",
         timeout=120,
-        check=False,
     )
     assert proc.returncode == 2
     assert "Closee" in proc.stderr and "Traceback" not in proc.stderr

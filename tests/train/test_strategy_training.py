@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,8 +11,6 @@ from quantray.data.synthetic import RegimeParams, generate
 from quantray.evaluate import evaluate_positions
 from quantray.evaluate.baselines import buy_and_hold, cash
 from quantray.train.strategy import load_strategy, policy_positions, train_strategy
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -74,21 +68,9 @@ def test_report_callback_gets_every_epoch(regime_task):
     assert all("valid_sharpe" in m and "train_total" in m for m in seen)
 
 
-def test_train_strategy_script_smoke(tmp_path):
+def test_train_strategy_script_smoke(tmp_path, run_script):
     out = tmp_path / "strategy"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "experiments" / "train_strategy.py"),
-            "--smoke-test",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = run_script("experiments/train_strategy.py", "--smoke-test", "--out", out, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("strategy.pt", "history.csv", "summary.md"):
         assert (out / name).exists()

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.mark.slow
-def test_tune_price_smoke_runs_train_inside_tune(tmp_path):
+def test_tune_price_smoke_runs_train_inside_tune(tmp_path, run_script):
     out = tmp_path / "tp"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "experiments" / "tune_price.py"),
-            "--smoke-test",
-            "--num-workers",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    proc = run_script(
+        "experiments/tune_price.py", "--smoke-test", "--num-workers", "1", "--out", out, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = pd.read_csv(out / "price_trials.csv")

@@ -5,6 +5,7 @@ driver midway + --resume completes the search without rerunning finished trials.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -22,20 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "experiments" / "tune_strategy.py"
 
 
-def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+@pytest.fixture
+def tune(run_script):
+    """experiments/tune_strategy.py with the given arguments (5-minute limit by default)."""
+    return functools.partial(run_script, "experiments/tune_strategy.py", timeout=300)
 
 
-def test_smoke_search_writes_everything_and_best_config_reproduces(tmp_path: Path):
+def test_smoke_search_writes_everything_and_best_config_reproduces(tmp_path: Path, tune):
     out = tmp_path / "out"
     started = time.perf_counter()
-    proc = _run("--budget", "smoke", "--num-cpus", "2", "--out", str(out))
+    proc = tune("--budget", "smoke", "--num-cpus", "2", "--out", str(out))
     wall = time.perf_counter() - started
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("summary.md", "trials.csv", "best_config.json", "history.png"):
@@ -56,16 +53,16 @@ def test_smoke_search_writes_everything_and_best_config_reproduces(tmp_path: Pat
     assert wall < 240
 
 
-def test_bad_flag_and_bad_data_stop_before_ray(tmp_path: Path):
-    proc = _run("--budget", "huge", "--out", str(tmp_path / "a"), timeout=60)
+def test_bad_flag_and_bad_data_stop_before_ray(tmp_path: Path, tune):
+    proc = tune("--budget", "huge", "--out", str(tmp_path / "a"), timeout=60)
     assert proc.returncode == 2 and "invalid choice: 'huge'" in proc.stderr
     bad = tmp_path / "bars.csv"
     bad.write_text("date,close\nnot-a-date,1\n")
-    proc = _run("--data", str(bad), "--out", str(tmp_path / "b"), timeout=60)
+    proc = tune("--data", str(bad), "--out", str(tmp_path / "b"), timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("error:"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "b" / "ray").exists()
-    proc = _run("--gpus-per-trial", "-1", "--out", str(tmp_path / "c"), timeout=60)
+    proc = tune("--gpus-per-trial", "-1", "--out", str(tmp_path / "c"), timeout=60)
     assert proc.returncode == 2 and "--gpus-per-trial" in proc.stderr
 
 
@@ -77,7 +74,7 @@ def _events(out: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_keeps_finished_trials(tmp_path: Path):
+def test_sigkill_then_resume_keeps_finished_trials(tmp_path: Path, tune):
     out = tmp_path / "out"
     args = ["--budget", "smoke", "--num-samples", "6", "--max-concurrent", "1"]
     args += ["--num-cpus", "2", "--out", str(out)]
@@ -106,7 +103,7 @@ def test_sigkill_then_resume_keeps_finished_trials(tmp_path: Path):
     before = _events(out)
     done_before = {e["trial_id"] for e in before if e["event"] == "end"}
     assert 2 <= len(done_before) < 6
-    proc = _run("--resume", "--out", str(out), "--num-cpus", "2", timeout=400)
+    proc = tune("--resume", "--out", str(out), "--num-cpus", "2", timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 6 and (trials["status"] != "error").all()
