@@ -18,26 +18,19 @@ import numpy as np
 from quantray.accounting import step_np
 from quantray.config import CostConfig, DataConfig, SplitConfig
 from quantray.data import Task
-from quantray.data.features import NORM_CLIP
+from quantray.envs.common import MarketEnvMixin
 from quantray.envs.episode_block import EpisodeBlock
-from quantray.envs.market import Market, make_market
-from quantray.envs.reward import check_weights, shaped_reward
+from quantray.envs.reward import shaped_reward
 from quantray.envs.spaces import (
-    ACTION_TYPES,
     N_ACTIONS,
-    REWARD_KINDS,
-    action_space,
-    check_choice,
     observation_size,
-    observation_space,
-    position_levels,
 )
 
 BLOCK_SIZE = 16
 """Episodes prepared per ``EpisodeBlock`` (amortises NumPy call overhead over B resets)."""
 
 
-class TradingEnv(gym.Env[np.ndarray, Any]):
+class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
     """Hold a fraction of equity in one asset for E = 20 trading days.
 
     ## Description
@@ -158,40 +151,25 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
         data_config: DataConfig | None = None,
         split_config: SplitConfig | None = None,
     ) -> None:
-        self.action_type = check_choice("action_type", action_type, ACTION_TYPES)
-        self.reward_kind = check_choice("reward", reward, REWARD_KINDS)
-        check_weights(risk_weight, opportunity_weight)
-        self.risk_weight = float(risk_weight)
-        self.opportunity_weight = float(opportunity_weight)
-        self.include_episode_return = bool(include_episode_return)
-        self.market: Market = make_market(
+        self.action_space, self.observation_space = self._configure(
             data=data,
             features=features,
+            split=split,
+            mode=mode,
+            episode_indices=episode_indices,
+            cost=cost,
+            action_type=action_type,
+            reward=reward,
+            include_episode_return=include_episode_return,
+            risk_weight=risk_weight,
+            opportunity_weight=opportunity_weight,
             task=task,
             data_config=data_config,
             split_config=split_config,
-            split=split,
-            mode=mode,
-            cost=cost,
-            episode_indices=episode_indices,
         )
-        self.dim = self.market.dim
-        self.episode_len = self.market.episode_len
-        self.action_space = action_space(self.action_type)
-        feature_bound = NORM_CLIP if self.market.task.source == "raw" else np.inf
-        self.observation_space = observation_space(
-            self.dim, self.include_episode_return, feature_bound
-        )
-
         E = self.episode_len
-        self._discrete = self.action_type == "discrete"
-        self._levels = position_levels(N_ACTIONS)  # [A]
         self._levels_list: list[float] = self._levels.tolist()
         self._obs_size = observation_size(self.dim, self.include_episode_return)
-        self._day_fraction = (np.arange(E + 1) / E).astype(np.float32)  # [E+1]
-        self._shaping = (
-            (self.risk_weight, self.opportunity_weight) if self.reward_kind == "shaped" else None
-        )
         # Upcoming episodes, prepared BLOCK_SIZE at a time (see episode_block.py).
         self._block: EpisodeBlock | None = None
         self._slot = 0
@@ -202,23 +180,6 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
         self._equity = 1.0
         self._held_index = 0
         self._held = 0.0
-
-    # ------------------------------------------------------------------ properties
-
-    @property
-    def task(self) -> Task:
-        """The shared Task (panel, splits, feature table) this env plays."""
-        return self.market.task
-
-    @property
-    def cost(self) -> CostConfig:
-        """The cost model of the accounting rule."""
-        return self.market.cost
-
-    @property
-    def n_episodes(self) -> int:
-        """Length of the episode list that ``episode_index`` values refer to."""
-        return self.market.n_episodes
 
     # ------------------------------------------------------------------ reset
 

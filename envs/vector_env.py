@@ -24,25 +24,18 @@ from gymnasium.vector.utils import batch_space
 from quantray.accounting import step_np
 from quantray.config import CostConfig, DataConfig, SplitConfig
 from quantray.data import Task
-from quantray.data.features import NORM_CLIP
-from quantray.envs.market import Market, make_market
-from quantray.envs.reward import check_weights, shaped_reward
+from quantray.envs.common import MarketEnvMixin
+from quantray.envs.reward import shaped_reward
 from quantray.envs.spaces import (
-    ACTION_TYPES,
     N_ACTIONS,
-    REWARD_KINDS,
-    action_space,
-    check_choice,
     observation_size,
-    observation_space,
-    position_levels,
 )
 
 _STEP_KEYS = ("position", "executed", "cost", "next_return", "net_return")
 _RESET_KEYS = ("symbol", "start_row")
 
 
-class TradingVectorEnv(VectorEnv):
+class TradingVectorEnv(MarketEnvMixin, VectorEnv):
     """``num_envs`` independent ``TradingEnv`` episodes stepped together.
 
     Spaces: ``single_observation_space`` / ``single_action_space`` are those of
@@ -109,41 +102,29 @@ class TradingVectorEnv(VectorEnv):
             raise ValueError(
                 f"TradingVectorEnv: num_envs must be an integer >= 1, got {num_envs!r}"
             )
-        self.action_type = check_choice("action_type", action_type, ACTION_TYPES)
-        self.reward_kind = check_choice("reward", reward, REWARD_KINDS)
-        check_weights(risk_weight, opportunity_weight)
-        self.risk_weight = float(risk_weight)
-        self.opportunity_weight = float(opportunity_weight)
-        self.include_episode_return = bool(include_episode_return)
         self.copy = bool(copy)
-        self.market: Market = make_market(
+        self.single_action_space, self.single_observation_space = self._configure(
             data=data,
             features=features,
+            split=split,
+            mode=mode,
+            episode_indices=episode_indices,
+            cost=cost,
+            action_type=action_type,
+            reward=reward,
+            include_episode_return=include_episode_return,
+            risk_weight=risk_weight,
+            opportunity_weight=opportunity_weight,
             task=task,
             data_config=data_config,
             split_config=split_config,
-            split=split,
-            mode=mode,
-            cost=cost,
-            episode_indices=episode_indices,
         )
         N = self.num_envs = int(num_envs)
         market = self.market
-        self.dim = D = market.dim
-        self.episode_len = E = market.episode_len
-        feature_bound = NORM_CLIP if market.task.source == "raw" else np.inf
-        self.single_action_space = action_space(self.action_type)
-        self.single_observation_space = observation_space(
-            D, self.include_episode_return, feature_bound
-        )
+        D, E = self.dim, self.episode_len
         self.action_space = batch_space(self.single_action_space, N)
         self.observation_space = batch_space(self.single_observation_space, N)
 
-        self._discrete = self.action_type == "discrete"
-        self._shaping = (
-            (self.risk_weight, self.opportunity_weight) if self.reward_kind == "shaped" else None
-        )
-        self._levels = position_levels(N_ACTIONS)  # [A]
         K = observation_size(D, self.include_episode_return)
         # Observation template of every local row: features, then zeros for the state
         # columns. One np.take of [N] rows builds the [N, K] observation in a single
@@ -151,8 +132,6 @@ class TradingVectorEnv(VectorEnv):
         # Memory: the split's rows x K float32, a copy of that part of the feature table.
         self._template = np.zeros((len(market.rows), K), dtype=np.float32)
         self._template[:, :D] = market.features(np.arange(len(market.rows)))  # [R, D]
-        # t / E exactly as TradingEnv computes it, gathered by day (same float32 values).
-        self._day_fraction = (np.arange(E + 1) / E).astype(np.float32)  # [E+1]
         self._env_ids = np.arange(N)
         self._everyone = np.ones(N, dtype=bool)
         self._everyone.flags.writeable = False  # shared by every info mask "all sub-envs"
@@ -167,23 +146,6 @@ class TradingVectorEnv(VectorEnv):
         self._any_autoreset = False
         self._needs_reset = True
         self._obs_buffer = np.empty((N, K), dtype=np.float32)
-
-    # ------------------------------------------------------------------ properties
-
-    @property
-    def task(self) -> Task:
-        """The shared Task (panel, splits, feature table) these envs play."""
-        return self.market.task
-
-    @property
-    def cost(self) -> CostConfig:
-        """The cost model of the accounting rule."""
-        return self.market.cost
-
-    @property
-    def n_episodes(self) -> int:
-        """Length of the episode list that ``episode`` indices refer to."""
-        return self.market.n_episodes
 
     # ------------------------------------------------------------------ reset
 
