@@ -10,7 +10,11 @@ bundled data, raw features, ``Discrete(11)`` positions, E = 20-step episodes):
 - our RLlib PPO (``quantray.rl.config.ppo_config``) with the same hyperparameters:
   train_batch_size 2048 x n_envs per iteration, num_epochs 10, minibatch_size 64, 64x64 MLP,
   the same number of envs stepped as one batch (``num_envs_per_env_runner``) and
-  ``num_env_runners=0`` (sampling in the driver process, like SB3).
+  ``num_env_runners=0`` (sampling in the driver process, like SB3). Quantray's path: the
+  ``LeanPPOTorchLearner`` and the lean sampling connectors over ``TradingVectorEnv``.
+- the same RLlib PPO with RLlib's stock learner and connector pipelines ("RLlib PPO
+  stock", ``lean_learner=False, lean_sampling=False``; ``--no-stock`` skips it): the
+  baseline the issue's 0.55x reference describes.
 - our RLlib SAC with quantray's smoke settings (``sac_config(smoke=True)``: 4 envs, one
   64-sample update per 80 env steps) on the ``Box(0, 1)`` variant, for reference.
 
@@ -21,10 +25,12 @@ their wall-clock seconds. One iteration = one rollout of 2048 x n_envs env steps
 pipelines (GAE, batching), its metrics reduction and the weight sync from learner to the
 env runner, all counted in its time.
 
-Prints a table, the ratio ours / SB3 per number of envs, and the target (>= 1.0x).
+Prints a table, the ratio ours / SB3 (and stock / SB3) per number of envs, and the
+target (ours >= 1.0x). A 1-env iteration takes ~0.7 s: use more --iterations for a steadier
+figure there.
 
     python benchmarks/rl_throughput.py [--iterations 2] [--envs 1,16] [--skip-sb3]
-                                       [--n-steps 2048] [--sac-iterations 50]
+                                       [--no-stock] [--n-steps 2048] [--sac-iterations 50]
                                        [--torch-threads 1]
 """
 
