@@ -241,3 +241,20 @@ def test_lean_ppo_rllib_evaluation_plays_the_greedy_policy(ray_local, limit_task
         )
     finally:
         algo.stop()
+
+
+def test_lean_sampling_on_a_remote_env_runner(ray_local, limit_task):
+    """The lean connectors, module and vector env travel to an env-runner actor (the
+    cluster layout) and sample there."""
+    config = ppo_config({"task": limit_task, "cost": "cn_a_share"}, smoke=True, num_env_runners=1)
+    algo = config.build_algo()
+    try:
+        result = algo.train()
+        assert result["env_runners"]["num_env_steps_sampled"] == 400
+        remote = algo.env_runner_group.foreach_env_runner(
+            lambda runner: (type(runner.module).__name__, type(runner.env.unwrapped).__name__),
+            local_env_runner=False,
+        )
+        assert remote == [("LeanPPOTorchRLModule", "TradingVectorEnv")]
+    finally:
+        algo.stop()
