@@ -166,10 +166,9 @@ class LeanPPOTorchLearner(PPOTorchLearner):
 
     def build(self) -> None:
         super().build()
-        self._lean_plan: tuple[int, int, bool] | None = None
-        self._lean_minibatches: tuple[int, int] | None = (
-            None  # (count, size) of the last lean update
-        )
+        # Row indices of each minibatch of the current update when the lean loop runs it
+        # (set with the iterator, read by _update and the steps-trained metrics); else None.
+        self._lean_minibatches: list[np.ndarray] | None = None
 
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         """RLlib's default optimizer (Adam over all of the module's parameters, learning rate
@@ -180,40 +179,26 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr
         )
 
-    def _create_iterator_if_necessary(
-        self,
-        *,
-        training_data: Any,
-        num_total_minibatches: int = 0,
-        num_epochs: int = 1,
-        minibatch_size: int | None = None,
-        shuffle_batch_per_epoch: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        # Let RLlib build the train batch (learner connector, tensors on the device) and
-        # wrap it in an iterator that yields it once.
-        whole = super()._create_iterator_if_necessary(
-            training_data=training_data, num_epochs=1, minibatch_size=None, **kwargs
-        )
-        self._lean_plan = None
-        if not isinstance(whole, MiniBatchDummyIterator):
-            return whole  # a data iterator or nothing to update: RLlib's own path
-        batch: MultiAgentBatch = whole._batch
-        if num_total_minibatches == 0 and self._lean_applies(batch):
-            size = minibatch_size or (batch.count if num_epochs > 1 else None)
-            if size is not None:
-                self._lean_plan = (num_epochs, size, shuffle_batch_per_epoch and num_epochs > 1)
-            return whole
-        # RLlib's own choice of iterator, as in Learner._create_iterator_if_necessary.
-        if not minibatch_size and num_epochs <= 1:
-            return whole
-        return MiniBatchCyclicIterator(
-            batch,
-            num_epochs=num_epochs,
-            minibatch_size=minibatch_size or batch.count,
-            shuffle_batch_per_epoch=shuffle_batch_per_epoch and num_epochs > 1,
-            num_total_minibatches=num_total_minibatches,
-        )
+    def _create_iterator_if_necessary(self, **kwargs: Any) -> Any:
+        # RLlib builds the train batch (learner connector, tensors on the device) and picks
+        # its iterator; when the lean loop applies, it takes over that iterator's epochs,
+        # minibatch size and shuffling, and RLlib's loop gets the whole batch once.
+        iterator = super()._create_iterator_if_necessary(**kwargs)
+        self._lean_minibatches = None
+        if (
+            isinstance(iterator, MiniBatchCyclicIterator)
+            and iterator._num_total_minibatches == 0
+            and self._lean_applies(iterator._batch)
+        ):
+            batch = iterator._batch
+            self._lean_minibatches = minibatch_indices(
+                len(next(iter(batch.policy_batches.values()))),
+                iterator._minibatch_size,
+                iterator._num_epochs,
+                iterator._shuffle_batch_per_epoch,
+            )
+            return MiniBatchDummyIterator(batch, minibatch_size=iterator._minibatch_size)
+        return iterator
 
     def _lean_applies(self, batch: MultiAgentBatch) -> bool:
         """True for what the lean loop reproduces exactly: one module with one optimizer,
@@ -250,19 +235,17 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         )
 
     def _update(self, batch: dict[str, Any], **kwargs: Any) -> tuple[Any, Any, Any]:
-        if self._lean_plan is None:
+        plan = self._lean_minibatches
+        if plan is None:
             return super()._update(batch, **kwargs)
-        num_epochs, minibatch_size, shuffle = self._lean_plan
         ((module_id, module_batch),) = batch.items()
         self._compute_off_policyness(batch)
         config = self.config.get_config_for_module(module_id)
         columns = dict(module_batch.items())  # all [rows, ...] tensors (_flat_tensor_columns)
-        plan = minibatch_indices(len(module_batch), minibatch_size, num_epochs, shuffle)
         ((_, optimizer),) = self.get_optimizers_for_module(module_id)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         module = self.module[module_id]
         module.train()  # once, rather than in every forward_train call
-        self._lean_minibatches = (len(plan), minibatch_size)
         for i, idx in enumerate(plan):
             index = torch.as_tensor(idx, device=self._device)
             minibatch = {k: v.index_select(0, index) for k, v in columns.items()}
@@ -301,9 +284,10 @@ class LeanPPOTorchLearner(PPOTorchLearner):
 
     def _log_steps_trained_metrics(self, batch: MultiAgentBatch) -> None:
         """RLlib logs these once per minibatch; the lean loop logs their totals once."""
-        if self._lean_plan is None:
+        plan = self._lean_minibatches
+        if plan is None:
             return super()._log_steps_trained_metrics(batch)
-        count, size = self._lean_minibatches
+        count, size = len(plan), len(plan[0])
         trained = count * size
         for mid in batch.policy_batches:
             self.metrics.log_value((mid, WEIGHTS_SEQ_NO), self._weights_seq_no, window=1)
