@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
+from quantray.config import ConfigError, DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
 from quantray.data import FeatureCache, Panel, load_bars
 from quantray.data.synthetic import generate, write_bars
 from quantray.train.features import export_features, feature_table
@@ -124,3 +124,15 @@ def test_frozen_feature_causality(trained):
     np.testing.assert_allclose(a[: t + 1], b[: t + 1], rtol=0, atol=1e-6)
     assert not np.allclose(a[t + 1 : 700], b[t + 1 : 700])
     np.testing.assert_array_equal(a[700:], b[700:])  # the other symbol is untouched
+
+
+def test_spec_rejects_a_model_window_unlike_the_data_window():
+    """Windows are cut with the data's length and read by a model built for its own: the two
+    must agree, or features are exported from windows the model never trained on."""
+    model = PriceModelConfig.preset("tiny").replace(**MICRO, window=60)
+    with pytest.raises(ConfigError, match=r"model window=60 but data window=180"):
+        PriceRunSpec(model, PriceTrainConfig(), "x", DataConfig(), SplitConfig())
+    with pytest.raises(ConfigError, match=r"horizon"):
+        PriceRunSpec(
+            model.replace(horizon=5), PriceTrainConfig(), "x", DataConfig(window=60), SplitConfig()
+        )

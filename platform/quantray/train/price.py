@@ -29,15 +29,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
-from quantray.data import (
-    FeatureNormalizer,
-    Panel,
-    WindowDataset,
-    load_bars,
-    make_splits,
-    sample_rows,
+from quantray.config import (
+    ConfigError,
+    DataConfig,
+    PriceModelConfig,
+    PriceTrainConfig,
+    SplitConfig,
 )
+from quantray.data import FeatureNormalizer, WindowDataset, load_task, sample_rows
 from quantray.data.sample import SAMPLE_PATH
 from quantray.losses.price import price_loss_from_config, zero_forecast_loss
 from quantray.models import PriceTransformer, grad_norms
@@ -57,6 +56,18 @@ class PriceRunSpec:
     data_path: str
     data: DataConfig
     split: SplitConfig
+
+    def __post_init__(self) -> None:
+        # The model reads windows of model.window days and predicts model.horizon returns;
+        # the datasets (and the feature export) cut them with data.window / data.horizon.
+        for name in ("window", "horizon"):
+            model_value, data_value = getattr(self.model, name), getattr(self.data, name)
+            if model_value != data_value:
+                raise ConfigError(
+                    f"PriceRunSpec: model {name}={model_value} but data {name}={data_value}; "
+                    f"they must match (set both, e.g. PriceModelConfig(..., {name}=N) and "
+                    f"DataConfig({name}=N))"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,18 +100,17 @@ class PriceData:
 
 
 def build_price_data(spec: PriceRunSpec) -> PriceData:
-    """Load bars, split by date, fit normalisation on train, gather-able windows."""
-    bars = load_bars(spec.data_path)
-    panel = Panel.from_bars(bars)
-    splits = make_splits(panel, spec.split, spec.data)
-    normalizer = FeatureNormalizer.fit(panel.features, splits.row_split == 0)
-    train = WindowDataset.build(
-        panel, sample_rows(panel, splits, "train", spec.data), normalizer, spec.data
-    )
-    valid = WindowDataset(
-        train.features, panel.close, sample_rows(panel, splits, "valid", spec.data), spec.data
-    )
-    return PriceData(train, valid, normalizer, panel.data_hash)
+    """Load bars, split by date, fit normalisation on train (``load_task`` with no feature
+    cache: its table is the normalised raw features), gather-able windows."""
+    task = load_task(spec.data_path, data_config=spec.data, split_config=spec.split)
+    panel, table = task.panel, task.table
+
+    def windows(split: str) -> WindowDataset:
+        return WindowDataset(
+            table, panel.close, sample_rows(panel, task.splits, split, spec.data), spec.data
+        )
+
+    return PriceData(windows("train"), windows("valid"), task.normalizer, panel.data_hash)
 
 
 def lr_lambda(step: int, warmup: int, total: int, min_ratio: float = 0.1) -> float:
@@ -281,6 +291,43 @@ def steps_per_epoch(n_samples: int, tc: PriceTrainConfig, world: int = 1) -> int
     return max(1, min(cap, n_samples // (tc.batch_size * world)))
 
 
+def _setup(spec: PriceRunSpec, rank: int = 0, world: int = 1) -> tuple[Any, ...]:
+    """What both training paths build first: seeded model on its device, data, steps per
+    epoch, optimizer and schedule."""
+    tc = spec.train
+    torch.manual_seed(tc.seed + rank)
+    data = build_price_data(spec)
+    device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
+    model = PriceTransformer(spec.model).to(device)
+    steps = steps_per_epoch(len(data.train), tc, world)
+    optimizer, scheduler = make_optimizer(model, tc, steps * tc.epochs // tc.grad_accum, device)
+    return data, device, autocast, model, steps, optimizer, scheduler
+
+
+def _validate(
+    model: torch.nn.Module,
+    data: PriceData,
+    spec: PriceRunSpec,
+    device: torch.device,
+    autocast: Any,
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, float]:
+    """The epoch's validation metrics, on ``eval_samples`` windows when that is set."""
+    tc = spec.train
+    return evaluate(
+        model,
+        data.valid,
+        spec.model,
+        tc.batch_size * 2,
+        device,
+        rank,
+        world,
+        autocast,
+        max_samples=tc.eval_samples,
+    )
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """The Ray Train worker loop (also runs in-process with world size 1)."""
     import ray.train
@@ -290,14 +337,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     tc = spec.train
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.manual_seed(tc.seed + rank)
     torch.set_num_threads(max(1, tc.threads_per_worker))
-
-    data = build_price_data(spec)
-    device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
-    model = PriceTransformer(spec.model).to(device)
-    steps = steps_per_epoch(len(data.train), tc, world)
-    optimizer, scheduler = make_optimizer(model, tc, steps * tc.epochs // tc.grad_accum, device)
+    data, device, autocast, model, steps, optimizer, scheduler = _setup(spec, rank, world)
     start_epoch = 0
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
@@ -337,13 +378,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             "train_loss": train_loss / max(train_seen, 1.0),
             "samples_per_s": train_seen / seconds,
             "lr": scheduler.get_last_lr()[0],
-            **evaluate(
-                model, data.valid, spec.model, tc.batch_size * 2, device, rank, world, autocast
-            ),
+            **_validate(model, data, spec, device, autocast, rank, world),
         }
         if norms:
             log.info("grad norms epoch %d: %s", epoch, {k: round(v, 4) for k, v in norms.items()})
-            metrics["grad_norm_total"] = float(np.sqrt(sum(v * v for v in norms.values())))
+            metrics["grad_norm_total"] = norms["total"]
         if rank == 0:
             print(
                 f"[stage 1] epoch {epoch + 1}/{tc.epochs} train_loss {metrics['train_loss']:.3e} "
@@ -410,20 +449,11 @@ def fit_in_process(
     """Train on this process without Ray (tests, benchmarks, small Tune trials).
 
     Same loop semantics as the Ray path with world size 1, minus checkpoints."""
-    tc = spec.train
-    torch.manual_seed(tc.seed)
-    data = build_price_data(spec)
-    device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
-    model = PriceTransformer(spec.model).to(device)
-    steps = steps_per_epoch(len(data.train), tc)
-    optimizer, scheduler = make_optimizer(model, tc, steps * tc.epochs // tc.grad_accum, device)
+    data, device, autocast, model, steps, optimizer, scheduler = _setup(spec)
     history = []
-    for epoch in range(tc.epochs):
+    for epoch in range(spec.train.epochs):
         train_epoch(model, optimizer, scheduler, data.train, spec, epoch, steps, device, autocast)
-        metrics = evaluate(
-            model, data.valid, spec.model, tc.batch_size * 2, device, max_samples=tc.eval_samples
-        )
-        history.append({"epoch": epoch, **metrics})
+        history.append({"epoch": epoch, **_validate(model, data, spec, device, autocast)})
     return model.eval(), history, data
 
 
