@@ -78,7 +78,7 @@ class EpisodeBlock:
 
         Args:
             market: where the rows, returns and cost model come from.
-            episodes: [B] indices into ``market.episodes``.
+            episodes: [B] indices into the market's episode list (``market.starts``).
             obs_size: K, the observation width (D + 2 or D + 3).
             day_fraction: [E+1] float32 t / E.
             levels: [A] positions of the discrete actions, or None (continuous: no tables).
@@ -100,7 +100,7 @@ class EpisodeBlock:
             )
         return cls(
             episodes=episodes,
-            start_rows=market.episodes.starts[episodes],
+            start_rows=market.starts[episodes],
             obs=obs,
             next_returns=next_returns,
             dates=market.dates[decision_rows],

@@ -3,9 +3,9 @@
 ``Market`` is the read-only state shared by ``TradingEnv`` and ``TradingVectorEnv``: which
 episodes exist (the same lists stage 2 and the evaluation use), which of them are replayed in
 which order, and per-row arrays (next-day return, price-limit flags, date, symbol) over the
-panel rows those episodes touch, gathered by row index at every step. The default Task (bundled data, raw features) is loaded once per
-process and shared, so ``gymnasium.make("quantray/TradingEnv-v0")`` costs milliseconds after
-the first call.
+panel rows those episodes touch, gathered by row index at every step. The default Task
+(bundled data, raw features) is loaded once per process and shared, so
+``gymnasium.make("quantray/TradingEnv-v0")`` costs milliseconds after the first call.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig, DataConfig, SplitConfig
-from quantray.data import Episodes, Task, load_task
-from quantray.data.splits import SPLIT_NAMES
+from quantray.data import Task, load_task
+from quantray.data.splits import SPLIT_NAMES, episode_rows
 
 MODES = ("train", "eval")
 """train: episodes drawn uniformly (with replacement) from every start day of the split;
@@ -89,8 +89,9 @@ class Market:
     split: str
     mode: str
     cost: CostConfig
-    episodes: Episodes
-    """The list episode indices refer to: every start (train) or the stride-E list (eval)."""
+    starts: np.ndarray
+    """[n] int64 panel row of each listed episode's first decision day: the list episode
+    indices refer to, every start (train) or the stride-E list (eval)."""
     schedule: np.ndarray | None
     """[M] int64 episode indices replayed in order (cycling), or None: drawn uniformly."""
     rows: np.ndarray
@@ -109,11 +110,6 @@ class Market:
     """[R] str symbol of each local row."""
 
     @property
-    def table(self) -> np.ndarray:
-        """[N, D] float32 features of every PANEL row (``task.table``; index with ``rows``)."""
-        return self.task.table
-
-    @property
     def dim(self) -> int:
         """D: feature width."""
         return int(self.task.table.shape[1])
@@ -125,8 +121,8 @@ class Market:
 
     @property
     def n_episodes(self) -> int:
-        """Episodes in the list (``episode`` in infos indexes it)."""
-        return len(self.episodes)
+        """Episodes in the list (``episode_index`` in infos indexes it)."""
+        return len(self.starts)
 
     def features(self, local_rows: np.ndarray) -> np.ndarray:
         """Features [..., D] of local rows [...] (gathered from the shared panel table)."""
@@ -153,8 +149,12 @@ class Market:
                 'or "eval" (the fixed non-overlapping list, in order)'
             )
         E = task.data.episode_len
-        episodes = task.episodes(split, stride=1 if mode == "train" else E)
-        if len(episodes) == 0:
+        # Only the start rows: the per-row arrays below are gathered once for the split, never
+        # per episode ([n, E] copies of returns would be ~15x this env's own arrays).
+        starts = episode_rows(
+            task.panel, task.splits, split, task.data, stride=1 if mode == "train" else E
+        )
+        if len(starts) == 0:
             raise ValueError(
                 f"TradingEnv: the {split} split has no {E}-day episodes ({task.describe()}); "
                 "each episode needs a full stage-1 window before it and E+1 days inside the "
@@ -165,24 +165,24 @@ class Market:
             schedule = np.asarray(episode_indices, dtype=np.int64).reshape(-1)  # [M]
             if schedule.size == 0:
                 raise ValueError("TradingEnv: episode_indices is empty; give at least one index")
-            bad = (schedule < 0) | (schedule >= len(episodes))
+            bad = (schedule < 0) | (schedule >= len(starts))
             if bad.any():
                 raise ValueError(
                     f"TradingEnv: episode_indices contains {int(schedule[bad][0])}, but the "
-                    f"{split} split has {len(episodes)} episodes in mode={mode!r} (valid "
-                    f"indices 0..{len(episodes) - 1})"
+                    f"{split} split has {len(starts)} episodes in mode={mode!r} (valid "
+                    f"indices 0..{len(starts) - 1})"
                 )
         elif mode == "eval":
-            schedule = np.arange(len(episodes), dtype=np.int64)
+            schedule = np.arange(len(starts), dtype=np.int64)
 
         panel = task.panel
         # Rows covered by some episode's days 0..E, in O(N): +1 at each start, -1 after its end.
         coverage = np.zeros(panel.n_rows + 1, dtype=np.int64)
-        np.add.at(coverage, episodes.starts, 1)
-        np.add.at(coverage, episodes.starts + E + 1, -1)
+        np.add.at(coverage, starts, 1)
+        np.add.at(coverage, starts + E + 1, -1)
         covered = np.cumsum(coverage[:-1]) > 0  # [N]
         rows = np.flatnonzero(covered)  # [R]
-        first = np.searchsorted(rows, episodes.starts)  # [n]
+        first = np.searchsorted(rows, starts)  # [n]
         limit_up = limit_down = None
         if cost.enforce_price_limit:
             # r_t, the return into day t, is known at its close: it decides whether the order
@@ -194,7 +194,7 @@ class Market:
             split=split,
             mode=mode,
             cost=cost,
-            episodes=episodes,
+            starts=starts,
             schedule=schedule,
             rows=rows,
             first=first,

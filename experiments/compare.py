@@ -51,8 +51,8 @@ def main() -> int:
     if unknown:
         print(f"error: --methods: unknown {sorted(unknown)}; choose from gru, ppo, sac")
         return 2
-    if args.data is not None:
-        load_bars(args.data)
+    # Read and validate once, first: bad data stops here with a clear message.
+    bars = None if args.data is None else load_bars(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = args.seeds or (1 if args.smoke_test else 3)
@@ -63,7 +63,7 @@ def main() -> int:
 
         spec = small_stage1_spec(args.data, smoke=args.smoke_test)
         features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
-    task = load_task(args.data, features=None if features == "raw" else features)
+    task = load_task(args.data, features=None if features == "raw" else features, bars=bars)
     test = task.episodes("test", stride=task.data.episode_len)
     up, down = limit_flags(test.prev_returns, cost.price_limit)
 

@@ -25,7 +25,6 @@ import pandas as pd
 
 from quantray.cli import add_common_args, run, storage_path
 from quantray.config import ConfigError, CostConfig
-from quantray.data import load_bars
 from quantray.evaluate.versus import markdown_table, versus_baselines
 
 
@@ -113,8 +112,6 @@ def main() -> int:
     args = parse_args()
     check_args(args)
     cost = CostConfig.preset(args.cost)
-    if args.data is not None:
-        load_bars(args.data)  # validate first: bad data stops here with a clear message
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # SAC's smoke iterations are 80 env steps and one update each, so it gets a few more.
@@ -136,6 +133,7 @@ def main() -> int:
         "cost": args.cost,
         "split": "train",
     }
+    # Loads and validates the data: bad data stops here, before Ray, with a clear message.
     task = shared_task(env_config["data"], env_config["features"])
     print(f"[rl] {task.describe()}")
     action_type = "discrete" if args.algo == "ppo" else "continuous"
@@ -180,11 +178,8 @@ def main() -> int:
         positions = rl_positions(algo, task, valid, action_type=action_type, cost=cost)
         scored = versus_baselines(label, positions, task, valid, cost, seed=args.seed)
 
-        checkpoint = Path(storage_path(args)) / f"checkpoint-{label}"
-        if "://" in str(checkpoint):
-            saved = algo.save_to_path(str(checkpoint))
-        else:
-            saved = algo.save_to_path(str(checkpoint.resolve()))
+        # storage_path is absolute or a URI (s3://...), which pathlib would mangle.
+        saved = algo.save_to_path(f"{storage_path(args).rstrip('/')}/checkpoint-{label}")
         algo.stop()
         restored = Algorithm.from_checkpoint(saved)
         same = np.array_equal(

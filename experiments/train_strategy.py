@@ -60,8 +60,8 @@ def main() -> int:
     }
     config = StrategyConfig(**({"epochs": 2} if args.smoke_test else {}))
     config = config.replace(**overrides, **({"hard": True} if args.hard else {}))
-    if args.data is not None:
-        load_bars(args.data)  # validate first: bad data stops here with a clear message
+    # Read and validate once, first: bad data stops here with a clear message.
+    bars = None if args.data is None else load_bars(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -72,7 +72,7 @@ def main() -> int:
         print("[stage 2] no --features given: training a small stage-1 model for features")
         spec = small_stage1_spec(args.data, smoke=args.smoke_test, seed=args.seed)
         features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
-    task = load_task(args.data, features=None if features == "raw" else features)
+    task = load_task(args.data, features=None if features == "raw" else features, bars=bars)
     print(f"[stage 2] {task.describe()}")
 
     from quantray.train.strategy import policy_positions, train_strategy

@@ -204,7 +204,8 @@ class LeanPPOTorchLearner(PPOTorchLearner):
         """True for what the lean loop reproduces exactly: one module with one optimizer,
         a flat batch of tensors (no time rank), trainable parameters, and this class's loss
         and gradient steps (a subclass overriding any of them, a self-supervised-loss
-        module, grad scalers, torch lr schedulers or several learners: RLlib's loop)."""
+        module, grad scalers, torch lr schedulers, a compiled whole update or several
+        learners: RLlib's loop)."""
         if len(batch.policy_batches) != 1:
             return False
         ((module_id, module_batch),) = batch.policy_batches.items()
@@ -231,6 +232,7 @@ class LeanPPOTorchLearner(PPOTorchLearner):
             and any(p.requires_grad for p in module.parameters())
             and self._grad_scalers is None
             and self._lr_scheduler_classes is None
+            and not self._torch_compile_complete_update  # RLlib compiles its own _update
             and self.config.num_learners <= 1
         )
 
