@@ -10,7 +10,6 @@ the test's own random token is given to the head, the CLI and the REST calls.
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 import shutil
@@ -42,7 +41,8 @@ PUBLISH = (
     "from quantray.train import monitoring as m; "
     "m.init_ray(None, '{script}'); "
     "h = pd.read_csv('{out}/history.csv'); "
-    "assert m.record_trial_finished(float(h['valid_sharpe'].max()), experiment='{sid}'); "
+    "best = float(h['valid_sharpe'].fillna(0.0).max()); "
+    "assert m.record_trial_finished(best, experiment='{sid}'); "
     "time.sleep(6)"
 )
 
@@ -190,10 +190,10 @@ def test_ray_job_submit_reaches_succeeded_and_exports_custom_metric():
         lines = wait_for(exported, timeout=30)
         assert lines, f"{metric} with experiment={sid} not on the metrics endpoint"
         assert lines.rstrip().endswith(" 1.0")
-        best = float(pd.read_csv(out / "history.csv")["valid_sharpe"].max())
-        if math.isfinite(best):  # a smoke run that never trades has no Sharpe
-            assert gauges, f"{GAUGE} never seen while the job ran (best {best})"
-            assert float(gauges[-1].split()[-1]) == pytest.approx(best, rel=1e-5)
+        # A smoke run that never trades has no Sharpe (NaN): the job publishes 0 then.
+        best = float(pd.read_csv(out / "history.csv")["valid_sharpe"].fillna(0.0).max())
+        assert gauges, f"{GAUGE} never seen while the job ran (best {best})"
+        assert float(gauges[-1].split()[-1]) == pytest.approx(best, rel=1e-5, abs=1e-12)
         code, text = get(f"http://127.0.0.1:{metrics}/metrics", token)
         own = {x.split("{")[0] for x in text.splitlines() if x.startswith("ray_")}
         assert len(own - {x for x in own if x.startswith("ray_quantray_")}) > 5  # Ray's own

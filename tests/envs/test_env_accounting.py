@@ -8,6 +8,7 @@ import pytest
 from quantray.accounting import limit_flags, net_returns_np
 from quantray.config import CostConfig
 from quantray.envs import TradingEnv, TradingVectorEnv
+from quantray.evaluate import evaluate_positions
 
 E = 20
 
@@ -62,37 +63,33 @@ def test_rewards_equal_net_returns_np_with_price_limits(limit_task, action_type)
 
 
 def test_episode_return_equals_the_evaluation_path(limit_task):
-    metrics = pytest.importorskip("quantray.evaluate.metrics")
+    """The env's per-step rewards and costs, compounded/summed per episode, are the
+    evaluation library's total_return and total_cost for the positions the env was asked."""
     cost = CostConfig.preset("cn_a_share")
     episodes = limit_task.episodes("test", stride=E)
     env = TradingEnv(task=limit_task, split="test", mode="eval", cost=cost)
     rng = np.random.default_rng(1)
-    positions, rewards = [], []
+    positions, rewards, costs = [], [], []
     env.reset(seed=0)
     for k in range(len(episodes)):
         if k:
             env.reset()
-        out = {"position": [], "reward": []}
         for a in rng.integers(0, 11, E):
             _, reward, _, _, info = env.step(a)
-            out["position"].append(info["position"])
-            out["reward"].append(reward)
-        positions.append(out["position"])
-        rewards.append(out["reward"])
+            positions.append(info["position"])
+            rewards.append(reward)
+            costs.append(info["cost"])
+    shape = (len(episodes), E)
+    positions, rewards, costs = (np.reshape(v, shape) for v in (positions, rewards, costs))
+    assert (costs > 0).any()  # trades were paid for: the cost comparison is not 0 == 0
     up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-    table = metrics.evaluate_positions(
-        "env", np.array(positions), episodes.next_returns, cost, limit_up=up, limit_down=down
+    table = evaluate_positions(
+        "env", positions, episodes.next_returns, cost, limit_up=up, limit_down=down
     )
     np.testing.assert_allclose(
-        table["total_return"], np.prod(1.0 + np.array(rewards), axis=1) - 1.0, rtol=0, atol=1e-12
+        table["total_return"], np.prod(1.0 + rewards, axis=1) - 1.0, rtol=0, atol=1e-12
     )
-    np.testing.assert_allclose(
-        table["total_cost"],
-        metrics.run_backtest(
-            np.array(positions), episodes.next_returns, cost, 0.0, up, down
-        ).costs.sum(axis=1),
-        atol=1e-15,
-    )
+    np.testing.assert_allclose(table["total_cost"], costs.sum(axis=1), rtol=0, atol=1e-15)
 
 
 def test_vector_env_rewards_equal_net_returns_np(limit_task):

@@ -65,14 +65,16 @@ def _mla(**changes: object) -> tuple[MLA, PriceModelConfig]:
 @pytest.mark.parametrize(
     "changes",
     [
-        {},  # v wider than q/k: q and k get padded for SDPA
+        {},  # equal dims (6 + 4 = 10 = v)
         {"q_lora_rank": 8},
-        {"v_head_dim": 10, "qk_nope_head_dim": 6, "qk_rope_head_dim": 4},  # equal dims
+        {"v_head_dim": 16},  # v wider than q/k: q and k get padded for SDPA
         {"v_head_dim": 4},  # v narrower: v gets padded
     ],
 )
 def test_matches_reference(changes: dict) -> None:
     attn, cfg = _mla(**changes)
+    if changes.get("v_head_dim", 10) != 10:  # the padding branch really runs
+        assert attn.sdpa_head_dim > min(attn.qk_head_dim, attn.v_head_dim)
     x = torch.randn(2, 17, cfg.d_model)
     freqs = precompute_freqs_cis(cfg.qk_rope_head_dim, cfg.window, cfg.rope_theta)
     torch.testing.assert_close(
@@ -110,11 +112,13 @@ def test_attention_is_bidirectional() -> None:
     assert (attn(x, freqs)[:, 0] - attn(y, freqs)[:, 0]).abs().max() > 1e-4
 
 
-@pytest.mark.parametrize("changes", [{}, {"v_head_dim": 10}, {"v_head_dim": 4}])
+@pytest.mark.parametrize("changes", [{}, {"v_head_dim": 96}, {"v_head_dim": 10}])
 def test_runs_on_fused_sdpa_kernels_only(changes: dict) -> None:
-    """With only FLASH / EFFICIENT allowed, SDPA raises instead of falling back to MATH."""
+    """With only FLASH / EFFICIENT allowed, SDPA raises instead of falling back to MATH;
+    also when q/k (v 96 > 64) or v (10 < 64) are zero-padded to a common head dim."""
     cfg = PriceModelConfig.preset("tiny", window=32, **changes)
     attn = MLA(cfg)
+    assert (attn.sdpa_head_dim > attn.qk_head_dim) == (cfg.v_head_dim > 64)
     x = torch.randn(2, 32, cfg.d_model, requires_grad=True)
     freqs = precompute_freqs_cis(cfg.qk_rope_head_dim, 32)
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):

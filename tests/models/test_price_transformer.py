@@ -42,9 +42,14 @@ def test_aux_loss_is_zero_for_dense_and_weighted_for_moe() -> None:
     x = torch.randn(4, 24, 11)
     assert _model().forward(x).aux_loss.item() == 0.0
     moe = _model(ffn="moe", num_experts=4, top_k=2, moe_aux_weight=0.5)
+    layer_aux: list[float] = []
+    for block in moe.blocks:  # each MoE FFN returns (y, its unweighted balance loss)
+        block.ffn.register_forward_hook(lambda _m, _i, out: layer_aux.append(out[1].item()))
     aux = moe(x).aux_loss
-    # Each layer's balance loss is in [1, num_experts]; the output is 0.5 x their mean.
-    assert 0.5 * 1.0 - 1e-6 <= aux.item() <= 0.5 * 4.0
+    assert len(layer_aux) == len(moe.blocks)
+    assert all(1.0 - 1e-6 <= a <= 4.0 for a in layer_aux)  # balance loss in [1, num_experts]
+    # The output is moe_aux_weight x the MEAN over layers (not the sum, not unweighted).
+    assert aux.item() == pytest.approx(0.5 * sum(layer_aux) / len(layer_aux), rel=1e-6)
     assert aux.requires_grad
 
 
@@ -103,7 +108,10 @@ def test_grad_norms_groups_and_total() -> None:
     expected = {"input_proj", "blocks.0.attn", "blocks.0.ffn", "blocks.1.attn", "blocks.1.ffn"}
     assert set(norms) == expected | {"heads", "total"}
     assert all(v > 0 for v in norms.values())
-    # total is the L2 norm over all groups, and a group is the L2 norm of its parameters.
+    # total is the L2 norm of every gradient (so no parameter escapes the groups) and equals
+    # the norm over the groups; a group is the L2 norm of its parameters.
+    every = [p.grad for p in model.parameters() if p.grad is not None]
+    assert norms["total"] == pytest.approx(torch.nn.utils.get_total_norm(every).item(), rel=1e-5)
     assert norms["total"] == pytest.approx(
         sum(v * v for k, v in norms.items() if k != "total") ** 0.5
     )
@@ -149,7 +157,8 @@ def test_bf16_autocast_forward_backward(ffn: str) -> None:
     (out.returns.float().square().mean() + out.aux_loss).backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     reference = model(x).returns
-    torch.testing.assert_close(out.returns.float(), reference, atol=0.02, rtol=0.05)
+    # bf16 keeps ~3 significant digits: measured errors are 5e-4 to 1.2e-3 on outputs ~0.15.
+    torch.testing.assert_close(out.returns.float(), reference, atol=3e-3, rtol=2e-2)
 
 
 @pytest.mark.parametrize("ffn", ["swiglu", "moe"])
