@@ -30,6 +30,17 @@ from quantray.train.strategy import policy_positions, save_strategy
 COST = "cn_a_share"  # price limits bind on limit_task: executed != wanted on some days
 
 
+def _greedy_action(module, obs, action_type, space):
+    """The reference decision. Discrete: the argmax of the module's logits, computed here
+    (not through rl_positions' own helper). Continuous: that helper (SAC's squashing is
+    checked independently against RLlib's own evaluation in the SAC test)."""
+    if action_type == "continuous":
+        return _actions(module, obs[None], None, action_type, space)[0][0]
+    with torch.no_grad():
+        logits = module.forward_inference({Columns.OBS: torch.from_numpy(obs[None])})
+    return int(logits[Columns.ACTION_DIST_INPUTS][0].argmax())
+
+
 def _single_env_rollout(algo, task, episodes, action_type):
     """Play each episode alone in a TradingEnv (eval mode), one greedy decision at a time:
     the reference rl_positions' lockstep batch must match. Returns (rewards, executed)."""
@@ -40,8 +51,8 @@ def _single_env_rollout(algo, task, episodes, action_type):
     for i in range(n):
         obs, _ = env.reset(options={"episode_index": i})
         for t in range(e):
-            action, _ = _actions(module, obs[None], None, action_type, env.action_space)
-            obs, rewards[i, t], _, truncated, info = env.step(action[0])
+            action = _greedy_action(module, obs, action_type, env.action_space)
+            obs, rewards[i, t], _, truncated, info = env.step(action)
             executed[i, t] = info["executed"]
         assert truncated
     return rewards, executed
@@ -95,6 +106,39 @@ def test_trading_metrics_are_logged_and_consistent(ppo):
     )
     assert 0.0 <= runners["episode_mean_position"] <= 1.0
     assert 0.0 < runners["episode_turnover"] <= 20.0
+
+
+def test_trading_metrics_equal_the_sampled_episodes(ppo):
+    """Each custom metric is the mean, over the last 100 episodes, of what those episodes'
+    own rewards and infos give: compounded net return (the rewards), buy-and-hold, excess,
+    mean executed position and turnover from flat."""
+    from ray.rllib.utils.metrics.stats import StatsBase
+
+    algo, _ = ppo
+    episodes = algo.env_runner.sample(num_episodes=100, explore=True)  # the window is 100
+    logged = {
+        k: v.peek() if isinstance(v, StatsBase) else v
+        for k, v in algo.env_runner.get_metrics().items()
+        if k in METRIC_KEYS
+    }
+    net, hold, mean_pos, turnover = [], [], [], []
+    for episode in episodes:
+        steps = [info for info in episode.get_infos() if "executed" in info]  # not the reset
+        assert len(steps) == 20
+        executed = np.array([info["executed"] for info in steps])
+        net.append(np.prod(1 + np.asarray(episode.get_rewards())) - 1)
+        hold.append(np.prod([1 + info["next_return"] for info in steps]) - 1)
+        mean_pos.append(executed.mean())
+        turnover.append(np.abs(np.diff(executed, prepend=0.0)).sum())
+    expected = {
+        "episode_net_return": np.mean(net),
+        "episode_buy_and_hold_return": np.mean(hold),
+        "episode_excess_return": np.mean(net) - np.mean(hold),
+        "episode_mean_position": np.mean(mean_pos),
+        "episode_turnover": np.mean(turnover),
+    }
+    for key, value in expected.items():
+        np.testing.assert_allclose(logged[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
 
 
 def test_sac_continuous_positions_and_checkpoint_restore(ray_local, limit_task, tmp_path):

@@ -23,7 +23,7 @@ from ray.rllib.utils.spaces.space_utils import unsquash_action
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig
 from quantray.data import Episodes, Task
-from quantray.data.splits import SPLIT_NAMES
+from quantray.data.splits import SPLIT_NAMES, episode_rows
 from quantray.envs.market import resolve_cost
 from quantray.envs.vector_env import TradingVectorEnv
 from quantray.evaluate import evaluate_positions
@@ -50,7 +50,7 @@ def _split_of(task: Task, episodes: Episodes) -> tuple[str, np.ndarray]:
             f"found start rows in split codes {codes.tolist()}"
         )
     split = SPLIT_NAMES[int(codes[0])]
-    every = task.episodes(split, stride=1).starts  # [M] sorted start rows of the split
+    every = episode_rows(task.panel, task.splits, split, task.data)  # [M] sorted start rows
     index = np.searchsorted(every, episodes.starts)  # [n]
     ok = (index < len(every)) & (every[np.minimum(index, len(every) - 1)] == episodes.starts)
     if not ok.all():
