@@ -1,4 +1,5 @@
-"""Shared by every test folder: running the repository's scripts the way a user does."""
+"""Shared by every test folder: running the repository's scripts the way a user does, and the
+small synthetic Tasks several folders play on (built once per session, milliseconds)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from quantray.config import DataConfig, PriceModelConfig, SplitConfig
+from quantray.data import Task, load_task
+from quantray.data.synthetic import RegimeParams, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,3 +37,40 @@ def run_script() -> RunScript:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def limit_task() -> Task:
+    """A violent market (5-7% daily vol): +-10% closes happen, so price limits bind."""
+    params = RegimeParams(vol=(0.06, 0.07, 0.05))
+    return load_task(bars=generate(n_symbols=2, n_days=700, seed=5, params=params))
+
+
+@pytest.fixture(scope="session")
+def regime_task() -> Task:
+    """Raw features + a known regime: strong bull/bear drifts the recent returns reveal (the
+    task on which the stage-2 GRU beats buy-and-hold, and PPO/SAC beat a random policy)."""
+    params = RegimeParams(drift=(0.004, -0.004, 0.0), vol=(0.008, 0.008, 0.004), persistence=0.99)
+    bars = {
+        s: f.drop(columns="regime") for s, f in generate(6, 1500, seed=3, params=params).items()
+    }
+    return load_task(
+        bars=bars, data_config=DataConfig(window=30), split_config=SplitConfig(embargo=27)
+    )
+
+
+@pytest.fixture(scope="session")
+def micro_model() -> PriceModelConfig:
+    """A ~20k-parameter stage-1 model over 60-day windows: real MLA blocks, trains in seconds
+    (use it with DataConfig(window=60))."""
+    return PriceModelConfig.preset("tiny").replace(
+        d_model=32,
+        n_layers=1,
+        n_heads=2,
+        kv_lora_rank=16,
+        qk_nope_head_dim=8,
+        qk_rope_head_dim=8,
+        v_head_dim=16,
+        ffn_hidden=64,
+        window=60,
+    )

@@ -22,22 +22,12 @@ from quantray.data.synthetic import generate, write_bars
 from quantray.train import monitoring
 from quantray.train.price import PriceRunSpec, fit_price_model, load_checkpoint
 
-MICRO = dict(
-    d_model=32,
-    n_layers=1,
-    n_heads=2,
-    kv_lora_rank=16,
-    qk_nope_head_dim=8,
-    qk_rope_head_dim=8,
-    v_head_dim=16,
-    ffn_hidden=64,
-)
 TRAIN_WORKER = "RayTrainWorker"
 
 
-def micro_spec(data_path: Path, epochs: int = 1) -> PriceRunSpec:
+def micro_spec(model: PriceModelConfig, data_path: Path, epochs: int = 1) -> PriceRunSpec:
     return PriceRunSpec(
-        PriceModelConfig.preset("tiny").replace(**MICRO, window=60),
+        model,
         PriceTrainConfig(
             epochs=epochs,
             max_steps_per_epoch=2,
@@ -101,11 +91,11 @@ def test_driver_joined_the_simulated_cluster(cluster):
     assert ray.get_runtime_context().namespace == monitoring.NAMESPACE
 
 
-def test_train_workers_spread_across_nodes(cluster):
+def test_train_workers_spread_across_nodes(cluster, micro_model):
     _, workers, tmp, data = cluster
     before = set(train_worker_nodes())
     result = fit_price_model(
-        micro_spec(data), storage_path=str(tmp / "runs"), name="spread", num_workers=2
+        micro_spec(micro_model, data), storage_path=str(tmp / "runs"), name="spread", num_workers=2
     )
     assert result.error is None
     with result.checkpoint.as_directory() as directory:
@@ -117,13 +107,13 @@ def test_train_workers_spread_across_nodes(cluster):
     assert nodes == {w.node_id for w in workers}
 
 
-def test_stage1_cache_built_once_by_two_nodes_at_the_same_time(cluster):
+def test_stage1_cache_built_once_by_two_nodes_at_the_same_time(cluster, micro_model):
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     _, workers, tmp, data = cluster
     root = tmp / "shared-cache"  # one directory both "nodes" see, as on a shared filesystem
-    spec = micro_spec(data)
+    spec = micro_spec(micro_model, data)
 
     @ray.remote(num_cpus=1)
     def build(spec_dict: dict, root: str) -> tuple[str, str, float, float]:
@@ -151,7 +141,7 @@ def test_stage1_cache_built_once_by_two_nodes_at_the_same_time(cluster):
 
 
 @pytest.mark.slow
-def test_node_removed_mid_run_is_survived(cluster):
+def test_node_removed_mid_run_is_survived(cluster, micro_model):
     """Kill the node hosting a Train worker after the first checkpoint: FailureConfig
     restarts the worker group (on the spare node) from that checkpoint and the run ends."""
     sim, workers, tmp, data = cluster
@@ -180,7 +170,7 @@ def test_node_removed_mid_run_is_survived(cluster):
     killer = threading.Thread(target=remove_a_worker_node, daemon=True)
     killer.start()
     result = fit_price_model(
-        micro_spec(data, epochs=epochs),
+        micro_spec(micro_model, data, epochs=epochs),
         storage_path=str(storage),
         name=name,
         num_workers=2,

@@ -9,22 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from quantray.config import ConfigError, DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
+from quantray.config import ConfigError, DataConfig, PriceTrainConfig, SplitConfig
 from quantray.data import FeatureCache, Panel, load_bars
 from quantray.data.synthetic import generate, write_bars
 from quantray.train.features import export_features, feature_table
 from quantray.train.price import PriceRunSpec, fit_in_process, load_checkpoint, lr_lambda
-
-MICRO = dict(
-    d_model=32,
-    n_layers=1,
-    n_heads=2,
-    kv_lora_rank=16,
-    qk_nope_head_dim=8,
-    qk_rope_head_dim=8,
-    v_head_dim=16,
-    ffn_hidden=64,
-)
 
 
 def test_lr_schedule_warmup_then_cosine():
@@ -72,12 +61,12 @@ def test_bad_data_stops_before_ray(tmp_path, run_script):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, micro_model):
     tmp = tmp_path_factory.mktemp("stage1")
     bars = {s: f.drop(columns="regime") for s, f in generate(2, 700, seed=5).items()}
     path = write_bars(bars, tmp / "bars.parquet")
     spec = PriceRunSpec(
-        PriceModelConfig.preset("tiny").replace(**MICRO, window=60),
+        micro_model,
         PriceTrainConfig(epochs=1, batch_size=16, max_steps_per_epoch=3, warmup_steps=1),
         str(path),
         DataConfig(window=60),
@@ -126,10 +115,10 @@ def test_frozen_feature_causality(trained):
     np.testing.assert_array_equal(a[700:], b[700:])  # the other symbol is untouched
 
 
-def test_spec_rejects_a_model_window_unlike_the_data_window():
+def test_spec_rejects_a_model_window_unlike_the_data_window(micro_model):
     """Windows are cut with the data's length and read by a model built for its own: the two
     must agree, or features are exported from windows the model never trained on."""
-    model = PriceModelConfig.preset("tiny").replace(**MICRO, window=60)
+    model = micro_model
     with pytest.raises(ConfigError, match=r"model window=60 but data window=180"):
         PriceRunSpec(model, PriceTrainConfig(), "x", DataConfig(), SplitConfig())
     with pytest.raises(ConfigError, match=r"horizon"):

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from quantray.config import CostConfig, DataConfig, SplitConfig, StrategyConfig
-from quantray.data import load_task
-from quantray.data.synthetic import RegimeParams, generate
+from quantray.config import CostConfig, StrategyConfig
 from quantray.evaluate import evaluate_positions
 from quantray.evaluate.baselines import buy_and_hold, cash
 from quantray.train.strategy import load_strategy, policy_positions, train_strategy
-
-
-@pytest.fixture(scope="module")
-def regime_task():
-    """Raw features + a known regime: strong bull/bear drifts the 20-day return reveals."""
-    params = RegimeParams(drift=(0.004, -0.004, 0.0), vol=(0.008, 0.008, 0.004), persistence=0.99)
-    bars = {
-        s: f.drop(columns="regime") for s, f in generate(6, 1500, seed=3, params=params).items()
-    }
-    return load_task(
-        bars=bars, data_config=DataConfig(window=30), split_config=SplitConfig(embargo=27)
-    )
 
 
 def test_gru_beats_buy_and_hold_and_cash_on_validation(regime_task, tmp_path):
