@@ -25,8 +25,7 @@ from quantray.data import load_bars, load_task
 from quantray.evaluate import evaluate_positions
 from quantray.evaluate.baselines import baseline_positions
 from quantray.evaluate.report import MethodResult, write_report
-
-LOOKBACK = 20
+from quantray.evaluate.versus import MOMENTUM_LOOKBACK
 
 
 def parse_args() -> argparse.Namespace:
@@ -133,9 +132,9 @@ def main() -> int:
             print(f"[compare] {algo} seed {seed}: done ({used:,} env steps)")
         results.append(MethodResult(algo, _concat(rows), first, seconds, samples))
 
-    realised = task.realised_returns(test, LOOKBACK)
+    realised = task.realised_returns(test, MOMENTUM_LOOKBACK)
     for name, positions in baseline_positions(
-        test.next_returns, realised, cost, momentum_window=LOOKBACK
+        test.next_returns, realised, cost, momentum_window=MOMENTUM_LOOKBACK
     ).items():
         rows = evaluate_positions(
             name, positions, test.next_returns, cost, limit_up=up, limit_down=down

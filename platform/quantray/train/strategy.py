@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +24,7 @@ import torch
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import Episodes, Task
-from quantray.evaluate import run_backtest
+from quantray.evaluate import Backtest, run_backtest
 from quantray.losses import StrategyLoss
 from quantray.models.strategy_gru import StrategyGRU, anneal_tau
 from quantray.train.monitoring import record_strategy_throughput
@@ -65,7 +64,6 @@ class StrategyResult:
     samples: int
     """Training episodes consumed (for samples-used comparisons with RL)."""
     checkpoint: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -86,13 +84,21 @@ def policy_positions(
     return out.positions.double().numpy()
 
 
+def policy_backtest(
+    model: StrategyGRU, episodes: Episodes, table: np.ndarray, cost: CostConfig
+) -> tuple[np.ndarray, Backtest]:
+    """Argmax positions [n, E] of ``model`` on ``episodes`` and their numpy accounting."""
+    positions = policy_positions(model, episodes, table, cost)
+    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
+    backtest = run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
+    return positions, backtest
+
+
 def validate(
     model: StrategyGRU, episodes: Episodes, table: np.ndarray, cost: CostConfig
 ) -> dict[str, float]:
     """Pooled validation metrics of argmax positions through the numpy accounting."""
-    positions = policy_positions(model, episodes, table, cost)
-    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-    backtest = run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
+    positions, backtest = policy_backtest(model, episodes, table, cost)
     pooled = backtest.pooled_metrics()
     per_episode = backtest.episode_metrics()
     return {

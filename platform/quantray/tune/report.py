@@ -29,21 +29,23 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from quantray.accounting import limit_flags
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import Task, load_task
 from quantray.evaluate import (
     TRADING_DAYS_PER_YEAR,
     bootstrap_ci,
     deflated_sharpe_ratio,
-    evaluate_baselines,
-    evaluate_positions,
-    run_backtest,
     sharpe_moments,
 )
+from quantray.evaluate.versus import versus_baselines
 from quantray.train.features import ensure_feature_cache
 from quantray.train.price import PriceRunSpec
-from quantray.train.strategy import load_strategy, policy_positions, train_strategy
+from quantray.train.strategy import (
+    load_strategy,
+    policy_backtest,
+    policy_positions,
+    train_strategy,
+)
 from quantray.tune.space import LOSS_WEIGHTS, SearchSpace
 from quantray.tune.tuner import DRAWDOWN, OBJECTIVE, STRATEGY_FILE, TRIAL_FILE, TuneSettings
 
@@ -172,36 +174,12 @@ def evaluate_selected(trial_dir: Path) -> Evaluation:
     model, _, cost, _ = load_strategy(trial_dir / STRATEGY_FILE)
     task = _task_of(info)
     valid = task.episodes("valid", stride=task.data.episode_len)
-    up, down = limit_flags(valid.prev_returns, cost.price_limit)
-    valid_bt = run_backtest(
-        policy_positions(model, valid, task.table, cost),
-        valid.next_returns,
-        cost,
-        limit_up=up,
-        limit_down=down,
-    )
+    _, valid_backtest = policy_backtest(model, valid, task.table, cost)
     # The single touch of the test split, after selection.
     test = task.episodes("test", stride=task.data.episode_len)
-    up, down = limit_flags(test.prev_returns, cost.price_limit)
-    lookback = 20
-    baselines = evaluate_baselines(
-        test.next_returns,
-        task.realised_returns(test, lookback),
-        cost,
-        limit_up=up,
-        limit_down=down,
-        momentum_window=lookback,
-        seed=int(info["seed"]),
-    )
-    gru = evaluate_positions(
-        "gru",
-        policy_positions(model, test, task.table, cost),
-        test.next_returns,
-        cost,
-        limit_up=up,
-        limit_down=down,
-    )
-    return Evaluation(pd.concat([gru, baselines], ignore_index=True), valid_bt.net, task)
+    positions = policy_positions(model, test, task.table, cost)
+    rows = versus_baselines("gru", positions, task, test, cost, seed=int(info["seed"]))
+    return Evaluation(rows, valid_backtest.net, task)
 
 
 def test_table(test: pd.DataFrame, n_resamples: int = 2000) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from quantray.train.features import ensure_feature_cache, small_stage1_spec, spe
 from quantray.train.monitoring import trial_metrics_callback
 from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec
 from quantray.train.strategy import SELECTION_METRIC, train_strategy
-from quantray.tune.space import Budget, SearchSpace, get_budget, stage1_model
+from quantray.tune.space import LOSS_WEIGHTS, Budget, SearchSpace, get_budget, stage1_model
 
 OBJECTIVE = "objective_sharpe"
 """Search metric (maximised): best validation Sharpe so far, NaN counted as 0."""
@@ -135,19 +135,7 @@ def stage1_spec(config: dict[str, Any]) -> PriceRunSpec:
 def strategy_config(config: dict[str, Any], feature_dim: int) -> StrategyConfig:
     """The ``StrategyConfig`` of a trial: sampled weights / tau / GRU size / lr + the budget."""
     budget = get_budget(config["budget"])
-    sampled = {
-        k: config[k]
-        for k in (
-            "relative_return_weight",
-            "risk_cost_weight",
-            "opportunity_cost_weight",
-            "transaction_cost_weight",
-            "information_ratio_weight",
-            "tau_start",
-            "hidden_size",
-            "lr",
-        )
-    }
+    sampled = {k: config[k] for k in (*LOSS_WEIGHTS, "tau_start", "hidden_size", "lr")}
     sampled["hidden_size"] = int(sampled["hidden_size"])
     return StrategyConfig(
         feature_dim=feature_dim,
