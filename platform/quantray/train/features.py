@@ -21,7 +21,14 @@ import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from quantray.data import FeatureNormalizer, Panel, cache_dir_name, load_bars, write_cache
+from quantray.data import (
+    FeatureNormalizer,
+    Panel,
+    cache_dir_name,
+    data_hash,
+    load_bars,
+    write_cache,
+)
 from quantray.data.sample import SAMPLE_PATH
 from quantray.models import PriceTransformer
 from quantray.train.price import (
@@ -93,16 +100,15 @@ def export_features(
     Returns the cache directory ``out_dir/features-<checkpoint id>-<data hash>``; an
     existing cache with that key is reused without running the model."""
     data_path = Path(SAMPLE_PATH if data is None else data)
-    panel = Panel.from_bars(load_bars(data_path))
+    bars = load_bars(data_path)
     ckpt_id = checkpoint_id(checkpoint)
-    target = Path(out_dir) / cache_dir_name(ckpt_id, panel.data_hash)
+    target = Path(out_dir) / cache_dir_name(ckpt_id, data_hash(bars))
     if (target / "meta.json").exists():
-        return target
+        return target  # reused: no features computed, no model loaded
+    panel = Panel.from_bars(bars)
     state = load_checkpoint(checkpoint)
     spec = PriceRunSpec.from_dict(state["spec"])
-    model = model_from_checkpoint(state)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = model_from_checkpoint(state)  # encoding runs under torch.no_grad
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.perf_counter()
@@ -135,18 +141,27 @@ def ensure_feature_cache(spec: PriceRunSpec, root: str | Path, progress: bool = 
 
     Safe when called at the same time from several processes (Tune trials) sharing ``root``:
     a file lock per spec makes one of them train while the others wait and then reuse it."""
+    return ensure_stage1_features(spec, root, progress)[0]
+
+
+def ensure_stage1_features(
+    spec: PriceRunSpec, root: str | Path, progress: bool = False
+) -> tuple[Path, bool]:
+    """``ensure_feature_cache`` plus whether THIS call trained the stage-1 model (decided
+    under the per-spec lock, so exactly one of several racing callers gets True)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     key = spec_key(spec)
     model_dir = root / f"stage1-{key}"
     with FileLock(str(root / f".stage1-{key}.lock")):
-        if not (model_dir / CHECKPOINT_FILE).exists():
+        trained = not (model_dir / CHECKPOINT_FILE).exists()
+        if trained:
             tmp = root / f".stage1-{key}.partial"
             if tmp.exists():
                 shutil.rmtree(tmp)
             fit_and_save(spec, tmp)
             os.rename(tmp, model_dir)
-        return export_features(model_dir, root, spec.data_path, progress=progress)
+        return export_features(model_dir, root, spec.data_path, progress=progress), trained
 
 
 SMALL_STAGE1 = dict(

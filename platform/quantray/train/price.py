@@ -250,7 +250,7 @@ def train_epoch(
     model.train()
     order = np.random.default_rng(tc.seed + epoch).permutation(len(data))
     shard = order[rank::world][: steps * tc.batch_size]
-    total_loss, seen, norms = 0.0, 0, {}
+    losses, seen, norms = [], 0, {}
     optimizer.zero_grad(set_to_none=True)
     for step in range(steps):
         x, y = data.batch(shard[step * tc.batch_size : (step + 1) * tc.batch_size])
@@ -260,16 +260,18 @@ def train_epoch(
             loss = price_loss_from_config(out.returns.float(), yb, spec.model)
             loss = loss + out.aux_loss  # already weighted by moe_aux_weight
         (loss / tc.grad_accum).backward()
-        if (step + 1) % tc.grad_accum == 0:
+        # Step every grad_accum micro-batches and on the epoch's last one, so a remainder
+        # is not thrown away by the next epoch's zero_grad.
+        if (step + 1) % tc.grad_accum == 0 or step == steps - 1:
             if tc.log_grad_norms and rank == 0:
                 norms = grad_norms(model)
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-        total_loss += float(loss.detach()) * len(yb)
+        losses.append(loss.detach() * len(yb))  # no device->host sync inside the loop
         seen += len(yb)
-    return total_loss, seen, norms
+    return float(torch.stack(losses).sum()), seen, norms
 
 
 def make_optimizer(
@@ -300,7 +302,8 @@ def _setup(spec: PriceRunSpec, rank: int = 0, world: int = 1) -> tuple[Any, ...]
     device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
     model = PriceTransformer(spec.model).to(device)
     steps = steps_per_epoch(len(data.train), tc, world)
-    optimizer, scheduler = make_optimizer(model, tc, steps * tc.epochs // tc.grad_accum, device)
+    updates = math.ceil(steps / tc.grad_accum) * tc.epochs  # optimizer steps in the run
+    optimizer, scheduler = make_optimizer(model, tc, updates, device)
     return data, device, autocast, model, steps, optimizer, scheduler
 
 

@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from filelock import FileLock
 
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import load_task
-from quantray.train.features import ensure_feature_cache, small_stage1_spec, spec_key
+from quantray.train.features import ensure_stage1_features, small_stage1_spec, spec_key
 from quantray.train.monitoring import trial_metrics_callback
-from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec
+from quantray.train.price import PriceRunSpec
 from quantray.train.strategy import SELECTION_METRIC, train_strategy
 from quantray.tune.space import LOSS_WEIGHTS, Budget, SearchSpace, get_budget, stage1_model
 
@@ -153,19 +152,6 @@ def _log_event(path: str, event: dict[str, Any]) -> None:
             f.write(json.dumps(event, default=str) + "\n")
 
 
-def shared_feature_cache(spec: PriceRunSpec, root: str | Path) -> tuple[Path, bool]:
-    """``ensure_feature_cache`` plus whether THIS call trained the stage-1 model.
-
-    A separate per-spec lock around it makes the "did I train it" answer exact when trials
-    race (the inner lock of ``ensure_feature_cache`` then never waits)."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    key = spec_key(spec)
-    with FileLock(str(root / f".trial-{key}.lock")):
-        trained = not (root / f"stage1-{key}" / CHECKPOINT_FILE).exists()
-        return ensure_feature_cache(spec, root), trained
-
-
 def search_metrics(metrics: dict[str, float], best_drawdown: float) -> dict[str, float]:
     """Epoch metrics plus the two finite search metrics (see the module docstring)."""
     best = metrics.get("best_valid_sharpe", float("nan"))
@@ -197,7 +183,7 @@ def run_trial(
     torch.set_num_threads(int(config.get("torch_threads", 1)))
     budget = get_budget(config["budget"])
     spec = stage1_spec(config)
-    cache, trained = shared_feature_cache(spec, config["cache_root"])
+    cache, trained = ensure_stage1_features(spec, config["cache_root"])
     stage1_seconds = time.time() - started
     task = load_task(config["data_path"], features=cache)
     cost = CostConfig.preset(config["cost"])
