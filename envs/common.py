@@ -8,7 +8,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.accounting import position_levels
+from quantray.config import CostConfig, DataConfig, SplitConfig, check_choice
 from quantray.data import Task
 from quantray.data.features import NORM_CLIP
 from quantray.envs.market import Market, make_market
@@ -18,9 +19,7 @@ from quantray.envs.spaces import (
     N_ACTIONS,
     REWARD_KINDS,
     action_space,
-    check_choice,
     observation_space,
-    position_levels,
 )
 
 
@@ -49,8 +48,8 @@ class MarketEnvMixin:
     ) -> tuple[gym.Space, gym.spaces.Box]:
         """Checks and stores the shared arguments and builds the Market; returns the single
         env's (action space, observation space)."""
-        self.action_type = check_choice("action_type", action_type, ACTION_TYPES)
-        self.reward_kind = check_choice("reward", reward, REWARD_KINDS)
+        self.action_type = check_choice("TradingEnv", "action_type", action_type, ACTION_TYPES)
+        self.reward_kind = check_choice("TradingEnv", "reward", reward, REWARD_KINDS)
         check_weights(risk_weight, opportunity_weight)
         self.risk_weight = float(risk_weight)
         self.opportunity_weight = float(opportunity_weight)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from quantray.config import did_you_mean
+from quantray.config import check_choice
 
 N_ACTIONS = 11
 """A: discrete positions 0%, 10%, ..., 100% (the stage-2 GRU head uses the same levels)."""
@@ -28,28 +28,9 @@ ACTION_TYPES = ("discrete", "continuous")
 REWARD_KINDS = ("return", "shaped")
 
 
-def position_levels(n_actions: int = N_ACTIONS) -> np.ndarray:
-    """[A] float64 positions of the discrete actions: ``linspace(0, 1, A)``.
-
-    The same values as ``quantray.evaluate.position_levels`` and the GRU head, so a policy's
-    action index means the same position in the env, the GRU and the baselines.
-    """
-    return np.linspace(0.0, 1.0, n_actions)
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``; otherwise raise a ValueError that says so."""
-    if value not in choices:
-        raise ValueError(
-            f'TradingEnv: {name}="{value}" is not supported; expected one of '
-            f"{', '.join(choices)}.{did_you_mean(str(value), choices)}"
-        )
-    return value
-
-
 def action_space(action_type: str) -> spaces.Space:
     """``Discrete(11)`` (index a -> position a/10) or ``Box(0, 1, (1,), float32)``."""
-    check_choice("action_type", action_type, ACTION_TYPES)
+    check_choice("TradingEnv", "action_type", action_type, ACTION_TYPES)
     if action_type == "discrete":
         return spaces.Discrete(N_ACTIONS)
     return spaces.Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)

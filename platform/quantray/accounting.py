@@ -43,6 +43,20 @@ exchange prices land a hair under the exact limit)."""
 
 ArrayT = TypeVar("ArrayT", np.ndarray, "Tensor")
 
+N_LEVELS: int = 11
+"""A: the discrete position levels 0, 0.1, ..., 1.0 shared by the GRU head, the env's
+actions and the baselines."""
+
+
+def position_levels(n_levels: int = N_LEVELS) -> np.ndarray:
+    """[A] float64 evenly spaced positions from 0 to 1 (11 levels -> 0.0, 0.1, ..., 1.0):
+    action / level index a means position ``position_levels()[a]`` everywhere."""
+    if n_levels < 2:
+        raise ValueError(
+            f"n_levels must be >= 2 (at least cash and fully invested), got {n_levels}."
+        )
+    return np.linspace(0.0, 1.0, n_levels)
+
 
 def limit_flags(prev_day_returns: ArrayT, price_limit: float | None) -> tuple[ArrayT, ArrayT]:
     """Which days closed at the daily price limit.

@@ -61,6 +61,18 @@ def _check(condition: bool, owner: str, message: str) -> None:
         raise ConfigError(f"{owner}: {message}")
 
 
+def check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> Any:
+    """``value`` if it is one of ``choices``; else a ConfigError naming the valid ones and
+    the closest match (``owner`` prefixes the message: the class or function checked)."""
+    _check(
+        value in choices,
+        owner,
+        f'{name} must be one of {", ".join(choices)}, got "{value}".'
+        f"{did_you_mean(str(value), choices)}",
+    )
+    return value
+
+
 @dataclass(frozen=True)
 class DataConfig(Config):
     """Window and episode geometry shared by stage 1, stage 2 and the env."""
@@ -320,13 +332,7 @@ class StrategyConfig(Config):
         ):
             value = getattr(self, name)
             _check(value >= 0, owner, f"{name} must be >= 0, got {value}")
-        measures = ("downside", "drawdown", "both")
-        _check(
-            self.risk_measure in measures,
-            owner,
-            f'risk_measure must be one of {", ".join(measures)}, got "{self.risk_measure}".'
-            f"{did_you_mean(str(self.risk_measure), measures)}",
-        )
+        check_choice(owner, "risk_measure", self.risk_measure, ("downside", "drawdown", "both"))
         for name in (
             "market_simple_threshold",
             "market_technical_threshold",
@@ -474,18 +480,8 @@ class PriceModelConfig(Config):
             owner,
             f"qk_rope_head_dim must be even (RoPE rotates pairs), got {self.qk_rope_head_dim}",
         )
-        _check(
-            self.ffn in _PRICE_FFNS,
-            owner,
-            f'ffn must be one of {", ".join(_PRICE_FFNS)}, got "{self.ffn}".'
-            f"{did_you_mean(str(self.ffn), _PRICE_FFNS)}",
-        )
-        _check(
-            self.loss in _PRICE_LOSSES,
-            owner,
-            f'loss must be one of {", ".join(_PRICE_LOSSES)}, got "{self.loss}".'
-            f"{did_you_mean(str(self.loss), _PRICE_LOSSES)}",
-        )
+        check_choice(owner, "ffn", self.ffn, _PRICE_FFNS)
+        check_choice(owner, "loss", self.loss, _PRICE_LOSSES)
         _check(self.num_experts >= 1, owner, f"num_experts must be >= 1, got {self.num_experts}")
         _check(
             1 <= self.top_k <= self.num_experts,

@@ -27,22 +27,11 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from .. import accounting
+from ..accounting import N_LEVELS, position_levels
 from ..config import CostConfig
 from .metrics import evaluate_positions
 
-N_LEVELS: int = 11
-"""A: the discrete position levels 0, 0.1, ..., 1.0 shared with the GRU head and the env."""
-
 Array = NDArray[np.float64]
-
-
-def position_levels(n_levels: int = N_LEVELS) -> Array:
-    """[A] evenly spaced positions from 0 to 1 (11 levels -> 0.0, 0.1, ..., 1.0)."""
-    if n_levels < 2:
-        raise ValueError(
-            f"n_levels must be >= 2 (at least cash and fully invested), got {n_levels}."
-        )
-    return np.linspace(0.0, 1.0, n_levels)
 
 
 def _check_shape(n_episodes: int, episode_len: int) -> None:

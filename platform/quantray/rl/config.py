@@ -28,7 +28,7 @@ from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
-from quantray.config import ConfigError, did_you_mean
+from quantray.config import ConfigError, check_choice
 from quantray.envs import ENV_ID
 from quantray.rl.learner import LeanPPOTorchLearner
 from quantray.rl.sampling import LeanPPOTorchRLModule, lean_env_to_module, lean_module_to_env
@@ -63,16 +63,6 @@ def register_trading_env() -> str:
     """Register ``TradingEnv`` with RLlib's env registry (idempotent); returns its name."""
     register_env(ENV_NAME, _make_env)
     return ENV_NAME
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``choices``; else a ConfigError naming the valid ones."""
-    if value not in choices:
-        raise ConfigError(
-            f"{name}={value!r} is not supported; expected one of {', '.join(choices)}."
-            f"{did_you_mean(str(value), choices)}"
-        )
-    return value
 
 
 def _evaluation(
@@ -147,7 +137,7 @@ def ppo_config(
             the vector env draws starts from one seeded generator where SyncVectorEnv seeds
             each env apart); False: RLlib's defaults.
     """
-    check_choice("module", module, MODULES)
+    check_choice("ppo_config", "module", module, MODULES)
     if strategy_checkpoint is not None and module != "gru":
         raise ConfigError(
             "strategy_checkpoint initialises the GRU actor-critic; use module='gru' with it"
@@ -307,7 +297,7 @@ def sac_config(
 
 def algo_config(algo: str, env_config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     """``ppo_config`` or ``sac_config`` by name ("ppo" | "sac")."""
-    check_choice("algo", algo, ALGOS)
+    check_choice("algo_config", "algo", algo, ALGOS)
     if algo == "ppo":
         return ppo_config(env_config, **kwargs)
     kwargs.pop("module", None)
