@@ -77,7 +77,7 @@ def main() -> int:
         "num_workers": args.num_workers,
         "train_storage": f"{settings.storage_path}/train_runs",
     }
-    space = SearchSpace(settings.budget, constants)
+    space = SearchSpace(settings.budget, constants, stage1_only=True)
     searcher = OptunaSearch(
         space=space,
         metric="loss_ratio",

@@ -13,9 +13,9 @@ from quantray.tune.space import BUDGETS, LOSS_WEIGHTS, SearchSpace, get_budget, 
 from quantray.tune.tuner import TuneSettings, stage1_spec, strategy_config
 
 
-def _sample(budget: str, n: int) -> list[dict]:
+def _sample(budget: str, n: int, stage1_only: bool = False) -> list[dict]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = SearchSpace(get_budget(budget), {"budget": budget})
+    space = SearchSpace(get_budget(budget), {"budget": budget}, stage1_only=stage1_only)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     out = []
     for _ in range(n):
@@ -45,6 +45,17 @@ def test_sampled_values_are_plain_and_in_range():
         for name in LOSS_WEIGHTS:
             assert 0.0 < c[name] <= 10.0
         assert 0.5 <= c["tau_start"] <= 2.0 and 3e-4 <= c["lr"] <= 3e-3
+
+
+def test_stage1_only_space_samples_just_the_architecture():
+    """tune_price.py's search: no strategy settings for TPE to model without effect."""
+    full, stage1 = _sample("small", 20), _sample("small", 20, stage1_only=True)
+    assert set(LOSS_WEIGHTS) <= set(full[0])
+    for config in stage1:
+        assert {k for k in config if k != "budget"} <= {
+            "s1_d_model", "s1_n_layers", "s1_ffn", "s1_num_experts", "s1_top_k"
+        }  # fmt: skip
+        assert {"s1_d_model", "s1_n_layers", "s1_ffn"} <= set(config)
 
 
 def test_unknown_budget_gets_a_hint():

@@ -154,11 +154,16 @@ class SearchSpace:
     """Optuna define-by-run space (a picklable callable: Tune checkpoints its searcher).
 
     ``space(trial)`` samples one configuration into ``trial`` and returns ``constants``
-    (merged into every trial's config by ``OptunaSearch``)."""
+    (merged into every trial's config by ``OptunaSearch``). ``stage1_only=True`` samples the
+    ``s1_*`` architecture alone (the stage-1 search: the strategy settings would be
+    dimensions TPE models without any effect on the objective)."""
 
-    def __init__(self, budget: Budget, constants: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, budget: Budget, constants: dict[str, Any] | None = None, stage1_only: bool = False
+    ) -> None:
         self.budget = budget
         self.constants = dict(constants or {})
+        self.stage1_only = stage1_only
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         b = self.budget
@@ -171,6 +176,8 @@ class SearchSpace:
             # trials, so every budget keeps max(top_ks) <= min(num_experts).
             trial.suggest_categorical("s1_num_experts", list(b.num_experts))
             trial.suggest_categorical("s1_top_k", list(b.top_ks))
+        if self.stage1_only:
+            return dict(self.constants)
         for name in LOSS_WEIGHTS:
             low, high = _WEIGHT_RANGES[name]
             trial.suggest_float(name, low, high, log=True)
@@ -182,8 +189,3 @@ class SearchSpace:
     def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
         """The sampled parameters in a trial config (constants removed)."""
         return {k: v for k, v in config.items() if k not in self.constants}
-
-
-def architecture_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The ``s1_*`` subset: two trials with equal subsets share one stage-1 model."""
-    return {k: v for k, v in sorted(params.items()) if k.startswith("s1_")}
