@@ -261,6 +261,24 @@ def _metric_columns(
     }
 
 
+def _episode_inputs(
+    net: ArrayLike,
+    positions: ArrayLike,
+    benchmark_returns: ArrayLike | None,
+    costs: ArrayLike | None,
+) -> tuple[Array, Array, Array, Array]:
+    """[N, E] net, positions, benchmark and costs, shape-checked; zeros for omitted ones."""
+    r = _check_2d("net", net)
+    p = _check_2d("positions", positions, r.shape)
+    bench = (
+        np.zeros_like(r)
+        if benchmark_returns is None
+        else _check_2d("benchmark_returns", benchmark_returns, r.shape)
+    )
+    c = np.zeros_like(r) if costs is None else _check_2d("costs", costs, r.shape)
+    return r, p, bench, c
+
+
 def episode_metrics(
     net: ArrayLike,
     positions: ArrayLike,
@@ -284,14 +302,7 @@ def episode_metrics(
     Returns:
         DataFrame with N rows and ``METRIC_COLUMNS`` (see the module docstring for formulas).
     """
-    r = _check_2d("net", net)
-    p = _check_2d("positions", positions, r.shape)
-    bench = (
-        np.zeros_like(r)
-        if benchmark_returns is None
-        else _check_2d("benchmark_returns", benchmark_returns, r.shape)
-    )
-    c = np.zeros_like(r) if costs is None else _check_2d("costs", costs, r.shape)
+    r, p, bench, c = _episode_inputs(net, positions, benchmark_returns, costs)
     return pd.DataFrame(_metric_columns(r, p, prev_position, bench, c, periods_per_year))
 
 
@@ -313,15 +324,8 @@ def pooled_metrics(
     of the per-episode turnovers; hit_rate pools the counts of all days.
     Arguments as in ``episode_metrics``; returns ``{column: float}`` with ``METRIC_COLUMNS``.
     """
-    r = _check_2d("net", net)
-    p = _check_2d("positions", positions, r.shape)
+    r, p, bench, c = _episode_inputs(net, positions, benchmark_returns, costs)
     n_episodes, n_days = r.shape
-    bench = (
-        np.zeros_like(r)
-        if benchmark_returns is None
-        else _check_2d("benchmark_returns", benchmark_returns, r.shape)
-    )
-    c = np.zeros_like(r) if costs is None else _check_2d("costs", costs, r.shape)
     columns = _metric_columns(
         r.reshape(-1),  # [N, E] -> [N*E]
         p.reshape(-1),  # [N, E] -> [N*E]

@@ -144,20 +144,7 @@ def bootstrap_ci(
         return ConfidenceInterval(estimate, math.nan, math.nan)
     if np.ptp(data) == 0:
         return ConfidenceInterval(estimate, estimate, estimate)
-    with warnings.catch_warnings():
-        # The degenerate-BCa warning is handled by _interval's fallback.
-        warnings.simplefilter("ignore", sps.DegenerateDataWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = sps.bootstrap(
-            (data,),
-            statistic,
-            n_resamples=n_resamples,
-            batch=max(1, _MAX_BATCH_ELEMENTS // data.size),
-            confidence_level=confidence,
-            method=method,
-            rng=np.random.default_rng(seed),
-        )
-    return _interval(result, estimate, confidence)
+    return _bootstrap((data,), statistic, estimate, confidence, n_resamples, seed, method)
 
 
 def paired_difference_ci(
@@ -214,19 +201,43 @@ def paired_difference_ci(
     def difference(x: NDArray, y: NDArray, axis: int = -1) -> NDArray:
         return statistic(x, axis=axis) - statistic(y, axis=axis)
 
+    return _bootstrap(
+        (a_arr, b_arr),
+        difference,
+        estimate,
+        confidence,
+        n_resamples,
+        seed,
+        method,
+        paired=True,
+        vectorized=True,
+    )
+
+
+def _bootstrap(
+    samples: tuple[NDArray, ...],
+    statistic: Statistic,
+    estimate: float,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    method: str,
+    **options: Any,
+) -> ConfidenceInterval:
+    """scipy.stats.bootstrap over ``samples`` in memory-bounded batches, seeded, quiet."""
     with warnings.catch_warnings():
+        # The degenerate-BCa warning is handled by _interval's fallback.
         warnings.simplefilter("ignore", sps.DegenerateDataWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         result = sps.bootstrap(
-            (a_arr, b_arr),
-            difference,
+            samples,
+            statistic,
             n_resamples=n_resamples,
-            batch=max(1, _MAX_BATCH_ELEMENTS // (2 * a_arr.size)),
-            paired=True,
-            vectorized=True,
+            batch=max(1, _MAX_BATCH_ELEMENTS // sum(x.size for x in samples)),
             confidence_level=confidence,
             method=method,
             rng=np.random.default_rng(seed),
+            **options,
         )
     return _interval(result, estimate, confidence)
 
