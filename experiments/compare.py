@@ -18,14 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from quantray.accounting import limit_flags
 from quantray.cli import add_common_args, run
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import load_bars, load_task
-from quantray.evaluate import evaluate_positions
-from quantray.evaluate.baselines import baseline_positions
+from quantray.evaluate import Backtest
 from quantray.evaluate.report import MethodResult, write_report
-from quantray.evaluate.versus import MOMENTUM_LOOKBACK
+from quantray.evaluate.table import exit_cost_note, mean_backtest
+from quantray.evaluate.versus import backtest_episodes, baseline_backtests
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,7 +63,6 @@ def main() -> int:
         features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
     task = load_task(args.data, features=None if features == "raw" else features, bars=bars)
     test = task.episodes("test", stride=task.data.episode_len)
-    up, down = limit_flags(test.prev_returns, cost.price_limit)
 
     import torch
 
@@ -77,7 +75,7 @@ def main() -> int:
         from quantray.train.strategy import policy_positions, train_strategy
 
         config = StrategyConfig(epochs=2 if args.smoke_test else 20)
-        rows, first, seconds, samples = [], None, 0.0, 0
+        rows, runs, first, seconds, samples = [], [], None, 0.0, 0
         for seed in range(seeds):
             result = train_strategy(
                 task,
@@ -89,15 +87,14 @@ def main() -> int:
             )
             positions = policy_positions(result.model, test, task.table, cost)
             first = positions if first is None else first
-            rows.append(
-                evaluate_positions(
-                    "gru", positions, test.next_returns, cost, limit_up=up, limit_down=down
-                ).assign(seed=seed)
-            )
+            runs.append(backtest_episodes(positions, test, cost))
+            rows.append(_rows("gru", runs[-1], seed))
             seconds += result.seconds
             samples += result.samples
-            print(f"[compare] gru seed {seed}: valid sharpe {result.best['valid_sharpe']:.3f}")
-        results.append(MethodResult("gru", _concat(rows), first, seconds, samples))
+            print(f"[compare] gru seed {seed}: valid ir {result.best['valid_ir']:.3f}")
+        results.append(
+            MethodResult("gru", _concat(rows), first, mean_backtest(runs), seconds, samples)
+        )
 
     rl_methods = [m for m in methods if m in ("ppo", "sac")]
     if rl_methods:
@@ -107,7 +104,7 @@ def main() -> int:
     for algo in rl_methods:
         from quantray.rl.evaluate import train_and_evaluate
 
-        rows, first, seconds, samples = [], None, 0.0, 0
+        rows, runs, first, seconds, samples = [], [], None, 0.0, 0
         for seed in range(seeds):
             started = time.perf_counter()
             positions, used = train_and_evaluate(
@@ -124,35 +121,36 @@ def main() -> int:
             seconds += time.perf_counter() - started
             samples += used
             first = positions if first is None else first
-            rows.append(
-                evaluate_positions(
-                    algo, positions, test.next_returns, cost, limit_up=up, limit_down=down
-                ).assign(seed=seed)
-            )
+            runs.append(backtest_episodes(positions, test, cost))
+            rows.append(_rows(algo, runs[-1], seed))
             print(f"[compare] {algo} seed {seed}: done ({used:,} env steps)")
-        results.append(MethodResult(algo, _concat(rows), first, seconds, samples))
-
-    realised = task.realised_returns(test, MOMENTUM_LOOKBACK)
-    for name, positions in baseline_positions(
-        test.next_returns, realised, cost, momentum_window=MOMENTUM_LOOKBACK
-    ).items():
-        rows = evaluate_positions(
-            name, positions, test.next_returns, cost, limit_up=up, limit_down=down
+        results.append(
+            MethodResult(algo, _concat(rows), first, mean_backtest(runs), seconds, samples)
         )
-        results.append(MethodResult(name, rows.assign(seed=0), positions))
+
+    for name, backtest in baseline_backtests(task, test, cost).items():
+        results.append(MethodResult(name, _rows(name, backtest, 0), backtest.executed, backtest))
     n, e = test.next_returns.shape
 
     header = [
         f"- {task.describe()}",
         f"- test episodes: {n} non-overlapping {e}-day episodes; cost model `{args.cost}`; "
-        f"seeds per learned method: {seeds}",
+        f"seeds per learned method: {seeds}. {exit_cost_note(cost)}",
         "- market regime of each episode from the three-voter classifier on its realised "
         "returns (hindsight, used for reporting only)",
     ]
-    path = write_report(results, regimes, out, header=header)
+    path = write_report(results, regimes, task.episode_dates(test), out, header=header)
     print(path.read_text().split("![equity]")[0])
     print(f"report: {path}")
     return 0
+
+
+def _rows(name: str, backtest: Backtest, seed: int) -> pd.DataFrame:
+    """Per-episode metrics of one run, in the ``evaluate_positions`` layout, with its seed."""
+    frame = backtest.episode_metrics()
+    frame.insert(0, "episode", range(len(frame)))
+    frame.insert(0, "method", name)
+    return frame.assign(seed=seed)
 
 
 def _concat(rows: list[pd.DataFrame]) -> pd.DataFrame:

@@ -25,7 +25,8 @@ import pandas as pd
 
 from quantray.cli import add_common_args, run, storage_path
 from quantray.config import ConfigError, CostConfig
-from quantray.evaluate.versus import markdown_table, versus_baselines
+from quantray.evaluate.table import exit_cost_note
+from quantray.evaluate.versus import versus_baselines
 
 
 def parse_args() -> argparse.Namespace:
@@ -204,10 +205,10 @@ def main() -> int:
         f"- checkpoint: {saved} (restored: "
         f"{'same validation positions' if same else 'DIFFERENT positions'})",
         "",
-        f"Validation: {len(valid)} fixed non-overlapping {task.data.episode_len}-day episodes, "
-        "greedy policy, per-episode means:",
+        f"Validation: fixed non-overlapping {task.data.episode_len}-day episodes, greedy policy. "
+        f"{exit_cost_note(cost)}",
         "",
-        *markdown_table(scored),
+        *scored.markdown(seed=args.seed),
         "",
         "The test split is untouched here (experiments/compare.py reports it).",
     ]

@@ -17,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from quantray.cli import add_common_args, run
-from quantray.config import CostConfig, StrategyConfig
+from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig
 from quantray.data import load_bars, load_task
-from quantray.evaluate.versus import markdown_table, versus_baselines
+from quantray.evaluate.table import exit_cost_note
+from quantray.evaluate.versus import versus_baselines
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,6 +38,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--transaction-cost-weight", type=float, default=None)
     parser.add_argument("--information-ratio-weight", type=float, default=None)
     parser.add_argument("--hard", action="store_true", help="straight-through hard Gumbel-softmax")
+    parser.add_argument(
+        "--select-by",
+        default=None,
+        choices=tuple(SELECTION_SCORES),
+        help="validation score that picks the epoch: ir (vs buy-and-hold, default) or sharpe",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
@@ -55,6 +62,7 @@ def main() -> int:
             "opportunity_cost_weight",
             "transaction_cost_weight",
             "information_ratio_weight",
+            "select_by",
         )
         if getattr(args, k) is not None
     }
@@ -85,7 +93,7 @@ def main() -> int:
 
     valid = task.episodes("valid", stride=task.data.episode_len)
     positions = policy_positions(result.model, valid, task.table, cost)
-    rows = versus_baselines("gru", positions, task, valid, cost, seed=args.seed)
+    scored = versus_baselines("gru", positions, task, valid, cost, seed=args.seed)
     best = result.best
     lines = [
         "# Stage 2 GRU strategy",
@@ -93,12 +101,14 @@ def main() -> int:
         f"- {task.describe()}",
         f"- cost model: {args.cost}; seed {args.seed}; {result.samples} training episodes; "
         f"{result.seconds:.0f}s",
-        f"- selected epoch {int(best['epoch']) + 1} by pooled validation Sharpe",
+        f"- selected epoch {int(best['epoch']) + 1} of {len(result.history)} by validation "
+        f"`{config.select_by}` ({SELECTION_SCORES[config.select_by]}); the table below is on the "
+        "same validation episodes that picked the epoch, so it leans optimistic",
         "",
-        f"Validation: {len(valid)} fixed non-overlapping 20-day episodes, per-episode means "
-        f"(GRU pooled validation Sharpe {best['valid_sharpe']:.3f}):",
+        f"Validation (GRU pooled Sharpe {best['valid_sharpe']:.3f}, information ratio vs "
+        f"buy-and-hold {best['valid_ir']:.3f}). {exit_cost_note(cost)}",
         "",
-        *markdown_table(rows),
+        *scored.markdown(seed=args.seed),
         "",
         "The test split is untouched here (experiments/compare.py reports it).",
     ]

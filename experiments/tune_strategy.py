@@ -9,8 +9,11 @@ Each trial trains (or reuses: one model per distinct architecture, shared under 
 path) a small stage-1 price model, then the GRU strategy with the sampled loss weights,
 reporting validation metrics every epoch; OptunaSearch (TPE) proposes, ASHA stops weak
 trials early. After the search the best trial BY VALIDATION is tested once on the held-out
-test split against the baselines. Writes to --out: summary.md (test metrics with bootstrap
-CIs, deflated Sharpe ratio over all trials, plots), trials.csv, best_config.json, *.png.
+test split against the baselines. The default objective is the validation information ratio
+vs buy-and-hold (``--objective sharpe`` for the plain Sharpe). Writes to --out: summary.md
+(the verdict on skill beyond buy-and-hold: deflated Sharpe / information ratio over every
+configuration tried and Hansen's SPA test; test results with date-block CIs; plots),
+trials.csv, best_config.json, *.png.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import time
 from pathlib import Path
 
 from quantray.cli import add_common_args, run, storage_path
-from quantray.config import CostConfig
+from quantray.config import SELECTION_SCORES, CostConfig
 from quantray.data import load_bars
+from quantray.evaluate.table import format_ci
 from quantray.train.price import default_data_path
 from quantray.tune.space import BUDGETS, get_budget
 from quantray.tune.tuner import TuneSettings
@@ -47,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--multi-objective", action="store_true", help="validation Sharpe vs max drawdown"
     )
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
+    parser.add_argument(
+        "--objective",
+        default="ir",
+        choices=tuple(SELECTION_SCORES),
+        help="validation score to maximise: ir (information ratio vs buy-and-hold) or sharpe",
+    )
     parser.add_argument(
         "--stage1-cache",
         default=None,
@@ -82,6 +92,7 @@ def settings_from_args(args: argparse.Namespace, name: str) -> TuneSettings:
         num_samples=args.num_samples,
         max_concurrent=args.max_concurrent,
         multi_objective=args.multi_objective,
+        objective=getattr(args, "objective", "ir"),
         cache_root=args.stage1_cache,
     )
 
@@ -108,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.resume:
         keep = (
             "budget", "data", "storage_path", "cost", "seed", "cpus_per_trial",
-            "gpus_per_trial", "num_samples", "max_concurrent", "multi_objective", "stage1_cache",
+            "gpus_per_trial", "num_samples", "max_concurrent", "multi_objective", "objective", "stage1_cache",
         )  # fmt: skip
         record = {"name": name, **{k: getattr(args, k) for k in keep}}
         record["storage_path"] = settings.storage_path
@@ -138,16 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     results = tuner.fit()
     wall = time.perf_counter() - started
     report = finalize(results, settings, out, wall_seconds=wall)
-    best, dsr = report.best, report.dsr
-    gru = report.test[report.test["method"] == "gru"].iloc[0]
+    best, evidence = report.best, report.evidence
+    gru = report.test.set_index("method").loc["gru"]
     print(f"\n[tune] search done in {wall:.0f}s")
     print(
-        f"[tune] best trial {best['trial_id']}: validation Sharpe {best['valid_sharpe']:.3f}, "
-        f"deflated Sharpe ratio {dsr.dsr:.3f} over {dsr.n_trials} trials"
+        f"[tune] best trial {best['trial_id']}: validation IR vs buy-and-hold "
+        f"{best['valid_ir']:.3f}, Sharpe {best['valid_sharpe']:.3f}"
     )
+    print(f"[tune] {evidence.verdict()}")
     print(f"[tune] params {json.dumps(best['params'], default=str)}")
-    sharpe = "n/a" if gru.sharpe is None else f"{gru.sharpe.estimate:.3f}"
-    print(f"[tune] TEST per-episode Sharpe of the selected strategy {sharpe} (see summary.md)")
+    print(
+        f"[tune] TEST: pooled Sharpe {format_ci(gru['sharpe'], 2, '')}, active return vs "
+        f"buy-and-hold per episode {format_ci(gru['active'])} ({gru['verdict']})"
+    )
     for label, file in report.files.items():
         print(f"[tune] {label}: {out / file}")
     ray.shutdown()

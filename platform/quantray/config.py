@@ -61,6 +61,13 @@ def _check(condition: bool, owner: str, message: str) -> None:
         raise ConfigError(f"{owner}: {message}")
 
 
+SELECTION_SCORES: dict[str, str] = {
+    "ir": "pooled daily information ratio vs buy-and-hold",
+    "sharpe": "pooled daily Sharpe",
+}
+"""Validation scores an epoch / trial can be selected by (``StrategyConfig.select_by``)."""
+
+
 def check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> Any:
     """``value`` if it is one of ``choices``; else a ConfigError naming the valid ones and
     the closest match (``owner`` prefixes the message: the class or function checked)."""
@@ -305,6 +312,11 @@ class StrategyConfig(Config):
     """Max global gradient norm (0 disables clipping)."""
     patience: int = 5
     """Early stopping: epochs without validation improvement before stopping."""
+    select_by: str = "ir"
+    """Validation score that picks the best epoch (and is the search objective): "ir", the
+    annualised information ratio of the pooled daily active return vs buy-and-hold (always
+    fully invested scores 0), or "sharpe", the pooled daily Sharpe (rewards holding a
+    rising market)."""
 
     def __post_init__(self) -> None:
         owner = "StrategyConfig"
@@ -333,6 +345,7 @@ class StrategyConfig(Config):
             value = getattr(self, name)
             _check(value >= 0, owner, f"{name} must be >= 0, got {value}")
         check_choice(owner, "risk_measure", self.risk_measure, ("downside", "drawdown", "both"))
+        check_choice(owner, "select_by", self.select_by, tuple(SELECTION_SCORES))
         for name in (
             "market_simple_threshold",
             "market_technical_threshold",

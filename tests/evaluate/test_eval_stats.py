@@ -139,4 +139,5 @@ def test_sharpe_moments() -> None:
     assert m.n_obs == 20000
     assert m.kurtosis == pytest.approx(3.0, abs=0.15), "non-excess kurtosis of normal ~3"
     assert m.skew == pytest.approx(0.0, abs=0.1)
-    assert math.isnan(sharpe_moments(np.zeros(10)).sharpe)
+    assert sharpe_moments(np.zeros(10)).sharpe == 0.0, "all cash: Sharpe 0 (the one rule)"
+    assert math.isnan(sharpe_moments(np.full(10, 0.01)).sharpe)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from quantray.evaluate.metrics import Backtest
 from quantray.evaluate.report import MethodResult, write_report
 
 
@@ -23,6 +24,8 @@ def test_compare_smoke_writes_report_csv_and_plots(tmp_path, run_script):
         "| perfect_foresight |",
         "Pairwise",
         "bull (n=",
+        "IR vs buy&hold",
+        "calendar blocks",
     ):
         assert needle in report
     episodes = pd.read_csv(out / "episodes.csv")
@@ -35,29 +38,28 @@ def test_compare_smoke_writes_report_csv_and_plots(tmp_path, run_script):
 
 def test_pairwise_verdict_follows_the_ci(tmp_path):
     rng = np.random.default_rng(0)
-    n = 60
+    n, e = 60, 20
     base = rng.normal(0.0, 0.01, n)
+    dates = np.arange("2010-01-01", n * e, dtype="datetime64[D]").reshape(n, e)  # [n*E] -> [n, E]
 
-    def rows(name, values):
-        return pd.DataFrame(
-            {
-                "method": name,
-                "episode": np.arange(n),
-                "seed": 0,
-                "total_return": values,
-                "excess_return": values,
-                "sharpe": values,
-                "max_drawdown": 0.0,
-                "turnover": 0.0,
-            }
+    def method(name, values):
+        net = np.zeros((n, e))
+        net[:, 0] = values  # the whole episode return on its first day
+        zeros = np.zeros((n, e))
+        backtest = Backtest(
+            net=net, costs=zeros, executed=zeros, next_returns=zeros, prev_position=0.0
         )
+        rows = backtest.episode_metrics()
+        rows.insert(0, "episode", np.arange(n))
+        rows.insert(0, "method", name)
+        return MethodResult(name, rows.assign(seed=0), zeros, backtest)
 
     methods = [
-        MethodResult("gru", rows("gru", base + 0.01), np.zeros((n, 20))),
-        MethodResult("worse", rows("worse", base), np.zeros((n, 20))),
-        MethodResult("same", rows("same", base + 0.01 + rng.normal(0, 1e-3, n)), np.zeros((n, 20))),
+        method("gru", base + 0.01),
+        method("worse", base),
+        method("same", base + 0.01 + rng.normal(0, 1e-3, n)),
     ]
-    path = write_report(methods, np.zeros(n, dtype=int), tmp_path, header=["- test"])
+    path = write_report(methods, np.zeros(n, dtype=int), dates, tmp_path, header=["- test"])
     text = path.read_text()
     # The verdict sits on its own method's row: gru beats "worse", and ties with "same".
     pairwise = text.split("## Pairwise")[1].split("\n## ")[0].splitlines()

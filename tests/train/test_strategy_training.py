@@ -30,7 +30,10 @@ def test_gru_beats_buy_and_hold_and_cash_on_validation(regime_task, tmp_path):
     assert gru.total_return.mean() > bh.total_return.mean() + margin
     assert gru.total_return.mean() > flat.total_return.mean() + margin
     # the selected model is the best validation epoch, and it round-trips through its file
-    assert result.best["valid_sharpe"] == max(h["valid_sharpe"] for h in result.history)
+    # (default selection: the validation information ratio vs buy-and-hold)
+    assert config.select_by == "ir"
+    assert result.best["valid_ir"] == max(h["valid_ir"] for h in result.history)
+    assert len(result.valid_daily) == result.best["valid_days"]
     model, cfg, cost2, meta = load_strategy(result.checkpoint)
     np.testing.assert_array_equal(
         policy_positions(model, valid, regime_task.table, cost2),
@@ -50,7 +53,7 @@ def test_report_callback_gets_every_epoch(regime_task):
         log=None,
     )
     assert [m["epoch"] for m in seen] == [0, 1]
-    assert all("valid_sharpe" in m and "train_total" in m for m in seen)
+    assert all("valid_sharpe" in m and "valid_ir" in m and "train_total" in m for m in seen)
 
 
 def test_train_strategy_script_smoke(tmp_path, run_script):

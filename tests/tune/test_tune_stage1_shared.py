@@ -25,7 +25,7 @@ STAGE2 = {
 
 def _trial(config: dict, lr: float, queue) -> None:
     final = run_trial({**config, "lr": lr}, trial_id=f"lr{lr}")
-    queue.put((final["stage1_trained"], final["objective_sharpe"]))
+    queue.put((final["stage1_trained"], final["objective"]))
 
 
 def test_two_concurrent_trials_share_one_stage1_model(tmp_path: Path):

@@ -41,15 +41,18 @@ def test_smoke_search_writes_everything_and_best_config_reproduces(tmp_path: Pat
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 3 and set(trials["status"]) <= {"finished", "stopped"}
     summary = (out / "summary.md").read_text()
-    assert "Held-out TEST" in summary and "DSR =" in summary and "buy_and_hold" in summary
+    assert "Held-out TEST" in summary and "deflated (DSR)" in summary and "buy_and_hold" in summary
+    assert "Hansen's SPA test over all 3 trials" in summary
+    assert "evidence of skill" in summary.lower()
     assert "[tune] best trial" in proc.stdout
     best = json.loads((out / "best_config.json").read_text())
     assert best["trial_id"] in set(trials["trial_id"])
     # Selection is the best validation objective among finished trials.
     finished = trials[trials["status"] == "finished"]
-    assert best["valid_sharpe"] == pytest.approx(finished["objective_sharpe"].max(), abs=1e-9)
+    assert best["objective"] == "ir"
+    assert best["valid_ir"] == pytest.approx(finished["objective"].max(), abs=1e-9)
     again = reproduce(out / "best_config.json")
-    assert again["valid_sharpe"] == pytest.approx(best["valid_sharpe"], abs=1e-9)
+    assert again["valid_ir"] == pytest.approx(best["valid_ir"], abs=1e-9)
     assert wall < 240
 
 

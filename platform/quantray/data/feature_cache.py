@@ -11,6 +11,7 @@ the env and every Tune trial. The writer that runs the model lives in
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ import numpy as np
 
 from quantray.data.errors import DataError
 from quantray.data.panel import Panel
+from quantray.data.splits import Splits
 
 FEATURES_FILE = "features.npy"
 META_FILE = "meta.json"
@@ -72,6 +74,30 @@ class FeatureCache:
                 fix="export features again for this data (experiments/export_features.py "
                 "--data ...), or load the data the cache was built from",
             )
+
+    def check_period(self, splits: Splits) -> None:
+        """Refuse a cache whose stage-1 model was trained on dates the task validates or tests
+        on: its features would carry knowledge of those periods (look-ahead)."""
+        period = self.meta.get("trained_period")
+        if not period:
+            logging.getLogger("quantray.data").warning(
+                f"{self.path}: feature cache without the stage-1 training period (written by an "
+                "older version); its look-ahead cannot be checked: export it again"
+            )
+            return
+        first, last = (np.datetime64(d, "D") for d in period)
+        for name in ("valid", "test"):
+            start, end = splits.ranges[name]
+            if first <= end and start <= last:
+                raise DataError(
+                    str(self.path),
+                    f"the stage-1 model behind this feature cache was trained on {first}..{last}, "
+                    f"which overlaps this task's {name} period {start}..{end}",
+                    found=f"stage-1 training period {first}..{last}",
+                    expected=f"a stage-1 model trained only on dates before {start}",
+                    fix="train stage 1 with the same splits as this task (experiments/"
+                    "train_price.py, then export_features.py), or pass --features raw",
+                )
 
 
 def write_cache(path: str | Path, table: np.ndarray, meta: dict[str, Any]) -> Path:

@@ -49,6 +49,10 @@ class Task:
         starts = episode_rows(self.panel, self.splits, split, self.data, stride=stride)
         return Episodes.build(self.panel, starts, self.data.episode_len)
 
+    def episode_dates(self, episodes: Episodes) -> np.ndarray:
+        """[n, E] datetime64[D] decision date of every episode-day (date blocks, calendars)."""
+        return self.panel.dates[episodes.rows]
+
     def realised_returns(self, episodes: Episodes, lookback: int) -> np.ndarray:
         """[n, lookback + E]: column lookback + t is r_t, the return INTO day t of each
         episode (known at its close), with ``lookback`` earlier days for rules such as
@@ -84,5 +88,6 @@ def load_task(
     else:
         cache = FeatureCache.load(features)
         cache.check_matches(panel)
+        cache.check_period(splits)
         table, source = cache.table, str(cache.path)
     return Task(panel, splits, data_config, table, normalizer, source)

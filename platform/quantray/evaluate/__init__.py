@@ -1,7 +1,10 @@
 """Evaluation: per-episode backtest metrics, baselines, confidence intervals, deflated Sharpe.
 
-Pure numpy / scipy / pandas. Every strategy (GRU, PPO, SAC, baselines) is scored by
-``evaluate_positions`` on the same test episodes through the one accounting rule.
+Pure numpy / scipy / pandas / arch. Every strategy (GRU, PPO, SAC, baselines) is scored
+through the one accounting rule on the same episodes (``versus.backtest_episodes``), and every
+report prints the one table (``table.Scored``): pooled daily Sharpe, information ratio vs
+buy-and-hold, date-block bootstrap intervals (``blocks``). After a search, ``selection``
+gives the deflated Sharpe ratios and Hansen's SPA test.
 """
 
 from .baselines import (
@@ -28,7 +31,9 @@ from .metrics import (
     hit_rate,
     max_drawdown,
     pooled_metrics,
+    pooled_sharpe,
     run_backtest,
+    sharpe_from_moments,
     sharpe_ratio,
     sortino_ratio,
     total_return,
@@ -71,10 +76,12 @@ __all__ = [
     "paired_difference_ci",
     "perfect_foresight",
     "pooled_metrics",
+    "pooled_sharpe",
     "position_levels",
     "probabilistic_sharpe_ratio",
     "random_policy",
     "run_backtest",
+    "sharpe_from_moments",
     "sharpe_moments",
     "sharpe_ratio",
     "sortino_ratio",

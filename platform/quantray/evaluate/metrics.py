@@ -24,8 +24,8 @@ Conventions (matching empyrical-reloaded, which the tests check to 1e-8):
   strictly positive.
 
 NaN rules (a metric is NaN when it is undefined, never a made-up 0 or +-inf):
-sharpe and annual_volatility need >= 2 days; sharpe is NaN when all daily returns are equal
-(e.g. the cash baseline: 0 / 0); sortino is NaN with < 2 days or when no day is negative;
+sharpe and annual_volatility need >= 2 days; sharpe is 0 for an all-cash path (no risk, no
+return) and NaN for a constant non-zero return (``sharpe_from_moments``, the one rule); sortino is NaN with < 2 days or when no day is negative;
 calmar is NaN when max_drawdown is 0; hit_rate is NaN when the position was 0 on every day.
 Aggregations over episodes should drop NaN explicitly (``stats.bootstrap_ci(...,
 nan_policy="omit")``) and say how many were dropped.
@@ -108,19 +108,41 @@ def _std(r: Array) -> Array:
     return np.where(constant, 0.0, std)
 
 
+def sharpe_from_moments(
+    mean: ArrayLike, std: ArrayLike, periods_per_year: int = TRADING_DAYS_PER_YEAR
+) -> Array:
+    """THE Sharpe rule, from a mean and a std (ddof=1) of period returns, risk-free 0.
+
+    ``mean / std * sqrt(periods_per_year)``; a series with no dispersion is 0 when its mean
+    is 0 (cash: no risk, no return — every report, plot and search objective counts an
+    all-cash path as Sharpe 0) and NaN otherwise (a constant non-zero return: undefined).
+    Works elementwise on arrays."""
+    m = np.asarray(mean, dtype=np.float64)
+    s = np.asarray(std, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = m / s * np.sqrt(periods_per_year)
+    return np.where(s > 0, ratio, np.where(m == 0, 0.0, np.nan))
+
+
 def sharpe_ratio(net: ArrayLike, periods_per_year: int = TRADING_DAYS_PER_YEAR) -> Array:
     """Annualised Sharpe, risk-free 0: ``mean / std(ddof=1) * sqrt(periods_per_year)``.
 
-    NaN with fewer than 2 days or when every day has the same return (zero volatility).
-    [..., E] -> [...].
+    0 for an all-zero (cash) row, NaN with fewer than 2 days or for a constant non-zero
+    return (``sharpe_from_moments``). [..., E] -> [...].
     """
     r = np.asarray(net, dtype=np.float64)
     if r.shape[-1] < 2:
         return np.full(r.shape[:-1], np.nan)
-    std = _std(r)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.mean(r, axis=-1) / std * np.sqrt(periods_per_year)
-    return np.where(std > 0, out, np.nan)
+    return sharpe_from_moments(np.mean(r, axis=-1), _std(r), periods_per_year)
+
+
+def pooled_sharpe(net: ArrayLike, periods_per_year: int = TRADING_DAYS_PER_YEAR) -> float:
+    """The headline Sharpe: annualised Sharpe of ALL daily values of [n, E] pooled together.
+
+    Not the mean of per-episode Sharpes (20-day Sharpes are noisy and their mean is biased
+    upwards for a trending asset). Strategy minus buy-and-hold daily returns give the
+    information ratio."""
+    return float(sharpe_ratio(np.asarray(net, dtype=np.float64).reshape(-1), periods_per_year))
 
 
 def downside_deviation(net: ArrayLike, periods_per_year: int = TRADING_DAYS_PER_YEAR) -> Array:

@@ -1,10 +1,12 @@
 """The comparison report: every method on the identical fixed list of held-out episodes.
 
-Input: per-episode rows from ``evaluate_positions`` (one block per method, and per training
-seed for learned methods), the positions each method took, the episodes' market regimes and
-each method's cost (wall-clock, training samples). Output: ``report.md`` (means with 95%
-bootstrap CIs, pairwise differences with CIs on the same episodes, the same table by
-market regime, spread over training seeds, cost per method), ``episodes.csv`` and PNG plots
+Input: each method's backtest on the test episodes (learned methods: their training seeds
+averaged per episode-day), per-seed rows from ``evaluate_positions``, the positions each
+method took, the episodes' dates and market regimes and each method's cost (wall-clock,
+training samples). Output: ``report.md`` (the one results table of ``evaluate.table``:
+pooled Sharpe, information ratio and active return vs buy-and-hold with date-block
+intervals; pairwise differences on the same episodes with date-block intervals; the mean by
+market regime; spread over training seeds; cost per method), ``episodes.csv`` and PNG plots
 (equity curves, positions by day, per-regime bars).
 """
 
@@ -20,11 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from quantray.evaluate.stats import bootstrap_ci, paired_difference_ci
+from quantray.evaluate.blocks import paired_mean_ci
+from quantray.evaluate.metrics import Backtest
+from quantray.evaluate.table import Scored, format_ci, verdict
 
 REGIME_NAMES = ("bull", "bear", "sideways")
 CEILING = "perfect_foresight"
-TABLE_METRICS = ("total_return", "excess_return", "sharpe", "max_drawdown", "turnover")
 
 
 @dataclass
@@ -36,17 +39,11 @@ class MethodResult:
     """evaluate_positions output with an extra integer column ``seed``."""
     positions: np.ndarray
     """[n, E] positions of the first seed (for plots)."""
+    backtest: Backtest
+    """The test backtest, training seeds averaged per episode-day (``mean_backtest``)."""
     seconds: float = 0.0
     samples: int = 0
     notes: dict[str, str] = field(default_factory=dict)
-
-
-def _ci_cell(values: np.ndarray, seed: int) -> str:
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return "n/a"
-    est, lo, hi = bootstrap_ci(values, n_resamples=2000, seed=seed, method="percentile")
-    return f"{est:+.4f} [{lo:+.4f}, {hi:+.4f}]"
 
 
 def _seed_mean(rows: pd.DataFrame, metric: str) -> np.ndarray:
@@ -57,6 +54,7 @@ def _seed_mean(rows: pd.DataFrame, metric: str) -> np.ndarray:
 def write_report(
     methods: list[MethodResult],
     regimes: np.ndarray,
+    dates: np.ndarray,
     out: str | Path,
     *,
     header: list[str],
@@ -71,24 +69,21 @@ def write_report(
     episodes["regime"] = episodes["episode"].map(lambda e: REGIME_NAMES[regime_of[int(e)]])
     episodes.to_csv(out / "episodes.csv", index=False)
 
+    scored = Scored.build({m.name: m.backtest for m in methods}, dates)
     lines = ["# Strategy comparison on held-out episodes", "", *header, ""]
     lines += [
-        f"Mean per episode with 95% bootstrap CIs over {len(regimes)} episodes "
-        "(learned methods: the per-episode mean over their training seeds).",
+        "Learned methods: their training seeds' daily returns averaged per episode-day.",
         "",
-        "| method | " + " | ".join(TABLE_METRICS) + " |",
-        "|---|" + "---|" * len(TABLE_METRICS),
+        *scored.markdown(seed=seed),
     ]
-    for m in methods:
-        cells = [_ci_cell(_seed_mean(m.rows, k), seed) for k in TABLE_METRICS]
-        lines.append(f"| {m.name} | " + " | ".join(cells) + " |")
 
     by_name = {m.name: m for m in methods}
     if reference in by_name:
         ref = _seed_mean(by_name[reference].rows, "total_return")
         lines += [
             "",
-            f"## Pairwise: {reference} minus each method (episode total return, paired on the same episodes)",
+            f"## Pairwise: {reference} minus each method (episode total return, paired on the "
+            "same episodes, date-block 95% intervals)",
             "",
             "| versus | difference [95% CI] | verdict |",
             "|---|---|---|",
@@ -97,11 +92,8 @@ def write_report(
             if m.name == reference:
                 continue
             other = _seed_mean(m.rows, "total_return")
-            est, lo, hi = paired_difference_ci(
-                ref, other, n_resamples=2000, seed=seed, method="percentile"
-            )
-            verdict = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
-            lines.append(f"| {m.name} | {est:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict} |")
+            ci = paired_mean_ci(ref, other, scored.blocks, seed=seed)
+            lines.append(f"| {m.name} | {format_ci(ci)} | {verdict(ci)} |")
 
     lines += ["", "## By market regime (mean episode total return; n episodes)", ""]
     counts = {r: int((regimes == i).sum()) for i, r in enumerate(REGIME_NAMES)}

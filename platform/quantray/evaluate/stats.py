@@ -27,6 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats as sps
 
+from quantray.evaluate.metrics import sharpe_from_moments
+
 Statistic = Callable[..., float | NDArray[np.float64]]
 """A reduction that accepts an ``axis`` keyword, like ``np.mean`` or ``np.median``."""
 
@@ -247,7 +249,8 @@ def sharpe_moments(returns: ArrayLike) -> SharpeMoments:
 
     Feed the selected strategy's daily net returns (e.g. the pooled test returns); the result
     is what ``deflated_sharpe_ratio`` expects for ``observed_sr``, ``skew``, ``kurtosis`` and
-    ``n_obs``. Sharpe is NaN when the returns have no dispersion.
+    ``n_obs``. With no dispersion the Sharpe follows ``metrics.sharpe_from_moments``: 0 for
+    an all-zero (cash) series, NaN for a constant non-zero one.
     """
     r = np.asarray(returns, dtype=np.float64).ravel()
     if r.size < 2 or not np.isfinite(r).all():
@@ -257,7 +260,8 @@ def sharpe_moments(returns: ArrayLike) -> SharpeMoments:
         )
     std = float(np.std(r, ddof=1))
     constant = np.ptp(r) == 0
-    sharpe = math.nan if constant else float(np.mean(r)) / std
+    mean = float(np.mean(r))
+    sharpe = float(sharpe_from_moments(mean, 0.0 if constant else std, periods_per_year=1))
     skew = 0.0 if constant else float(sps.skew(r, bias=True))
     kurt = 3.0 if constant else float(sps.kurtosis(r, fisher=False, bias=True))
     return SharpeMoments(sharpe, skew, kurt, int(r.size))

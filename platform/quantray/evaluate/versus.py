@@ -1,23 +1,42 @@
-"""One method against the baselines on a fixed episode list, as rows and a Markdown table.
+"""One method against the baselines on a fixed episode list, scored for the results table.
 
-The scripts that train one strategy (train_strategy, train_rl) end with this table on the
-validation episodes; the comparison report (``evaluate.report``) and the Tune summary build
-richer tables (CIs, regimes) from the same ``evaluate_positions`` rows.
+Every script that reports a method (train_strategy, train_rl, the search summary, compare)
+scores it here: the method's positions and every baseline's go through the same accounting on
+the same episodes, and ``Scored.markdown`` prints the one table (``evaluate.table``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig
 from quantray.data import Episodes, Task
-from quantray.evaluate.baselines import evaluate_baselines
-from quantray.evaluate.metrics import evaluate_positions
+from quantray.evaluate.baselines import baseline_positions
+from quantray.evaluate.metrics import Backtest, run_backtest
+from quantray.evaluate.table import Scored
 
-SUMMARY_COLUMNS = ("total_return", "excess_return", "sharpe", "max_drawdown", "turnover")
 MOMENTUM_LOOKBACK = 20
+
+
+def backtest_episodes(positions: np.ndarray, episodes: Episodes, cost: CostConfig) -> Backtest:
+    """Positions [n, E] on ``episodes`` through the accounting, with the episodes' limit flags."""
+    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
+    return run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
+
+
+def baseline_backtests(
+    task: Task, episodes: Episodes, cost: CostConfig, *, seed: int = 0
+) -> dict[str, Backtest]:
+    """Every baseline (buy_and_hold, cash, momentum, random, perfect_foresight) on ``episodes``."""
+    positions = baseline_positions(
+        episodes.next_returns,
+        task.realised_returns(episodes, MOMENTUM_LOOKBACK),
+        cost,
+        momentum_window=MOMENTUM_LOOKBACK,
+        seed=seed,
+    )
+    return {name: backtest_episodes(p, episodes, cost) for name, p in positions.items()}
 
 
 def versus_baselines(
@@ -28,33 +47,8 @@ def versus_baselines(
     cost: CostConfig,
     *,
     seed: int = 0,
-) -> pd.DataFrame:
-    """Per-episode rows of ``name`` (positions [n, E]) and every baseline, same accounting."""
-    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-    method = evaluate_positions(
-        name, positions, episodes.next_returns, cost, limit_up=up, limit_down=down
-    )
-    baselines = evaluate_baselines(
-        episodes.next_returns,
-        task.realised_returns(episodes, MOMENTUM_LOOKBACK),
-        cost,
-        limit_up=up,
-        limit_down=down,
-        momentum_window=MOMENTUM_LOOKBACK,
-        seed=seed,
-    )
-    return pd.concat([method, baselines], ignore_index=True)
-
-
-def markdown_table(rows: pd.DataFrame) -> list[str]:
-    """Per-method means of the summary metrics as Markdown lines."""
-    table = rows.groupby("method", sort=False)[list(SUMMARY_COLUMNS)].mean()
-    return [
-        "| method | return | excess vs buy&hold | Sharpe | max drawdown | turnover |",
-        "|---|---|---|---|---|---|",
-        *[
-            f"| {m} | {r.total_return:+.4f} | {r.excess_return:+.4f} | {r.sharpe:.3f} | "
-            f"{r.max_drawdown:.3f} | {r.turnover:.3f} |"
-            for m, r in table.iterrows()
-        ],
-    ]
+) -> Scored:
+    """``name`` (positions [n, E]) and every baseline on ``episodes``, ready for the table."""
+    backtests = {name: backtest_episodes(positions, episodes, cost)}
+    backtests.update(baseline_backtests(task, episodes, cost, seed=seed))
+    return Scored.build(backtests, task.episode_dates(episodes))

@@ -9,6 +9,7 @@ The result is written as a cache keyed by checkpoint content and data hash (see
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -120,6 +121,7 @@ def export_features(
         "data": str(data_path),
         "data_hash": panel.data_hash,
         "trained_on_data_hash": state["data_hash"],
+        "trained_period": state.get("train_period"),
         "d_model": spec.model.d_model,
         "window": spec.model.window,
         "rows": panel.n_rows,
@@ -129,9 +131,29 @@ def export_features(
     return write_cache(target, table, meta)
 
 
+def _content_hash(path: str | Path) -> str:
+    """``data_hash`` of the bars at ``path``, computed once per (path, size, mtime) version."""
+    stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _data_files(Path(path))]
+    return _hash_of_version(str(path), tuple(stats))
+
+
+def _data_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
+@functools.lru_cache(maxsize=32)
+def _hash_of_version(path: str, version: tuple[tuple[str, int, int], ...]) -> str:
+    del version  # part of the cache key only
+    return data_hash(load_bars(path))
+
+
 def spec_key(spec: PriceRunSpec) -> str:
-    """Content hash of a stage-1 run spec (architecture, training, data path, splits)."""
-    text = json.dumps(spec.to_dict(), sort_keys=True)
+    """Key of a stage-1 run in the shared store: a hash of the spec (architecture, training,
+    splits) and of the CONTENT of its data, so replacing the data file at the same path
+    never reuses a model trained on the old file."""
+    text = json.dumps(
+        {**spec.to_dict(), "data_content": _content_hash(spec.data_path)}, sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -97,6 +97,8 @@ class PriceData:
     valid: WindowDataset
     normalizer: FeatureNormalizer
     data_hash: str
+    train_period: tuple[str, str]
+    """First and last date (ISO) of the training split: what the model has learned from."""
 
 
 def build_price_data(spec: PriceRunSpec) -> PriceData:
@@ -110,7 +112,14 @@ def build_price_data(spec: PriceRunSpec) -> PriceData:
             table, panel.close, sample_rows(panel, task.splits, split, spec.data), spec.data
         )
 
-    return PriceData(windows("train"), windows("valid"), task.normalizer, panel.data_hash)
+    first, last = task.splits.ranges["train"]
+    return PriceData(
+        windows("train"),
+        windows("valid"),
+        task.normalizer,
+        panel.data_hash,
+        (str(first), str(last)),
+    )
 
 
 def lr_lambda(step: int, warmup: int, total: int, min_ratio: float = 0.1) -> float:
@@ -208,6 +217,7 @@ def save_checkpoint(
             "spec": spec.to_dict(),
             "normalizer": data.normalizer.to_dict(),
             "data_hash": data.data_hash,
+            "train_period": list(data.train_period),
             "metrics": metrics,
         },
         path,

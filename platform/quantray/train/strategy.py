@@ -4,7 +4,8 @@ Training draws random 20-day episodes of the TRAIN split (every start day), runs
 Gumbel-softmax positions fed back day to day, and minimises ``StrategyLoss``. Every epoch the
 model plays the fixed, non-overlapping VALIDATION episode list with argmax positions through
 the numpy accounting (``quantray.evaluate.run_backtest``, the path every strategy is judged
-by); the best epoch by pooled validation Sharpe is kept, with early stopping. The test split
+by); the best epoch by ``StrategyConfig.select_by`` (default: the pooled validation
+information ratio vs buy-and-hold) is kept, with early stopping. The test split
 is never touched here.
 
 ``train_strategy`` runs alone (``experiments/train_strategy.py``) and inside a Ray Tune trial:
@@ -19,17 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import Episodes, Task
-from quantray.evaluate import Backtest, run_backtest
+from quantray.evaluate import Backtest, buy_and_hold, pooled_sharpe, run_backtest
+from quantray.evaluate.daily import distinct_days, equal_weight_daily
 from quantray.losses import StrategyLoss
 from quantray.models.strategy_gru import StrategyGRU, anneal_tau
 from quantray.train.monitoring import record_strategy_throughput
-
-SELECTION_METRIC = "valid_sharpe"
 
 
 @dataclass
@@ -64,6 +65,8 @@ class StrategyResult:
     samples: int
     """Training episodes consumed (for samples-used comparisons with RL)."""
     checkpoint: Path | None = None
+    valid_daily: pd.Series | None = None
+    """Equal-weight daily validation net return of the selected epoch, by date."""
 
 
 @torch.no_grad()
@@ -89,26 +92,57 @@ def policy_backtest(
 ) -> tuple[np.ndarray, Backtest]:
     """Argmax positions [n, E] of ``model`` on ``episodes`` and their numpy accounting."""
     positions = policy_positions(model, episodes, table, cost)
-    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
+    up, down = backtest_limits(episodes, cost)
     backtest = run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
     return positions, backtest
 
 
+def backtest_limits(episodes: Episodes, cost: CostConfig) -> tuple[np.ndarray, np.ndarray]:
+    """[n, E] limit-up / limit-down flags of an episode list under ``cost``."""
+    return limit_flags(episodes.prev_returns, cost.price_limit)
+
+
+@dataclass
+class Validation:
+    """One pass over the validation episodes: the scores and the daily path behind them."""
+
+    metrics: dict[str, float]
+    """valid_sharpe (pooled), valid_ir (pooled active vs buy-and-hold), returns, drawdown..."""
+    daily: pd.Series
+    """Equal-weight daily net return across symbols, by date (Hansen's SPA input)."""
+
+
+def score_key(config: StrategyConfig) -> str:
+    """The validation metric that selects epochs and trials: ``valid_<select_by>``."""
+    return f"valid_{config.select_by}"
+
+
 def validate(
-    model: StrategyGRU, episodes: Episodes, table: np.ndarray, cost: CostConfig
-) -> dict[str, float]:
-    """Pooled validation metrics of argmax positions through the numpy accounting."""
+    model: StrategyGRU, episodes: Episodes, table: np.ndarray, cost: CostConfig, dates: np.ndarray
+) -> Validation:
+    """Pooled validation metrics of argmax positions through the numpy accounting.
+
+    ``dates`` [n, E] are the episodes' decision dates (``Task.episode_dates``). valid_ir is
+    the annualised Sharpe of the pooled daily active return (strategy minus buy-and-hold on
+    the same days, both after costs): a policy that always holds the market scores 0."""
     positions, backtest = policy_backtest(model, episodes, table, cost)
+    up, down = backtest_limits(episodes, cost)
+    hold = run_backtest(
+        buy_and_hold(*positions.shape), episodes.next_returns, cost, limit_up=up, limit_down=down
+    )
     pooled = backtest.pooled_metrics()
     per_episode = backtest.episode_metrics()
-    return {
-        "valid_sharpe": pooled["sharpe"],
+    metrics = {
+        "valid_sharpe": pooled_sharpe(backtest.net),
+        "valid_ir": pooled_sharpe(backtest.net - hold.net),
         "valid_return": float(per_episode["total_return"].mean()),
         "valid_excess": float(per_episode["excess_return"].mean()),
         "valid_max_drawdown": pooled["max_drawdown"],
         "valid_turnover": pooled["turnover"],
         "valid_mean_position": float(positions.mean()),
+        "valid_days": float(distinct_days(dates)),
     }
+    return Validation(metrics, equal_weight_daily(backtest.net, dates))
 
 
 def save_strategy(
@@ -148,13 +182,20 @@ def train_strategy(
     report: Callable[[dict[str, float]], None] | None = None,
     checkpoint: Path | None = None,
     log: Callable[[str], None] | None = print,
+    on_best: Callable[[pd.Series], None] | None = None,
 ) -> StrategyResult:
-    """Train the GRU strategy on ``task`` (train split), select on validation, return the best."""
+    """Train the GRU strategy on ``task`` (train split), select on validation, return the best.
+
+    Epochs are selected by ``score_key(config)``; ``on_best`` receives the equal-weight daily
+    validation path each time the selection improves (the search keeps it for the SPA test)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     train = EpisodeTensors.build(task.episodes("train"), task.table, cost)
     valid_eps = task.episodes("valid", stride=task.data.episode_len)
+    valid_dates = task.episode_dates(valid_eps)
+    key = score_key(config)
+    best_daily: pd.Series | None = None
     n_train = len(train.next_returns)
     steps = steps_per_epoch or max(1, min(200, n_train // config.batch_size))
 
@@ -198,17 +239,21 @@ def train_strategy(
             "epoch": epoch,
             "tau": anneal_tau(global_step, config),
             **{f"train_{k}": v for k, v in sums.items()},
-            **validate(model, valid_eps, task.table, cost),
         }
-        score = metrics[SELECTION_METRIC]
-        improved = np.isfinite(score) and (not best or score > best[SELECTION_METRIC])
+        validation = validate(model, valid_eps, task.table, cost, valid_dates)
+        metrics.update(validation.metrics)
+        score = metrics[key]
+        improved = np.isfinite(score) and (not best or score > best[key])
         if improved:
             best = dict(metrics)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_daily = validation.daily
+            if on_best is not None:
+                on_best(validation.daily)
             stale = 0
         else:
             stale += 1
-        metrics["best_valid_sharpe"] = best.get(SELECTION_METRIC, float("nan"))
+        metrics["best_valid_score"] = best.get(key, float("nan"))
         history.append(metrics)
         record_strategy_throughput(
             (samples - epoch_samples) / max(time.perf_counter() - epoch_started, 1e-9),
@@ -217,7 +262,7 @@ def train_strategy(
         if log is not None:
             log(
                 f"[stage 2] epoch {epoch + 1}/{config.epochs} loss {sums.get('total', float('nan')):.4f} "
-                f"valid sharpe {score:.3f} return {metrics['valid_return']:+.4f} "
+                f"valid sharpe {metrics['valid_sharpe']:.3f} ir {metrics['valid_ir']:.3f} return {metrics['valid_return']:+.4f} "
                 f"excess {metrics['valid_excess']:+.4f} position {metrics['valid_mean_position']:.2f}"
                 f"{'  *' if improved else ''}"
             )
@@ -232,7 +277,9 @@ def train_strategy(
     model.eval()
     if not best:
         best = history[-1]
-    result = StrategyResult(model, history, best, time.perf_counter() - started, samples)
+    result = StrategyResult(
+        model, history, best, time.perf_counter() - started, samples, valid_daily=best_daily
+    )
     if checkpoint is not None:
         meta = {"task": task.describe(), "seed": seed, "best": best, "samples": samples}
         result.checkpoint = save_strategy(checkpoint, model, config, cost, meta)

@@ -1,20 +1,18 @@
-"""After the search: select on validation, test ONCE, deflate the Sharpe, write the report.
+"""After the search: select on validation, test ONCE, judge the selection, write the report.
 
 ``finalize`` turns Tune's results into ``OUT/trials.csv`` (one row per trial),
 ``OUT/best_config.json`` (the selected trial's sampled parameters and full configs: enough to
-rebuild it with ``reproduce``), ``OUT/summary.md`` and PNGs beside it (optimisation history,
-Optuna's fANOVA parameter importances, validation Sharpe against the five loss weights).
+rebuild it with ``reproduce``), ``OUT/summary.md`` and PNGs beside it (optimisation history
+with buy-and-hold's validation score as a reference line, Optuna's fANOVA parameter
+importances, the validation score against the five loss weights).
 
-Selection uses validation only: the finished trial with the highest ``objective_sharpe``.
-Only then is the selected strategy played on the fixed, non-overlapping TEST episodes, next to
-the baselines, with bootstrap 95% confidence intervals over episodes.
-
-Deflated Sharpe ratio (Bailey & López de Prado 2014): the selected trial's validation Sharpe
-judged against the expected maximum Sharpe of N zero-skill trials, N = every trial tried
-(ASHA-stopped ones included: they were tried). The formula works on PER-PERIOD Sharpe
-ratios, so every trial's annualised validation Sharpe is divided by sqrt(252); T (n_obs) is
-the number of pooled validation days behind the selected Sharpe (episodes x E), and the
-skew / kurtosis are those of its daily validation net returns.
+Selection uses validation only: the finished trial with the highest ``objective`` (by default
+the validation information ratio vs buy-and-hold). Then the selection is judged on the same
+validation data with the search accounted for (``quantray.evaluate.selection``: deflated
+Sharpe and information ratio over every (trial, epoch) evaluated, T = distinct trading days,
+and Hansen's SPA test over all trials against buy-and-hold). Only then is the selected
+strategy played on the fixed, non-overlapping TEST episodes, next to the baselines, in the
+one results table (date-block intervals, ``quantray.evaluate.table``).
 """
 
 from __future__ import annotations
@@ -24,82 +22,29 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from quantray.config import CostConfig, StrategyConfig
+from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig
 from quantray.data import Task, load_task
-from quantray.evaluate import (
-    TRADING_DAYS_PER_YEAR,
-    bootstrap_ci,
-    deflated_sharpe_ratio,
-    sharpe_moments,
-)
+from quantray.evaluate.daily import distinct_days, equal_weight_daily
+from quantray.evaluate.selection import SearchEvidence, deflate, spa_pvalue
+from quantray.evaluate.table import BENCHMARK, Scored, exit_cost_note, format_ci
 from quantray.evaluate.versus import versus_baselines
 from quantray.train.features import ensure_feature_cache
 from quantray.train.price import PriceRunSpec
-from quantray.train.strategy import (
-    load_strategy,
-    policy_backtest,
-    policy_positions,
-    train_strategy,
-)
+from quantray.train.strategy import load_strategy, policy_positions, train_strategy
 from quantray.tune.space import LOSS_WEIGHTS, SearchSpace
-from quantray.tune.tuner import DRAWDOWN, OBJECTIVE, STRATEGY_FILE, TRIAL_FILE, TuneSettings
-
-
-class DeflatedSharpe(NamedTuple):
-    """The deflated Sharpe ratio of a selection and the numbers that went into it."""
-
-    dsr: float
-    """P(true Sharpe > expected max of N zero-skill trials), in [0, 1]."""
-    observed_daily: float
-    """Selected trial's per-period Sharpe (from its daily returns)."""
-    observed_annual: float
-    """The same, annualised (x sqrt(periods_per_year))."""
-    expected_max_daily: float
-    """E[max Sharpe] of N zero-skill trials with the trials' Sharpe variance, per period."""
-    n_trials: int
-    n_obs: int
-    skew: float
-    kurtosis: float
-
-
-def deflated_sharpe_of_search(
-    selected_returns: np.ndarray,
-    trial_sharpes_annual: np.ndarray,
-    periods_per_year: int = TRADING_DAYS_PER_YEAR,
-) -> DeflatedSharpe:
-    """DSR of the selected trial given every trial's ANNUALISED validation Sharpe.
-
-    ``selected_returns``: the selected strategy's daily net returns behind its Sharpe (any
-    shape; flattened, so T = their count). ``trial_sharpes_annual``: [N] annualised Sharpe of
-    every trial tried; divided by sqrt(periods_per_year) because the DSR formula is per
-    period. NaN DSR when the selected returns have no dispersion (Sharpe undefined)."""
-    returns = np.asarray(selected_returns, dtype=np.float64).ravel()
-    moments = sharpe_moments(returns)
-    trials = np.asarray(trial_sharpes_annual, dtype=np.float64).ravel()
-    trials_daily = trials[np.isfinite(trials)] / math.sqrt(periods_per_year)
-    if not math.isfinite(moments.sharpe) or trials_daily.size == 0:
-        return DeflatedSharpe(
-            math.nan, moments.sharpe, math.nan, math.nan, int(trials.size), moments.n_obs,
-            moments.skew, moments.kurtosis,
-        )  # fmt: skip
-    dsr, expected_max = deflated_sharpe_ratio(
-        moments.sharpe, trials_daily, moments.n_obs, moments.skew, moments.kurtosis
-    )
-    return DeflatedSharpe(
-        dsr,
-        moments.sharpe,
-        moments.sharpe * math.sqrt(periods_per_year),
-        expected_max,
-        int(trials_daily.size),
-        moments.n_obs,
-        moments.skew,
-        moments.kurtosis,
-    )
+from quantray.tune.tuner import (
+    DRAWDOWN,
+    OBJECTIVE,
+    STRATEGY_FILE,
+    TRIAL_FILE,
+    TuneSettings,
+    load_valid_paths,
+)
 
 
 def trials_frame(results: Any, space: SearchSpace) -> pd.DataFrame:
@@ -123,6 +68,8 @@ def trials_frame(results: Any, space: SearchSpace) -> pd.DataFrame:
                 **space.params_of(config),
                 OBJECTIVE: m.get(OBJECTIVE, math.nan),
                 DRAWDOWN: m.get(DRAWDOWN, math.nan),
+                "valid_sharpe": m.get("valid_sharpe", math.nan),
+                "valid_ir": m.get("valid_ir", math.nan),
                 "valid_return": m.get("valid_return", math.nan),
                 "valid_turnover": m.get("valid_turnover", math.nan),
                 "reports": m.get("training_iteration", 0),
@@ -157,56 +104,73 @@ def _task_of(info: dict[str, Any]) -> Task:
     return load_task(info["config"]["data_path"], features=cache)
 
 
+def configuration_scores(results: Any, column: str) -> np.ndarray:
+    """Every validation score a selection could have picked: ``column`` of every epoch report
+    of every trial (the final selection report repeats an epoch and is left out)."""
+    scores: list[float] = []
+    for result in results:
+        history = getattr(result, "metrics_dataframe", None)
+        if history is None or column not in history:
+            continue
+        epochs = history if "final" not in history else history[history["final"] != 1.0]
+        scores += [float(v) for v in epochs[column].to_numpy(dtype=np.float64)]
+    return np.asarray(scores, dtype=np.float64)
+
+
 @dataclass
 class Evaluation:
-    """The selected strategy on validation (for the DSR) and, once, on test."""
+    """The selected strategy on validation (for the deflated ratios) and, once, on test."""
 
-    test: pd.DataFrame
-    """Per-(method, episode) test metrics: the GRU and every baseline."""
-    valid_returns: np.ndarray
-    """[n, E] daily validation net returns of the selected strategy."""
+    valid: Scored
+    """Selected strategy ("gru") and the baselines on the validation episodes."""
+    test: Scored
+    """The same on the test episodes: the single touch of the test split."""
     task: Task
 
 
 def evaluate_selected(trial_dir: Path) -> Evaluation:
-    """Load the selected trial's strategy; score it on validation (DSR input) and TEST."""
+    """Load the selected trial's strategy; score it on validation and, once, on TEST."""
     info = json.loads((trial_dir / TRIAL_FILE).read_text())
     model, _, cost, _ = load_strategy(trial_dir / STRATEGY_FILE)
     task = _task_of(info)
+    seed = int(info["seed"])
     valid = task.episodes("valid", stride=task.data.episode_len)
-    _, valid_backtest = policy_backtest(model, valid, task.table, cost)
+    valid_scored = versus_baselines(
+        "gru", policy_positions(model, valid, task.table, cost), task, valid, cost, seed=seed
+    )
     # The single touch of the test split, after selection.
     test = task.episodes("test", stride=task.data.episode_len)
     positions = policy_positions(model, test, task.table, cost)
-    rows = versus_baselines("gru", positions, task, test, cost, seed=int(info["seed"]))
-    return Evaluation(rows, valid_backtest.net, task)
+    return Evaluation(
+        valid_scored, versus_baselines("gru", positions, task, test, cost, seed=seed), task
+    )
 
 
-def test_table(test: pd.DataFrame, n_resamples: int = 2000) -> pd.DataFrame:
-    """Per-method means with bootstrap 95% CIs over test episodes."""
-    rows = []
-    for method, group in test.groupby("method", sort=False):
-        ret = bootstrap_ci(group["total_return"].to_numpy(), n_resamples=n_resamples)
-        exc = bootstrap_ci(group["excess_return"].to_numpy(), n_resamples=n_resamples)
-        sharpe = bootstrap_ci(
-            group["sharpe"].to_numpy(), n_resamples=n_resamples, nan_policy="omit"
-        ) if np.isfinite(group["sharpe"]).any() else None  # fmt: skip
-        rows.append(
-            {
-                "method": method,
-                "return": ret,
-                "excess": exc,
-                "sharpe": sharpe,
-                "max_drawdown": float(group["max_drawdown"].mean()),
-                "turnover": float(group["turnover"].mean()),
-                "episodes": len(group),
-            }
-        )
-    return pd.DataFrame(rows)
+def search_evidence(
+    results: Any, frame: pd.DataFrame, valid: Scored, paths_dir: str | Path, seed: int = 0
+) -> SearchEvidence:
+    """Deflated Sharpe / information ratio of the selection and SPA over all trials."""
+    selected, hold = valid.backtests["gru"], valid.backtests[BENCHMARK]
+    n_days = distinct_days(valid.dates)
+    fallback = {c: frame[c].to_numpy(dtype=np.float64) for c in ("valid_sharpe", "valid_ir")}
+    scores = {c: configuration_scores(results, c) for c in fallback}
+    scores = {c: v if v.size else fallback[c] for c, v in scores.items()}
+    paths = load_valid_paths(paths_dir)
+    bench = equal_weight_daily(hold.net, valid.dates)
+    if paths.empty:
+        spa = math.nan
+    else:
+        spa = spa_pvalue(bench, paths.reindex(bench.index).fillna(0.0), seed=seed)
+    return SearchEvidence(
+        sharpe=deflate(selected.net, scores["valid_sharpe"], n_days),
+        active=deflate(selected.net - hold.net, scores["valid_ir"], n_days),
+        spa_pvalue=spa,
+        n_trials=int(paths.shape[1]),
+    )
 
 
 def study_from_trials(frame: pd.DataFrame, space: SearchSpace) -> Any:
-    """An in-memory Optuna study holding every non-errored trial (value = objective_sharpe).
+    """An in-memory Optuna study holding every non-errored trial (value = the search objective).
 
     Each trial is replayed through the define-by-run space with its parameters enqueued, so
     Optuna records the real distributions (conditional MoE parameters included)."""
@@ -226,6 +190,7 @@ def study_from_trials(frame: pd.DataFrame, space: SearchSpace) -> Any:
 
 def _param_columns(frame: pd.DataFrame, space: SearchSpace) -> list[str]:
     fixed = {"trial_id", "status", OBJECTIVE, DRAWDOWN, "valid_return", "valid_turnover"}
+    fixed |= {"valid_sharpe", "valid_ir"}
     fixed |= {"reports", "stage1_trained", "time_total_s", "checkpoint", "path", "error"}
     return [c for c in frame.columns if c not in fixed and c not in space.constants]
 
@@ -240,8 +205,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_plots(study: Any, out: Path) -> dict[str, str]:
-    """Optuna's own matplotlib plots: history, importances, Sharpe vs the loss weights.
+def write_plots(study: Any, out: Path, reference: float | None = None) -> dict[str, str]:
+    """Optuna's own matplotlib plots: history, importances, the score vs the loss weights.
+
+    ``reference`` (buy-and-hold's validation score) is drawn on the history as a line: a
+    search whose best trial sits on it found nothing beyond holding the market.
 
     Returns {name: file name} of the plots written, and {name: "skipped: reason"} for plots
     Optuna cannot draw (e.g. importances need at least two distinct finished trials)."""
@@ -265,7 +233,11 @@ def write_plots(study: Any, out: Path) -> dict[str, str]:
             except (ValueError, RuntimeError, ZeroDivisionError) as exc:
                 written[name] = f"skipped: {exc}"
                 continue
-        fig = np.atleast_1d(axes).ravel()[0].figure
+        first = np.atleast_1d(axes).ravel()[0]
+        fig = first.figure
+        if name == "history" and reference is not None and math.isfinite(reference):
+            first.axhline(reference, color="black", ls="--", lw=1, label="buy-and-hold")
+            first.legend(fontsize=8)
         if name == "loss_weights":
             fig.set_size_inches(4 * len(LOSS_WEIGHTS), 4)
         path = out / f"{name}.png"
@@ -301,18 +273,10 @@ class SearchReport:
     """What ``finalize`` wrote and found."""
 
     best: dict[str, Any]
-    dsr: DeflatedSharpe
+    evidence: SearchEvidence
     test: pd.DataFrame
+    """The test results table (one row per method, ``Scored.table``)."""
     files: dict[str, str]
-
-
-def _ci(c: Any, digits: int = 4, sign: str = "+") -> str:
-    if c is None:
-        return "n/a"
-    fmt = f"{{:{sign}.{digits}f}}"
-    if not math.isfinite(c.low):
-        return fmt.format(c.estimate)
-    return f"{fmt.format(c.estimate)} [{fmt.format(c.low)}, {fmt.format(c.high)}]"
 
 
 def finalize(
@@ -335,14 +299,19 @@ def finalize(
             result.checkpoint.to_directory(str(best_dir))
     info = json.loads((best_dir / TRIAL_FILE).read_text())
     evaluation = evaluate_selected(best_dir)
-    tried = frame[frame["status"] != "error"][OBJECTIVE].to_numpy(dtype=np.float64)
-    dsr = deflated_sharpe_of_search(evaluation.valid_returns, tried)
-    table = test_table(evaluation.test)
+    evidence = search_evidence(
+        results, frame, evaluation.valid, settings.valid_paths_dir(), seed=settings.seed
+    )
+    table = evaluation.test.table(seed=settings.seed)
+    hold = evaluation.valid.table(seed=settings.seed).set_index("method").loc[BENCHMARK]
+    reference = 0.0 if settings.objective == "ir" else hold["sharpe"].estimate
 
     best_config = {
         "trial_id": best["trial_id"],
         "params": space.params_of(info["config"]),
+        "objective": settings.objective,
         "valid_sharpe": info["best"]["valid_sharpe"],
+        "valid_ir": info["best"]["valid_ir"],
         "valid_max_drawdown": info["best"]["valid_max_drawdown"],
         "selected_epoch": int(info["best"]["epoch"]),
         "stage1_spec": info["stage1_spec"],
@@ -363,14 +332,23 @@ def finalize(
     (out / "best_config.json").write_text(json.dumps(best_config, indent=2, default=str))
 
     study = study_from_trials(frame, space)
-    plots = write_plots(study, out)
+    plots = write_plots(study, out, reference)
     imp = importances(study)
     counts = frame["status"].value_counts().to_dict()
     n_arch = int(np.nansum(frame["stage1_trained"].to_numpy(dtype=np.float64)))
     budget = settings.budget
-    gru = table[table["method"] == "gru"].iloc[0]
+    gru_test = table.set_index("method").loc["gru"]
+    objective = SELECTION_SCORES[settings.objective]
     lines = [
         "# Strategy search (Ray Tune + Optuna)",
+        "",
+        "## The answer",
+        "",
+        *evidence.markdown(),
+        "",
+        f"On the held-out test split (touched once, after selection) the selected strategy's "
+        f"active return vs buy-and-hold per episode is {format_ci(gru_test['active'])}: "
+        f"**{gru_test['verdict']}** than buy-and-hold at 95% (date-block intervals).",
         "",
         f"- experiment `{settings.name}` in `{settings.storage_path}`; budget **{budget.name}**"
         f" ({settings.num_samples or budget.num_samples} trials, up to "
@@ -380,45 +358,28 @@ def finalize(
         f"- {evaluation.task.describe()}",
         f"- data `{info['config']['data_path']}`; cost model `{settings.cost}`; seed "
         f"{settings.seed} (TPE sampler, stage 1 and stage 2)",
-        f"- objective: {'validation Sharpe (max) vs validation max drawdown (min), TPE' if settings.multi_objective else 'pooled validation Sharpe (max), TPE'}; "
-        f"trials: {', '.join(f'{v} {k}' for k, v in counts.items())}; "
+        f"- objective: validation {objective} (max)"
+        + (" vs validation max drawdown (min)" if settings.multi_objective else "")
+        + f", TPE; trials: {', '.join(f'{v} {k}' for k, v in counts.items())}; "
         f"{n_arch} distinct stage-1 models trained (others reused from the cache)",
         "",
         f"## Selected trial `{best['trial_id']}` (by validation only)",
         "",
-        f"- validation: pooled Sharpe {info['best']['valid_sharpe']:.3f}, max drawdown "
-        f"{info['best']['valid_max_drawdown']:.3f}, selected epoch "
-        f"{int(info['best']['epoch']) + 1}",
+        f"- validation: information ratio vs buy-and-hold {info['best']['valid_ir']:.3f}, "
+        f"pooled Sharpe {info['best']['valid_sharpe']:.3f} (buy-and-hold "
+        f"{hold['sharpe'].estimate:.3f}), max drawdown {info['best']['valid_max_drawdown']:.3f}, "
+        f"selected epoch {int(info['best']['epoch']) + 1}; these validation figures picked the "
+        "trial and its epoch, so they lean optimistic: the deflated ratios above correct them",
         f"- parameters: `{json.dumps(best_config['params'], default=str)}`",
         f"- stage-1 model: `{json.dumps(info['stage1_spec']['model'])}`",
         f"- strategy: `{json.dumps(info['strategy'])}`",
         "- everything needed to rebuild it: `best_config.json` (checkpoint in `best_trial/`)",
         "",
-        f"## Held-out TEST (touched once, after selection): {int(gru['episodes'])} fixed "
-        "non-overlapping 20-day episodes",
+        "## Held-out TEST (touched once, after selection)",
         "",
-        "Per-episode means with bootstrap 95% CIs (BCa, over episodes):",
+        f"Fixed non-overlapping episodes. {exit_cost_note(CostConfig.preset(settings.cost))}",
         "",
-        "| method | return | excess vs buy&hold | Sharpe | max drawdown | turnover |",
-        "|---|---|---|---|---|---|",
-        *[
-            f"| {r.method} | {_ci(r['return'])} | {_ci(r.excess)} | {_ci(r.sharpe, 3, '')} | "
-            f"{r.max_drawdown:.3f} | {r.turnover:.3f} |"
-            for _, r in table.iterrows()
-        ],
-        "",
-        "## Deflated Sharpe ratio (Bailey & López de Prado)",
-        "",
-        f"The selected trial's validation Sharpe {dsr.observed_annual:.3f} (annualised; "
-        f"{dsr.observed_daily:.4f} per day over T = {dsr.n_obs} validation days, skew "
-        f"{dsr.skew:.2f}, kurtosis {dsr.kurtosis:.2f}) against the expected maximum of "
-        f"N = {dsr.n_trials} zero-skill trials with the trials' Sharpe variance: "
-        f"E[max SR] = {dsr.expected_max_daily:.4f} per day "
-        f"({dsr.expected_max_daily * math.sqrt(TRADING_DAYS_PER_YEAR):.3f} annualised).",
-        "",
-        f"**DSR = {dsr.dsr:.3f}**: the probability that the selected strategy's true Sharpe "
-        "exceeds what the best of this many skill-less trials would show by luck. Trial "
-        "Sharpes are annualised on validation and divided by sqrt(252) for the formula.",
+        *evaluation.test.markdown(seed=settings.seed),
         "",
         "## What the search learned",
         "",
@@ -426,7 +387,7 @@ def finalize(
     for name, title in (
         ("history", "Optimisation history"),
         ("importances", "Parameter importances (Optuna fANOVA)"),
-        ("loss_weights", "Validation Sharpe vs the five loss weights"),
+        ("loss_weights", "Validation score vs the five loss weights"),
     ):
         target = plots.get(name, "")
         lines.append(f"![{title}]({target})" if target.endswith(".png") else f"- {title}: {target}")
@@ -437,22 +398,22 @@ def finalize(
         lines.append("")
     if settings.multi_objective:
         front = pareto_front(frame)
-        lines += ["## Pareto front (validation Sharpe vs max drawdown)", ""]
-        lines += ["| trial | Sharpe | max drawdown |", "|---|---|---|"]
+        lines += [f"## Pareto front (validation {settings.objective} vs max drawdown)", ""]
+        lines += [f"| trial | {settings.objective} | max drawdown |", "|---|---|---|"]
         lines += [
             f"| {r.trial_id} | {r[OBJECTIVE]:.3f} | {r[DRAWDOWN]:.3f} |"
             for _, r in front.sort_values(OBJECTIVE).iterrows()
         ]
         lines.append("")
     lines += [
-        "ASHA-stopped trials enter the plots and the DSR with the best validation Sharpe "
-        "they reached; all-cash policies (undefined Sharpe) count as Sharpe 0. Full trial "
-        "list: `trials.csv`.",
+        "ASHA-stopped trials enter the plots, the deflated ratios (every epoch they were "
+        "evaluated) and the SPA test (their best validation path); an all-cash policy has "
+        "Sharpe 0. Full trial list: `trials.csv`.",
     ]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     files = {"summary": "summary.md", "trials": "trials.csv", "best_config": "best_config.json"}
     files.update({k: v for k, v in plots.items() if v.endswith(".png")})
-    return SearchReport(best_config, dsr, table, files)
+    return SearchReport(best_config, evidence, table, files)
 
 
 def reproduce(best_config: str | Path | dict[str, Any]) -> dict[str, float]:
@@ -484,15 +445,15 @@ def reproduce(best_config: str | Path | dict[str, Any]) -> dict[str, float]:
 
 
 __all__ = [
-    "DeflatedSharpe",
     "Evaluation",
     "SearchReport",
-    "deflated_sharpe_of_search",
+    "configuration_scores",
     "evaluate_selected",
     "finalize",
     "importances",
     "pareto_front",
     "reproduce",
+    "search_evidence",
     "select_best",
     "study_from_trials",
     "trials_frame",

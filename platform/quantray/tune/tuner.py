@@ -5,14 +5,18 @@ the frozen-feature cache of that architecture from a content-addressed store und
 storage path (trained once per architecture: the first trial that needs it trains it while
 the others wait on a file lock, then all reuse it), trains the GRU strategy with the
 sampled loss weights and reports validation metrics every epoch. The search is Optuna's
-TPE through ``OptunaSearch`` (single objective: validation Sharpe; or Sharpe vs max
-drawdown), pruned by ASHA on the validation Sharpe, with a concurrency limit and per-trial
+TPE through ``OptunaSearch`` (single objective: the validation score; or score vs max
+drawdown), pruned by ASHA on the same score, with a concurrency limit and per-trial
 CPU / fractional-GPU resources. The test split is never touched by a trial.
 
-Search metrics (always finite, so Optuna and ASHA never see NaN): ``objective_sharpe`` is the
-best pooled validation Sharpe so far, with NaN (an all-cash policy: no dispersion) counted
-as 0, the Sharpe of holding cash; ``objective_drawdown`` is the pooled validation max
-drawdown of that best epoch.
+The score (``TuneSettings.objective`` = ``StrategyConfig.select_by``) is by default the
+pooled validation information ratio against buy-and-hold, so a trial that learns to always
+be fully invested scores 0 instead of the market's Sharpe; ``sharpe`` selects on the pooled
+validation Sharpe. Search metrics (always finite, so Optuna and ASHA never see NaN):
+``objective`` is the best validation score so far (NaN counted as 0); ``objective_drawdown``
+is the pooled validation max drawdown of that best epoch. Every improvement of a trial writes
+its equal-weight daily validation path to ``valid_paths_dir`` (Hansen's SPA test over all
+trials, ASHA-stopped ones included, reads them after the search).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
 from quantray.config import CostConfig, StrategyConfig
@@ -35,11 +41,11 @@ from quantray.data import load_task
 from quantray.train.features import ensure_stage1_features, small_stage1_spec, spec_key
 from quantray.train.monitoring import trial_metrics_callback
 from quantray.train.price import PriceRunSpec
-from quantray.train.strategy import SELECTION_METRIC, train_strategy
+from quantray.train.strategy import score_key, train_strategy
 from quantray.tune.space import LOSS_WEIGHTS, Budget, SearchSpace, get_budget, stage1_model
 
-OBJECTIVE = "objective_sharpe"
-"""Search metric (maximised): best validation Sharpe so far, NaN counted as 0."""
+OBJECTIVE = "objective"
+"""Search metric (maximised): best validation score so far (``select_by``), NaN counted as 0."""
 DRAWDOWN = "objective_drawdown"
 """Second objective with --multi-objective (minimised): validation max drawdown of the best epoch."""
 TRIAL_FILE = "trial.json"
@@ -74,7 +80,10 @@ class TuneSettings:
     max_concurrent: int | None = None
     """Override of the budget's concurrency limit."""
     multi_objective: bool = False
-    """Optimise (validation Sharpe max, validation max drawdown min) instead of Sharpe alone."""
+    """Optimise (validation score max, validation max drawdown min) instead of the score alone."""
+    objective: str = "ir"
+    """Validation score trials and epochs are selected by: "ir" (information ratio vs
+    buy-and-hold) or "sharpe" (``StrategyConfig.select_by``)."""
     cache_root: str | None = None
     """Stage-1 model + feature store shared by trials; default ``storage_path/stage1_cache``
     (a local or shared filesystem path: the file lock needs one)."""
@@ -101,6 +110,11 @@ class TuneSettings:
             )
         return str(Path(self.storage_path) / "stage1_cache")
 
+    def valid_paths_dir(self) -> str:
+        """Where trials leave their daily validation paths: beside the shared stage-1 store
+        (a filesystem every trial can write, whatever the storage path is)."""
+        return str(Path(self.resolved_cache_root()).parent / "valid_paths" / self.name)
+
     def constants(self) -> dict[str, Any]:
         """Values every trial gets besides its sampled parameters (all plain, JSON-able)."""
         events = (
@@ -116,6 +130,8 @@ class TuneSettings:
             "cache_root": self.resolved_cache_root(),
             "torch_threads": max(1, int(self.cpus_per_trial)),
             "events_log": events,
+            "select_by": self.objective,
+            "valid_paths_dir": self.valid_paths_dir(),
             **self.extra,
         }
 
@@ -140,8 +156,29 @@ def strategy_config(config: dict[str, Any], feature_dim: int) -> StrategyConfig:
         feature_dim=feature_dim,
         epochs=budget.epochs,
         patience=budget.patience,
+        select_by=config.get("select_by", "ir"),
         **sampled,
     )
+
+
+def save_valid_path(directory: str, trial_id: str, daily: Any) -> None:
+    """Atomically (re)write one trial's best daily validation path as ``<trial_id>.npz``."""
+    if not directory:
+        return
+    target = Path(directory) / f"{trial_id}.npz"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, dates=daily.index.to_numpy().astype("datetime64[D]"), values=daily.to_numpy())
+    os.replace(tmp, target)
+
+
+def load_valid_paths(directory: str | Path) -> pd.DataFrame:
+    """[T, M] every trial's saved daily validation path, one column per trial id."""
+    columns = {}
+    for path in sorted(Path(directory).glob("*.npz")):
+        with np.load(path) as f:
+            columns[path.stem] = pd.Series(f["values"], index=pd.DatetimeIndex(f["dates"]))
+    return pd.DataFrame(columns)
 
 
 def _log_event(path: str, event: dict[str, Any]) -> None:
@@ -154,7 +191,7 @@ def _log_event(path: str, event: dict[str, Any]) -> None:
 
 def search_metrics(metrics: dict[str, float], best_drawdown: float) -> dict[str, float]:
     """Epoch metrics plus the two finite search metrics (see the module docstring)."""
-    best = metrics.get("best_valid_sharpe", float("nan"))
+    best = metrics.get("best_valid_score", float("nan"))
     return {
         **metrics,
         OBJECTIVE: best if math.isfinite(best) else 0.0,
@@ -189,13 +226,17 @@ def run_trial(
     cost = CostConfig.preset(config["cost"])
     sconf = strategy_config(config, task.dim)
 
+    key = score_key(sconf)
     drawdown_at_best = [float("nan")]
 
     def on_epoch(metrics: dict[str, float]) -> None:
-        if metrics[SELECTION_METRIC] == metrics["best_valid_sharpe"]:
+        if metrics[key] == metrics["best_valid_score"]:
             drawdown_at_best[0] = metrics["valid_max_drawdown"]
         if report is not None:
             report(search_metrics(metrics, drawdown_at_best[0]))
+
+    def on_best(daily: Any) -> None:
+        save_valid_path(config.get("valid_paths_dir", ""), trial_id, daily)
 
     result = train_strategy(
         task,
@@ -204,12 +245,13 @@ def run_trial(
         seed=int(config["seed"]),
         steps_per_epoch=budget.steps_per_epoch,
         report=on_epoch,
+        on_best=on_best,
         checkpoint=None if checkpoint_dir is None else Path(checkpoint_dir) / STRATEGY_FILE,
         log=None,
     )
     best = {k: float(v) for k, v in result.best.items()}
     final = {
-        **search_metrics({**best, "best_valid_sharpe": best[SELECTION_METRIC]}, float("nan")),
+        **search_metrics({**best, "best_valid_score": best[key]}, float("nan")),
         DRAWDOWN: best["valid_max_drawdown"] if math.isfinite(best["valid_max_drawdown"]) else 1.0,
         "best_epoch": best["epoch"],
         "epochs_run": float(len(result.history)),

@@ -1,0 +1,48 @@
+"""Frozen features remember what their stage-1 model was trained on: no look-ahead, and a
+replaced data file never reuses a model trained on the old one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantray.data import DataError, load_task, write_cache
+from quantray.data.synthetic import generate, write_bars
+from quantray.train.features import small_stage1_spec, spec_key
+
+
+@pytest.fixture(scope="module")
+def bars():
+    return {s: f.drop(columns="regime") for s, f in generate(2, 900, seed=11).items()}
+
+
+def _cache(tmp_path, bars, period) -> str:
+    task = load_task(bars=bars)
+    meta = {"data_hash": task.panel.data_hash, "trained_period": period}
+    table = np.zeros((task.panel.n_rows, 4), dtype=np.float32)
+    return str(write_cache(tmp_path / f"cache-{period[1]}", table, meta))
+
+
+def test_cache_trained_on_the_test_period_is_refused(tmp_path, bars):
+    task = load_task(bars=bars)
+    train_first, train_last = (str(d) for d in task.splits.ranges["train"])
+    ok = load_task(bars=bars, features=_cache(tmp_path, bars, [train_first, train_last]))
+    assert ok.dim == 4
+    test_last = str(task.splits.ranges["test"][1])
+    with pytest.raises(DataError, match="overlaps this task's valid period") as err:
+        load_task(bars=bars, features=_cache(tmp_path, bars, [train_first, test_last]))
+    assert "fix:" in str(err.value).lower() or "fix" in str(err.value)
+    # One day into validation is already look-ahead.
+    valid_first = str(task.splits.ranges["valid"][0])
+    with pytest.raises(DataError, match="overlaps"):
+        load_task(bars=bars, features=_cache(tmp_path, bars, [train_first, valid_first]))
+
+
+def test_replacing_the_data_file_changes_the_stage1_key(tmp_path, bars):
+    path = write_bars(bars, tmp_path / "bars.parquet")
+    spec = small_stage1_spec(path, smoke=True)
+    before = spec_key(spec)
+    assert spec_key(small_stage1_spec(path, smoke=True)) == before, "same content, same key"
+    changed = {s: f.assign(volume=f["volume"] + 1.0) for s, f in bars.items()}
+    write_bars(changed, path)  # same path, new content
+    assert spec_key(small_stage1_spec(path, smoke=True)) != before
