@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from quantray.config import ConfigError, PriceModelConfig
+from quantray.data.sample import SAMPLE_PATH
 from quantray.train.features import spec_key
 from quantray.tune.space import BUDGETS, LOSS_WEIGHTS, SearchSpace, get_budget, stage1_model
 from quantray.tune.tuner import TuneSettings, stage1_spec, strategy_config
@@ -64,7 +65,8 @@ def test_unknown_budget_gets_a_hint():
 
 
 def test_same_architecture_same_stage1_key_and_strategy_config_is_valid():
-    settings = TuneSettings(get_budget("smoke"), "/data/x.csv", "/tmp/store", "t")
+    # The key hashes the data content, so the data must exist: the bundled sample.
+    settings = TuneSettings(get_budget("smoke"), str(SAMPLE_PATH), "/tmp/store", "t")
     a, b = _sample("smoke", 2)
     base = {**settings.constants()}
     arch = {k: v for k, v in a.items() if k.startswith("s1_")}
