@@ -58,11 +58,6 @@ def test_seed_copies_average_per_date():
     np.testing.assert_allclose(daily.to_numpy(), [0.02, -0.01, 0.05, 0.02, 0.0], atol=1e-15)
 
 
-def test_shape_mismatch_is_a_clear_error():
-    with pytest.raises(ValueError, match="same \\[n, E\\] shape"):
-        equal_weight_daily(NET, return_dates(DATES, ROWS)[:, :2])
-
-
 def test_task_episodes_book_inside_their_own_symbol(regime_task):
     test = regime_task.episodes("test", stride=regime_task.data.episode_len)
     dates = return_dates(regime_task.panel.dates, test.rows)
