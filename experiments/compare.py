@@ -1,30 +1,44 @@
-"""Compare the GRU strategy, RLlib PPO and SAC and the baselines on identical held-out episodes.
+"""Compare the GRU strategy, RLlib PPO and SAC and the baselines on equal terms.
 
     python experiments/compare.py --smoke-test
     python experiments/compare.py --features runs/features/features-<id>-<hash> --seeds 3
+    python experiments/compare.py --budget-by seconds --budget 120 --tune 8
 
-Every method plays the same fixed list of non-overlapping TEST episodes through the same
-accounting (quantray.evaluate.evaluate_positions). Learned methods are trained on the train
-split (GRU: selected on validation) once per seed. Writes OUT/report.md (means with 95%
-bootstrap CIs, pairwise differences, per-regime table, spread over seeds, wall-clock and
-samples per method), OUT/episodes.csv and PNG plots.
+Every learned method gets the same training budget per run (``--budget-by samples``: env-days,
+an RL env step = one GRU episode-day; or ``seconds`` of training), is validated at the same
+``--evaluations`` marks on the same validation episodes and keeps its best validation
+checkpoint, for the same number of seeds. ``--tune N`` first gives each method N Ray Tune
+trials (Optuna TPE) over its own hyperparameters under that budget, selected on validation.
+Only after every selection is the test split read, once: every method and the baselines then
+play the same fixed list of non-overlapping TEST episodes through the same accounting.
+
+Writes OUT/report.md (per-episode means with CIs, pairwise differences, per-regime table,
+seeds, budgets used, calendar-time equal-weight portfolio stats), episodes.csv, budgets.csv,
+learning_curves.csv, tune_<method>.csv (with --tune) and PNGs: equity.png (growth of 1 and
+drawdown over the held-out dates, buy-and-hold beside), positions.png, regimes.png,
+learning_curves.png.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from quantray.cli import add_common_args, run
-from quantray.config import CostConfig, StrategyConfig
+from quantray.cli import add_common_args, run, storage_path
+from quantray.config import BUDGET_UNITS, ConfigError, CostConfig, TrainingBudget
 from quantray.data import load_bars, load_task
-from quantray.evaluate import Backtest
-from quantray.evaluate.report import MethodResult, write_report
+from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, return_dates
+from quantray.evaluate.metrics import Backtest
+from quantray.evaluate.report import REGIME_NAMES, MethodResult, write_report
 from quantray.evaluate.table import exit_cost_note, mean_backtest
 from quantray.evaluate.versus import backtest_episodes, baseline_backtests
+
+METHODS = ("gru", "ppo", "sac")
+DEFAULT_BUDGET = {"samples": 200_000, "seconds": 120}
+SMOKE_BUDGET = {"samples": 800, "seconds": 3}
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,24 +50,73 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--methods", default="gru,ppo,sac", help="learned methods to train: gru,ppo,sac"
     )
-    parser.add_argument("--rl-iterations", type=int, default=None)
-    parser.add_argument("--address", default=None, help="Ray cluster for RL ('auto')")
+    parser.add_argument(
+        "--budget-by",
+        default="samples",
+        help="what the per-run training budget counts: samples (env-days; an RL env step = "
+        "one GRU episode-day) or seconds (training wall-clock, validation excluded)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="training budget per run and method, in --budget-by's unit (default: "
+        f"{DEFAULT_BUDGET['samples']:,} samples or {DEFAULT_BUDGET['seconds']} s; smoke: "
+        f"{SMOKE_BUDGET['samples']:,} or {SMOKE_BUDGET['seconds']})",
+    )
+    parser.add_argument(
+        "--evaluations",
+        type=int,
+        default=None,
+        help="validation scorings per run, evenly over the budget (default 10; smoke 2)",
+    )
+    parser.add_argument(
+        "--tune",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first give each learned method N Tune trials (Optuna TPE) over its own "
+        "hyperparameters, each trained to the budget and selected on validation",
+    )
+    parser.add_argument("--address", default=None, help="Ray cluster ('auto'); default local")
     return parser.parse_args()
+
+
+def _settings(args: argparse.Namespace) -> tuple[list[str], TrainingBudget, int]:
+    """Methods, budget and seeds from the flags; ConfigError (exit 2) on a user mistake."""
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise ConfigError(
+            f"--methods: found {unknown or 'nothing'}; expected a comma list of "
+            f"{', '.join(METHODS)} (e.g. --methods gru,ppo)"
+        )
+    if args.budget_by not in BUDGET_UNITS:
+        raise ConfigError(
+            f"--budget-by: found {args.budget_by!r}; expected one of {', '.join(BUDGET_UNITS)}"
+        )
+    if args.tune < 0:
+        raise ConfigError(f"--tune: found {args.tune}; expected a trial count >= 0")
+    seeds = args.seeds if args.seeds is not None else (1 if args.smoke_test else 3)
+    if seeds < 1:
+        raise ConfigError(f"--seeds: found {seeds}; expected >= 1")
+    default = SMOKE_BUDGET if args.smoke_test else DEFAULT_BUDGET
+    budget = TrainingBudget(
+        by=args.budget_by,
+        amount=args.budget if args.budget is not None else default[args.budget_by],
+        evaluations=args.evaluations or (2 if args.smoke_test else 10),
+    )
+    return methods, budget, seeds
 
 
 def main() -> int:
     args = parse_args()
+    methods, budget, seeds = _settings(args)
     cost = CostConfig.preset(args.cost)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = set(methods) - {"gru", "ppo", "sac"}
-    if unknown:
-        print(f"error: --methods: unknown {sorted(unknown)}; choose from gru, ppo, sac")
-        return 2
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = args.seeds or (1 if args.smoke_test else 3)
 
     features = args.features
     if features is None:
@@ -61,100 +124,156 @@ def main() -> int:
 
         spec = small_stage1_spec(args.data, smoke=args.smoke_test)
         features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
-    task = load_task(args.data, features=None if features == "raw" else features, bars=bars)
-    test = task.episodes("test", stride=task.data.episode_len)
+    features = None if features == "raw" else str(Path(features).resolve())
+    data = None if args.data is None else str(Path(args.data).resolve())
+    task = load_task(data, features=features, bars=bars)
 
     import torch
+
+    from quantray.tune.methods import SELECT, train_method, tune_method
+
+    # One thread, as in every Tune trial: same footing for all methods, and these small
+    # networks run no faster on more threads (on a busy machine, much slower).
+    torch.set_num_threads(1)
+
+    if args.tune or any(m != "gru" for m in methods):
+        from quantray.train.monitoring import init_ray
+
+        init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
+
+    # 1. Selection, validation only: tuning, then every seed's best validation checkpoint.
+    params: dict[str, dict] = {m: {} for m in methods}
+    for method in methods if args.tune else []:
+        params[method], trials = tune_method(
+            method,
+            args.tune,
+            data=data,
+            features=features,
+            budget=budget,
+            cost=args.cost,
+            storage_path=storage_path(args),
+            smoke=args.smoke_test,
+        )
+        trials.to_csv(out / f"tune_{method}.csv", index=False)
+        print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
+    runs = {m: [] for m in methods}
+    for method in methods:
+        for seed in range(seeds):
+            result = train_method(
+                method,
+                task,
+                budget,
+                cost=args.cost,
+                params=params[method],
+                seed=seed,
+                smoke=args.smoke_test,
+            )
+            runs[method].append(result)
+            print(
+                f"[compare] {method} seed {seed}: {result.samples:,} env-days, "
+                f"{result.train_seconds:.1f}s training, best {SELECT} "
+                f"{result.best.get(SELECT, float('nan')):.3f}"
+            )
+
+    # 2. The test split, read once, after all selection.
+    test = task.episodes("test", stride=task.data.episode_len)
+    dates = return_dates(task.panel.dates, test.rows)  # [n, E]
 
     from quantray.losses import classify_market
 
     regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()
-    results: list[MethodResult] = []
+    names = np.asarray(REGIME_NAMES)[regimes]  # [n]
+    regime_by_date = majority_by_date(np.repeat(names[:, None], dates.shape[1], axis=1), dates)
 
-    if "gru" in methods:
-        from quantray.train.strategy import policy_positions, train_strategy
-
-        config = StrategyConfig(epochs=2 if args.smoke_test else 20)
-        rows, runs, first, seconds, samples = [], [], None, 0.0, 0
-        for seed in range(seeds):
-            result = train_strategy(
-                task,
-                config,
-                cost,
-                seed=seed,
-                steps_per_epoch=20 if args.smoke_test else None,
-                log=None,
-            )
-            positions = policy_positions(result.model, test, task.table, cost)
-            first = positions if first is None else first
-            runs.append(backtest_episodes(positions, test, cost))
-            rows.append(_rows("gru", runs[-1], seed))
-            seconds += result.seconds
-            samples += result.samples
-            print(f"[compare] gru seed {seed}: valid ir {result.best['valid_ir']:.3f}")
-        results.append(
-            MethodResult("gru", _concat(rows), first, mean_backtest(runs), seconds, samples)
+    def result_of(name: str, per_seed: list[Backtest], **cost_used) -> MethodResult:
+        rows = []
+        for seed, backtest in enumerate(per_seed):
+            frame = backtest.episode_metrics()
+            frame.insert(0, "episode", range(len(frame)))
+            frame.insert(0, "method", name)
+            rows.append(frame.assign(seed=seed))
+        stacked = np.tile(dates, (len(per_seed), 1))  # [seeds * n, E]
+        return MethodResult(
+            name,
+            pd.concat(rows, ignore_index=True),
+            per_seed[0].executed,
+            mean_backtest(per_seed),
+            daily=equal_weight_daily(np.vstack([b.net for b in per_seed]), stacked),
+            daily_position=equal_weight_daily(np.vstack([b.executed for b in per_seed]), stacked),
+            **cost_used,
         )
 
-    rl_methods = [m for m in methods if m in ("ppo", "sac")]
-    if rl_methods:
-        from quantray.train.monitoring import init_ray
-
-        init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
-    for algo in rl_methods:
-        from quantray.rl.evaluate import train_and_evaluate
-
-        rows, runs, first, seconds, samples = [], [], None, 0.0, 0
-        for seed in range(seeds):
-            started = time.perf_counter()
-            positions, used = train_and_evaluate(
-                algo,
-                task,
-                test,
-                cost=args.cost,
-                features=None if features == "raw" else features,
-                data=args.data,
-                seed=seed,
-                smoke=args.smoke_test,
-                iterations=args.rl_iterations,
-            )
-            seconds += time.perf_counter() - started
-            samples += used
-            first = positions if first is None else first
-            runs.append(backtest_episodes(positions, test, cost))
-            rows.append(_rows(algo, runs[-1], seed))
-            print(f"[compare] {algo} seed {seed}: done ({used:,} env steps)")
+    results, budget_rows, curves = [], [], []
+    for method in methods:
+        seed_runs = runs[method]
         results.append(
-            MethodResult(algo, _concat(rows), first, mean_backtest(runs), seconds, samples)
+            result_of(
+                method,
+                [backtest_episodes(r.play(task, test), test, cost) for r in seed_runs],
+                seconds=sum(r.seconds for r in seed_runs),
+                samples=sum(r.samples for r in seed_runs),
+                train_seconds=sum(r.train_seconds for r in seed_runs),
+            )
         )
-
+        for r in seed_runs:
+            curves.append(r.curve())
+            budget_rows.append(
+                {
+                    "method": method,
+                    "seed": r.seed,
+                    "budget_by": budget.by,
+                    "budget": budget.amount,
+                    "samples": r.samples,
+                    "train_seconds": r.train_seconds,
+                    "wall_seconds": r.seconds,
+                    "env_days_per_granule": r.granularity,
+                    "selected_by": SELECT,
+                    "best_valid_score": r.best.get(SELECT, float("nan")),
+                    "selected_at_samples": r.best.get("samples", float("nan")),
+                }
+            )
     for name, backtest in baseline_backtests(task, test, cost).items():
-        results.append(MethodResult(name, _rows(name, backtest, 0), backtest.executed, backtest))
-    n, e = test.next_returns.shape
+        results.append(result_of(name, [backtest]))
+    budgets = pd.DataFrame(budget_rows)
+    budgets.to_csv(out / "budgets.csv", index=False)
 
+    n, e = test.next_returns.shape
+    used = budgets.groupby("method", sort=False)[["samples", "train_seconds"]].mean()
     header = [
         f"- {task.describe()}",
         f"- test episodes: {n} non-overlapping {e}-day episodes; cost model `{args.cost}`; "
         f"seeds per learned method: {seeds}. {exit_cost_note(cost)}",
+        f"- training budget (every learned method, every seed): {budget.describe()}; used per "
+        "run (mean over seeds): "
+        + "; ".join(
+            f"{m} {row.samples:,.0f} env-days in {row.train_seconds:.1f} s"
+            for m, row in used.iterrows()
+        ),
+        f"- checkpoint: every learned method keeps its best validation `{SELECT}` over its "
+        f"{budget.evaluations} validations, on the same validation episodes",
+        (
+            f"- tuned: each learned method got {args.tune} Tune trials (Optuna TPE) over its "
+            "own hyperparameters, each trained to the same budget and selected on validation "
+            "(tune_<method>.csv); the test split was read once, after all selection"
+            if args.tune
+            else "- not tuned: default hyperparameters for every method (--tune N to search)"
+        ),
         "- market regime of each episode from the three-voter classifier on its realised "
         "returns (hindsight, used for reporting only)",
     ]
-    path = write_report(results, regimes, task.episode_dates(test), out, header=header)
-    print(path.read_text().split("![equity]")[0])
+    path = write_report(
+        results,
+        regimes,
+        task.episode_dates(test),
+        out,
+        header=header,
+        regime_by_date=regime_by_date,
+        curve_metric=SELECT,
+        curves=pd.concat(curves, ignore_index=True) if curves else None,
+    )
+    print(path.read_text().split("![")[0])
     print(f"report: {path}")
     return 0
-
-
-def _rows(name: str, backtest: Backtest, seed: int) -> pd.DataFrame:
-    """Per-episode metrics of one run, in the ``evaluate_positions`` layout, with its seed."""
-    frame = backtest.episode_metrics()
-    frame.insert(0, "episode", range(len(frame)))
-    frame.insert(0, "method", name)
-    return frame.assign(seed=seed)
-
-
-def _concat(rows: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(rows, ignore_index=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ normalisation, caches and Tune read only train and validation.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,20 @@ def sample_rows(
     return np.flatnonzero(mask & panel.first_window_row(data.window))
 
 
+SPLIT_AUDIT_ENV = "QUANTRAY_SPLIT_AUDIT"
+"""Set to a file path to log every episode-list read of a split (one line ``split pid``) by
+this process and every process it starts (Ray workers included): lets a test prove the test
+split is read only after all model selection."""
+
+
+def _audit(split: str) -> None:
+    path = os.environ.get(SPLIT_AUDIT_ENV)
+    if path:
+        # One short O_APPEND write per line: lines from concurrent processes never interleave.
+        with open(path, "a") as f:
+            f.write(f"{split} {os.getpid()}\n")
+
+
 def episode_rows(
     panel: Panel,
     splits: Splits,
@@ -110,6 +125,7 @@ def episode_rows(
     """Start rows s of stage-2 episodes in ``split``: days s..s+E-1 decide, s+E is the last
     close they earn on. ``stride`` = E gives non-overlapping episodes (for evaluation)."""
     data = data or DataConfig()
+    _audit(split)
     mask = _inside(panel, splits, splits.code(split), data.episode_len)
     starts = np.flatnonzero(mask & panel.first_window_row(data.window))
     if stride > 1:

@@ -7,7 +7,7 @@ training samples). Output: ``report.md`` (the one results table of ``evaluate.ta
 pooled Sharpe, information ratio and active return vs buy-and-hold with date-block
 intervals; pairwise differences on the same episodes with date-block intervals; the mean by
 market regime; spread over training seeds; cost per method), ``episodes.csv`` and PNG plots
-(equity curves, positions by day, per-regime bars).
+(calendar-time equity and drawdown, positions by date, per-regime bars, learning curves).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from quantray.evaluate.blocks import paired_mean_ci
+from quantray.evaluate.calendar import calendar_summary
 from quantray.evaluate.metrics import Backtest
+from quantray.evaluate.plots import plot_calendar, plot_learning_curves, plot_positions
 from quantray.evaluate.table import Scored, format_ci, verdict
 
 REGIME_NAMES = ("bull", "bear", "sideways")
@@ -42,8 +44,16 @@ class MethodResult:
     backtest: Backtest
     """The test backtest, training seeds averaged per episode-day (``mean_backtest``)."""
     seconds: float = 0.0
+    """Wall-clock of training, all seeds (validations included)."""
     samples: int = 0
+    """Env-days seen in training, all seeds (RL env steps; GRU episodes x E)."""
     notes: dict[str, str] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    """Seconds of training steps alone, all seeds (what a seconds budget counts)."""
+    daily: pd.Series | None = None
+    """Equal-weight daily net returns over the held-out dates (``evaluate.calendar``)."""
+    daily_position: pd.Series | None = None
+    """Equal-weight mean position per held-out date."""
 
 
 def _seed_mean(rows: pd.DataFrame, metric: str) -> np.ndarray:
@@ -60,8 +70,15 @@ def write_report(
     header: list[str],
     reference: str = "gru",
     seed: int = 0,
+    regime_by_date: pd.Series | None = None,
+    curves: pd.DataFrame | None = None,
+    curve_metric: str = "valid_ir",
 ) -> Path:
-    """Write report.md, episodes.csv and the PNGs into ``out``; returns the report path."""
+    """Write report.md, episodes.csv and the PNGs into ``out``; returns the report path.
+
+    Methods with a ``daily`` series get the calendar-time table and figures (equity and
+    drawdown, positions; shaded by ``regime_by_date``); ``curves`` (method, seed, samples,
+    train_seconds, ``curve_metric``) becomes learning_curves.csv / .png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     episodes = pd.concat([m.rows for m in methods], ignore_index=True)
@@ -113,62 +130,67 @@ def write_report(
         "",
         "## Spread over training seeds and cost",
         "",
-        "| method | seeds | mean return per seed | wall-clock (s) | training samples |",
-        "|---|---|---|---|---|",
+        "| method | seeds | mean return per seed | training env-days | training s | wall-clock s |",
+        "|---|---|---|---|---|---|",
     ]
     for m in methods:
         per_seed = m.rows.groupby("seed")["total_return"].mean()
         spread = ", ".join(f"{v:+.4f}" for v in per_seed.to_numpy())
-        lines.append(f"| {m.name} | {len(per_seed)} | {spread} | {m.seconds:.1f} | {m.samples:,} |")
+        lines.append(
+            f"| {m.name} | {len(per_seed)} | {spread} | {m.samples:,} | {m.train_seconds:.1f} "
+            f"| {m.seconds:.1f} |"
+        )
 
-    _plot_equity(methods, out / "equity.png")
-    _plot_positions(methods, out / "positions.png")
+    daily = {m.name: m.daily for m in methods if m.daily is not None and m.name != CEILING}
+    figures = []
+    if daily:
+        lines += [
+            "",
+            "## Over calendar time (equal weight across the symbols traded each day)",
+            "",
+            "Each method's held-out positions applied on their own dates (a return is booked on "
+            "the day it is earned); a day's return is the mean over the symbols with an open "
+            f"episode that day (learned methods: over their seeds too). {CEILING} is left out "
+            "(it would flatten every curve).",
+            "",
+            "| method | days | first | last | total return | CAGR | Sharpe | max drawdown |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, series in daily.items():
+            c = calendar_summary(series)
+            lines.append(
+                f"| {name} | {c['n_days']:.0f} | {c['first']} | {c['last']} | "
+                f"{c['total_return']:+.4f} | {c['cagr']:+.4f} | {c['sharpe']:.3f} | "
+                f"{c['max_drawdown']:.4f} |"
+            )
+        plot_calendar(daily, out / "equity.png", regime=regime_by_date)
+        positions = {
+            m.name: m.daily_position
+            for m in methods
+            if m.daily_position is not None and m.name not in (CEILING, "buy_and_hold", "cash")
+        }
+        plot_positions(positions, out / "positions.png", regime=regime_by_date)
+        figures += ["equity", "positions"]
     _plot_regimes(regime_table, out / "regimes.png")
-    lines += [
-        "",
-        "![equity](equity.png)",
-        "",
-        "![positions](positions.png)",
-        "",
-        "![regimes](regimes.png)",
-        "",
-    ]
+    figures.append("regimes")
+    if curves is not None and not curves.empty:
+        curves.to_csv(out / "learning_curves.csv", index=False)
+        plot_learning_curves(curves, out / "learning_curves.png", metric=curve_metric)
+        lines += [
+            "",
+            "## Learning curves",
+            "",
+            f"Validation {curve_metric} of every method and seed against env-days and "
+            "training seconds used (learning_curves.csv); the kept checkpoint is each run's "
+            "best point.",
+        ]
+        figures.append("learning_curves")
+    lines.append("")
+    for name in figures:
+        lines += [f"![{name}]({name}.png)", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
-
-
-def _plot_equity(methods: list[MethodResult], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    for m in methods:
-        if m.name == CEILING:
-            continue  # the oracle grows so fast it would flatten every other curve
-        first = m.rows[m.rows["seed"] == m.rows["seed"].min()].sort_values("episode")
-        curve = np.cumprod(1.0 + first["total_return"].to_numpy())
-        ax.plot(curve, label=m.name)
-    ax.set_xlabel("episode (held-out, in date order per symbol)")
-    ax.set_ylabel("growth of 1, episodes traded back to back")
-    ax.set_title(f"held-out episodes ({CEILING} omitted: see the table)", fontsize=9)
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_positions(methods: list[MethodResult], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for m in methods:
-        ax.plot(m.positions.mean(axis=0), marker="o", ms=3, label=m.name)
-    ax.set_xlabel("day in episode")
-    ax.set_ylabel("mean position (0 = cash, 1 = fully invested)")
-    ax.set_ylim(-0.05, 1.05)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _plot_regimes(table: dict[str, list[float]], path: Path) -> None:

@@ -1,6 +1,6 @@
 """RLlib glue (the only package that imports RLlib): PPO/SAC configs on the trading env,
 the GRU actor-critic RLModule, the lean PPO learner and sampling path, trading metrics
-callbacks and greedy evaluation.
+callbacks, greedy evaluation and budget-limited training with validation selection.
 
     import ray
     from quantray.envs import shared_task
@@ -12,6 +12,7 @@ callbacks and greedy evaluation.
     frame = evaluate_algo(algo, shared_task(), "valid", "us_equity", action_type="discrete")
 """
 
+from quantray.rl.budget import RLRun, train_rl
 from quantray.rl.callbacks import METRIC_KEYS, TradingMetricsCallback
 from quantray.rl.config import (
     ENV_NAME,
@@ -25,6 +26,7 @@ from quantray.rl.evaluate import evaluate_algo, rl_positions
 from quantray.rl.gru_module import GRUActorCritic
 from quantray.rl.learner import LeanPPOTorchLearner
 from quantray.rl.sampling import LeanPPOTorchRLModule
+from quantray.rl.settings import PPOSettings, SACSettings
 
 __all__ = [
     "ENV_NAME",
@@ -33,6 +35,9 @@ __all__ = [
     "GRUActorCritic",
     "LeanPPOTorchLearner",
     "LeanPPOTorchRLModule",
+    "PPOSettings",
+    "RLRun",
+    "SACSettings",
     "TradingMetricsCallback",
     "algo_config",
     "evaluate_algo",
@@ -40,4 +45,5 @@ __all__ = [
     "register_trading_env",
     "rl_positions",
     "sac_config",
+    "train_rl",
 ]

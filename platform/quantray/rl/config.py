@@ -101,6 +101,10 @@ def ppo_config(
     minibatch_size: int | None = None,
     num_epochs: int | None = None,
     lr: float = 3e-4,
+    entropy_coeff: float = 0.01,
+    gamma: float = 0.99,
+    lambda_: float = 0.95,
+    clip_param: float = 0.2,
     hidden: int = 64,
     strategy_checkpoint: str | None = None,
     evaluation_interval: int | None = None,
@@ -123,6 +127,8 @@ def ppo_config(
         train_batch_size / minibatch_size / num_epochs: PPO's batch settings (defaults: 400 /
             100 / 2 smoke; 4000 / 256 / 6 otherwise).
         lr: Adam learning rate.
+        entropy_coeff / gamma / lambda_ / clip_param: PPO's entropy bonus, discount, GAE
+            lambda and ratio clip (``quantray.rl.settings.PPOSettings`` documents them).
         hidden: hidden width of the MLP layers, or of the GRU state and its heads.
         strategy_checkpoint: ``module="gru"`` only: a stage-2 ``strategy.pt`` whose GRUCell
             and position head initialise the actor (PPO then fine-tunes the GRU strategy).
@@ -167,9 +173,10 @@ def ppo_config(
             num_epochs=num_epochs or (2 if smoke else 6),
             # Rewards are daily returns (~1e-2): the value clip must not bind on them, and
             # a small entropy bonus keeps all 11 positions explored early on.
-            gamma=0.99,
-            lambda_=0.95,
-            entropy_coeff=0.01,
+            gamma=gamma,
+            lambda_=lambda_,
+            entropy_coeff=entropy_coeff,
+            clip_param=clip_param,
             vf_clip_param=10.0,
         )
         .debugging(seed=seed)
@@ -225,6 +232,10 @@ def sac_config(
     learning_starts: int | None = None,
     initial_alpha: float = 0.01,
     hidden: int = 64,
+    lr: float = 3e-4,
+    tau: float = 5e-3,
+    gamma: float = 0.99,
+    replay_capacity: int | None = None,
     evaluation_interval: int | None = None,
     evaluation_episodes: int = 10,
 ) -> SACConfig:
@@ -243,6 +254,9 @@ def sac_config(
         initial_alpha: starting entropy temperature. Rewards are daily returns (~1e-2), so
             RLlib's default alpha = 1 would make the entropy bonus dominate for a long time.
         hidden: width of the two hidden layers of the actor and the twin critics.
+        lr: Adam learning rate of the actor, the critics and alpha.
+        tau / gamma: target-critic Polyak rate and discount.
+        replay_capacity: replay buffer size in env steps (default 20k smoke, 200k).
         evaluation_interval: RLlib's greedy evaluation on the validation list every this many
             iterations (None: off), over its first ``evaluation_episodes`` episodes.
     """
@@ -274,16 +288,16 @@ def sac_config(
             ),
             replay_buffer_config={
                 "type": "PrioritizedEpisodeReplayBuffer",
-                "capacity": 20_000 if smoke else 200_000,
+                "capacity": replay_capacity or (20_000 if smoke else 200_000),
                 "alpha": 0.6,
                 "beta": 0.4,
             },
             initial_alpha=initial_alpha,
-            actor_lr=3e-4,
-            critic_lr=3e-4,
-            alpha_lr=3e-4,
-            gamma=0.99,
-            tau=5e-3,
+            actor_lr=lr,
+            critic_lr=lr,
+            alpha_lr=lr,
+            gamma=gamma,
+            tau=tau,
         )
         .rl_module(
             model_config=DefaultModelConfig(fcnet_hiddens=[hidden, hidden], fcnet_activation="relu")

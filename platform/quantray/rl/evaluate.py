@@ -104,15 +104,31 @@ def rl_positions(
     Returns:
         [n, E] float64 positions after the price-limit rule, in [0, 1]; row i is episode i.
     """
+    return module_positions(
+        algo.get_module(), _env_kwargs(algo), task, episodes, action_type=action_type, cost=cost
+    )
+
+
+def module_positions(
+    module: Any,
+    env_kwargs: dict[str, Any],
+    task: Task,
+    episodes: Episodes,
+    *,
+    action_type: str,
+    cost: str | CostConfig | None = None,
+) -> np.ndarray:
+    """``rl_positions`` for a bare RLModule (e.g. a selected checkpoint kept after its
+    Algorithm stopped); ``env_kwargs``: the training TradingEnv arguments minus those that
+    choose data and episodes (``_env_kwargs(algo)``)."""
     split, index = _split_of(task, episodes)
     n = len(episodes)
-    kwargs = _env_kwargs(algo)
+    kwargs = dict(env_kwargs)
     kwargs["action_type"] = action_type
     if cost is not None:
         kwargs["cost"] = cost
     # One sub-env per episode: sub-env i plays list[i] of the replay list on its first round.
     env = TradingVectorEnv(n, task=task, split=split, mode="train", episode_indices=index, **kwargs)
-    module = algo.get_module()
     module.eval()
     state = None
     if module.is_stateful():
@@ -154,47 +170,3 @@ def evaluate_algo(
     return evaluate_positions(
         name, positions, episodes.next_returns, cost, limit_up=up, limit_down=down
     )
-
-
-def train_and_evaluate(
-    algo_name: str,
-    task: Task,
-    episodes: Episodes,
-    *,
-    cost: str = "none",
-    features: str | None = None,
-    data: str | None = None,
-    seed: int = 0,
-    smoke: bool = False,
-    iterations: int | None = None,
-) -> tuple[np.ndarray, int]:
-    """Train PPO ("ppo", discrete) or SAC ("sac", continuous) on the train split of the same
-    data and features as ``task``, then play ``episodes`` greedily.
-
-    Returns (positions [n, E], env steps sampled in training). Needs a running Ray
-    (``ray.init``); used by experiments/compare.py so every method meets the same episodes.
-    """
-    from pathlib import Path
-
-    from quantray.rl.config import algo_config
-
-    if algo_name not in ("ppo", "sac"):
-        raise ValueError(f"algo_name must be 'ppo' or 'sac', got {algo_name!r}")
-    env_config = {
-        "data": None if data is None else str(Path(data).resolve()),
-        "features": None if features is None else str(Path(features).resolve()),
-        "cost": cost,
-        "split": "train",
-    }
-    n_iter = iterations or ((2 if algo_name == "ppo" else 5) if smoke else 30)
-    algo = algo_config(algo_name, env_config, smoke=smoke, seed=seed).build_algo()
-    try:
-        steps = 0
-        for _ in range(n_iter):
-            result = algo.train()
-            steps = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
-        action_type = "discrete" if algo_name == "ppo" else "continuous"
-        positions = rl_positions(algo, task, episodes, action_type=action_type, cost=cost)
-    finally:
-        algo.stop()
-    return positions, steps

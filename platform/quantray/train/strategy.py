@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from quantray.accounting import limit_flags
-from quantray.config import CostConfig, StrategyConfig
+from quantray.config import CostConfig, StrategyConfig, TrainingBudget
 from quantray.data import Episodes, Task
 from quantray.evaluate import Backtest, buy_and_hold, pooled_sharpe, run_backtest
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
@@ -63,10 +63,12 @@ class StrategyResult:
     best: dict[str, float]
     seconds: float
     samples: int
-    """Training episodes consumed (for samples-used comparisons with RL)."""
+    """Training episodes consumed (x E = episode-days, the unit RL env steps compare to)."""
     checkpoint: Path | None = None
     valid_daily: pd.Series | None = None
     """Equal-weight daily validation net return of the selected epoch, by date."""
+    train_seconds: float = 0.0
+    """Wall-clock of the optimizer steps alone (validation excluded): the seconds budget."""
 
 
 @torch.no_grad()
@@ -125,8 +127,17 @@ def validate(
     ``dates`` [n, E] are the episodes' decision dates (``Task.episode_dates``). valid_ir is
     the annualised Sharpe of the pooled daily active return (strategy minus buy-and-hold on
     the same days, both after costs): a policy that always holds the market scores 0."""
-    positions, backtest = policy_backtest(model, episodes, table, cost)
+    positions = policy_positions(model, episodes, table, cost)
+    return validation_of(positions, episodes, cost, dates)
+
+
+def validation_of(
+    positions: np.ndarray, episodes: Episodes, cost: CostConfig, dates: np.ndarray
+) -> Validation:
+    """``validate`` for any policy's positions [n, E] on ``episodes``: the one
+    checkpoint-selection score of every learned method (GRU epochs, PPO / SAC iterations)."""
     up, down = backtest_limits(episodes, cost)
+    backtest = run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
     hold = run_backtest(
         buy_and_hold(*positions.shape), episodes.next_returns, cost, limit_up=up, limit_down=down
     )
@@ -139,7 +150,7 @@ def validate(
         "valid_excess": float(per_episode["excess_return"].mean()),
         "valid_max_drawdown": pooled["max_drawdown"],
         "valid_turnover": pooled["turnover"],
-        "valid_mean_position": float(positions.mean()),
+        "valid_mean_position": float(np.mean(positions)),
         "valid_days": float(distinct_days(dates)),
     }
     return Validation(metrics, equal_weight_daily(backtest.net, dates))
@@ -183,11 +194,17 @@ def train_strategy(
     checkpoint: Path | None = None,
     log: Callable[[str], None] | None = print,
     on_best: Callable[[pd.Series], None] | None = None,
+    budget: TrainingBudget | None = None,
 ) -> StrategyResult:
     """Train the GRU strategy on ``task`` (train split), select on validation, return the best.
 
     Epochs are selected by ``score_key(config)``; ``on_best`` receives the equal-weight daily
-    validation path each time the selection improves (the search keeps it for the SPA test)."""
+    validation path each time the selection improves (the search keeps it for the SPA test).
+    With ``budget``, training length comes from it instead of ``config.epochs`` /
+    ``steps_per_epoch`` / ``patience``: optimizer steps until ``budget.amount`` episode-days
+    (batch x E per step) or training seconds are used, validating at each
+    ``budget.mark(i)`` (one "epoch" per validation, no early stop). Every history row carries
+    ``samples`` (episode-days so far) and ``train_seconds``."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -207,12 +224,25 @@ def train_strategy(
     history: list[dict[str, float]] = []
     best: dict[str, float] = {}
     best_state: dict[str, torch.Tensor] | None = None
-    stale, global_step, samples = 0, 0, 0
-    for epoch in range(config.epochs):
+    stale, global_step, samples, train_seconds = 0, 0, 0, 0.0
+    days_per_step = config.batch_size * task.data.episode_len
+    epochs = config.epochs if budget is None else budget.evaluations
+    patience = config.patience if budget is None else budget.evaluations
+
+    def epoch_done(epoch: int, epoch_steps: int) -> bool:
+        if budget is None:
+            return epoch_steps >= steps
+        used = global_step * days_per_step if budget.by == "samples" else train_seconds
+        # Reaching the mark ends the epoch: overshoot is under one optimizer step.
+        return epoch_steps > 0 and used >= budget.mark(epoch)
+
+    for epoch in range(epochs):
         model.train()
         epoch_started, epoch_samples = time.perf_counter(), samples
         sums: dict[str, float] = {}
-        for _ in range(steps):
+        epoch_steps = 0
+        while not epoch_done(epoch, epoch_steps):
+            step_started = time.perf_counter()
             idx = torch.from_numpy(rng.integers(0, n_train, size=config.batch_size))
             tau = anneal_tau(global_step, config)
             up = None if train.limit_up is None else train.limit_up[idx]
@@ -232,13 +262,17 @@ def train_strategy(
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             global_step += 1
+            epoch_steps += 1
             samples += config.batch_size
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v) / steps
+                sums[k] = sums.get(k, 0.0) + float(v)
+            train_seconds += time.perf_counter() - step_started
         metrics = {
             "epoch": epoch,
             "tau": anneal_tau(global_step, config),
-            **{f"train_{k}": v for k, v in sums.items()},
+            "samples": float(samples * task.data.episode_len),
+            "train_seconds": train_seconds,
+            **{f"train_{k}": v / epoch_steps for k, v in sums.items()},
         }
         validation = validate(model, valid_eps, task.table, cost, valid_dates)
         metrics.update(validation.metrics)
@@ -261,16 +295,16 @@ def train_strategy(
         )
         if log is not None:
             log(
-                f"[stage 2] epoch {epoch + 1}/{config.epochs} loss {sums.get('total', float('nan')):.4f} "
+                f"[stage 2] epoch {epoch + 1}/{epochs} loss {metrics.get('train_total', float('nan')):.4f} "
                 f"valid sharpe {metrics['valid_sharpe']:.3f} ir {metrics['valid_ir']:.3f} return {metrics['valid_return']:+.4f} "
                 f"excess {metrics['valid_excess']:+.4f} position {metrics['valid_mean_position']:.2f}"
                 f"{'  *' if improved else ''}"
             )
         if report is not None:
             report(metrics)
-        if stale >= config.patience:
+        if stale >= patience:
             if log is not None:
-                log(f"[stage 2] early stop: no validation improvement in {config.patience} epochs")
+                log(f"[stage 2] early stop: no validation improvement in {patience} epochs")
             break
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -278,7 +312,13 @@ def train_strategy(
     if not best:
         best = history[-1]
     result = StrategyResult(
-        model, history, best, time.perf_counter() - started, samples, valid_daily=best_daily
+        model,
+        history,
+        best,
+        time.perf_counter() - started,
+        samples,
+        valid_daily=best_daily,
+        train_seconds=train_seconds,
     )
     if checkpoint is not None:
         meta = {"task": task.describe(), "seed": seed, "best": best, "samples": samples}

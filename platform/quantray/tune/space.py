@@ -150,6 +150,22 @@ def stage1_model(params: dict[str, Any]) -> PriceModelConfig:
     return PriceModelConfig.preset("tiny").replace(**overrides)
 
 
+STRATEGY_PARAMS = (*LOSS_WEIGHTS, "tau_start", "hidden_size", "lr")
+"""The stage-2 parameters ``suggest_strategy`` samples (``StrategyConfig`` field names)."""
+
+
+def suggest_strategy(trial: Any, hidden_sizes: tuple[int, ...]) -> None:
+    """Sample the stage-2 strategy settings into an Optuna ``trial``: the five loss weights
+    (log-uniform), Gumbel temperature ``tau_start``, GRU ``hidden_size`` from
+    ``hidden_sizes`` and ``lr`` (the main job's and compare.py's GRU space)."""
+    for name in LOSS_WEIGHTS:
+        low, high = _WEIGHT_RANGES[name]
+        trial.suggest_float(name, low, high, log=True)
+    trial.suggest_float("tau_start", 0.5, 2.0)
+    trial.suggest_categorical("hidden_size", list(hidden_sizes))
+    trial.suggest_float("lr", 3e-4, 3e-3, log=True)
+
+
 class SearchSpace:
     """Optuna define-by-run space (a picklable callable: Tune checkpoints its searcher).
 
@@ -178,12 +194,7 @@ class SearchSpace:
             trial.suggest_categorical("s1_top_k", list(b.top_ks))
         if self.stage1_only:
             return dict(self.constants)
-        for name in LOSS_WEIGHTS:
-            low, high = _WEIGHT_RANGES[name]
-            trial.suggest_float(name, low, high, log=True)
-        trial.suggest_float("tau_start", 0.5, 2.0)
-        trial.suggest_categorical("hidden_size", list(b.hidden_sizes))
-        trial.suggest_float("lr", 3e-4, 3e-3, log=True)
+        suggest_strategy(trial, b.hidden_sizes)
         return dict(self.constants)
 
     def params_of(self, config: dict[str, Any]) -> dict[str, Any]:

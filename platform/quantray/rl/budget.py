@@ -1,0 +1,142 @@
+"""Train PPO or SAC to a fixed budget, selecting the checkpoint on validation like the GRU.
+
+``train_rl`` runs ``algo.train()`` iterations on the TRAIN split until the budget
+(``TrainingBudget``: env steps sampled, or seconds spent in ``algo.train()``) is used; each
+time another ``1 / budget.evaluations`` of it is used, the greedy policy plays the fixed,
+non-overlapping VALIDATION list and is scored by ``quantray.train.strategy.validation_of``
+(the GRU's epoch-selection scores; ``score`` picks one, by default the GRU's own
+``score_key(StrategyConfig())``, the validation information ratio vs buy-and-hold). The module weights of the best
+score are kept, as the GRU keeps its best epoch. The test split is never touched here.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantray.config import CostConfig, StrategyConfig, TrainingBudget
+from quantray.data import Episodes, Task
+from quantray.envs.market import resolve_cost
+from quantray.rl.config import algo_config
+from quantray.rl.evaluate import _env_kwargs, module_positions
+from quantray.rl.settings import PPOSettings, SACSettings
+from quantray.train.strategy import score_key, validation_of
+
+ACTION_TYPES = {"ppo": "discrete", "sac": "continuous"}
+
+
+@dataclass
+class RLRun:
+    """A budget-trained agent: its selected module and how it got there."""
+
+    algo: str
+    module: Any
+    """The RLModule holding the best validation weights (eval mode)."""
+    env_kwargs: dict[str, Any]
+    """TradingEnv arguments of training, minus data / split choices (for replays)."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    """One row per validation: samples, train_seconds, iteration and the valid_* metrics."""
+    best: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+    """Env steps sampled in training."""
+    train_seconds: float = 0.0
+    """Seconds inside ``algo.train()`` (validation excluded)."""
+    seconds: float = 0.0
+    """Wall-clock of the whole run (build, training, validations)."""
+
+    @property
+    def action_type(self) -> str:
+        return ACTION_TYPES[self.algo]
+
+    def positions(self, task: Task, episodes: Episodes, cost: str | CostConfig) -> np.ndarray:
+        """Greedy positions [n, E] of the selected weights on a fixed episode list."""
+        return module_positions(
+            self.module, self.env_kwargs, task, episodes, action_type=self.action_type, cost=cost
+        )
+
+
+def train_rl(
+    algo_name: str,
+    task: Task,
+    budget: TrainingBudget,
+    *,
+    settings: PPOSettings | SACSettings | None = None,
+    cost: str = "none",
+    seed: int = 0,
+    score: str | None = None,
+    log: Any = None,
+) -> RLRun:
+    """Train ``algo_name`` ("ppo" | "sac") on the train split of ``task`` (its envs play the
+    same Task: sampling runs in this process) until ``budget`` is used; keep the
+    best-validation weights. Needs a running Ray."""
+    if algo_name not in ACTION_TYPES:
+        raise ValueError(f"algo_name must be 'ppo' or 'sac', got {algo_name!r}")
+    settings = settings or (PPOSettings() if algo_name == "ppo" else SACSettings())
+    started = time.perf_counter()
+    env_config = {"task": task, "cost": cost, "split": "train"}
+    algo = algo_config(algo_name, env_config, seed=seed, **settings.config_kwargs()).build_algo()
+    run = RLRun(algo_name, algo.get_module(), _env_kwargs(algo))
+    valid = task.episodes("valid", stride=task.data.episode_len)
+    valid_dates = task.episode_dates(valid)
+    score = score or score_key(StrategyConfig())
+    best_state: dict[str, Any] | None = None
+    next_eval, iteration = 0, 0
+    try:
+        while True:
+            t0 = time.perf_counter()
+            result = algo.train()
+            run.train_seconds += time.perf_counter() - t0
+            iteration += 1
+            run.samples = int(
+                result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0)
+            )
+            used = run.samples if budget.by == "samples" else run.train_seconds
+            done = used >= budget.amount
+            if used < budget.mark(next_eval) and not done:
+                continue
+            # One validation however many marks this iteration crossed.
+            while next_eval < budget.evaluations and used >= budget.mark(next_eval):
+                next_eval += 1
+            module = algo.get_module()
+            metrics = validation_of(
+                module_positions(
+                    module, run.env_kwargs, task, valid, action_type=run.action_type, cost=cost
+                ),
+                valid,
+                resolve_cost(cost),
+                valid_dates,
+            ).metrics
+            row = {
+                "iteration": float(iteration),
+                "samples": float(run.samples),
+                "train_seconds": run.train_seconds,
+                **metrics,
+            }
+            value = metrics[score]
+            if math.isfinite(value) and (not run.best or value > run.best[score]):
+                run.best = dict(row)
+                best_state = copy.deepcopy(module.state_dict())
+            row["best_valid_score"] = run.best.get(score, float("nan"))
+            run.history.append(row)
+            if log is not None:
+                log(
+                    f"[{algo_name}] {run.samples:,} steps {run.train_seconds:.1f}s "
+                    f"{score} {value:.3f}"
+                )
+            if done:
+                break
+        run.module = algo.get_module()
+        if best_state is not None:
+            run.module.load_state_dict(best_state)
+        if not run.best:
+            run.best = dict(run.history[-1])
+        run.module.eval()
+    finally:
+        algo.stop()
+    run.seconds = time.perf_counter() - started
+    return run

@@ -1,0 +1,289 @@
+"""The learned methods of the comparison on equal terms: same budget, same selection, same tuning.
+
+``train_method`` trains one method ("gru" | "ppo" | "sac") for one seed on the TRAIN split
+to a ``TrainingBudget`` and keeps its best VALIDATION checkpoint (the GRU through
+``train_strategy(budget=...)``, PPO / SAC through ``quantray.rl.budget.train_rl``: the same
+validation episodes, the same score, the same evaluation marks). ``tune_method`` gives a
+method N Ray Tune trials (OptunaSearch, TPE) over its own hyperparameters
+(``MethodSpace``), each a ``train_method`` run under the same budget, and returns the
+parameters with the best validation score. Nothing here touches the test split.
+
+Parameters per method:
+
+* gru: the main job's strategy space (``quantray.tune.space.suggest_strategy``: five loss
+  weights, Gumbel temperature, GRU size, lr).
+* ppo: lr, entropy coefficient, gamma, GAE lambda, clip, minibatch (``PPOSettings`` fields).
+* sac: lr, tau, initial alpha, training intensity (updates per env step) (``SACSettings``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantray.config import ConfigError, StrategyConfig, TrainingBudget, check_choice
+from quantray.data import Episodes, Task, load_task
+from quantray.train.strategy import policy_positions, score_key, train_strategy
+from quantray.tune.space import STRATEGY_PARAMS, suggest_strategy
+
+METHODS = ("gru", "ppo", "sac")
+SELECT = score_key(StrategyConfig())
+"""The one validation score every method selects its checkpoints and trials by (the GRU's
+default, ``valid_ir``: information ratio of the pooled daily active return vs buy-and-hold)."""
+OBJECTIVE = "objective"
+"""Tune metric (maximised): the selected checkpoint's ``SELECT`` score, NaN as 0."""
+GRU_HIDDEN_SIZES = (32, 64)
+GRU_SMOKE_BATCH = 16
+"""Smoke runs: 16 episodes (320 episode-days) per GRU step, so tiny budgets still take steps."""
+
+
+@dataclass
+class MethodRun:
+    """One method trained for one seed to the budget, its validation-selected checkpoint."""
+
+    method: str
+    seed: int
+    history: list[dict[str, float]]
+    """One row per validation: ``samples`` (env-days), ``train_seconds``, valid_* metrics."""
+    best: dict[str, float]
+    samples: int
+    """Env-days seen in training (RL env steps; GRU episodes x E)."""
+    train_seconds: float
+    """Seconds of training steps (validation excluded)."""
+    seconds: float
+    """Wall-clock of the whole run."""
+    granularity: float
+    """Env-days one training granule adds (GRU step / PPO iteration / SAC sampling round):
+    a samples budget is met to within this much."""
+    play: Callable[[Task, Episodes], np.ndarray]
+    """Positions [n, E] of the selected checkpoint on a fixed episode list."""
+
+    def curve(self) -> pd.DataFrame:
+        """The learning curve: one row per validation."""
+        frame = pd.DataFrame(self.history)
+        frame.insert(0, "seed", self.seed)
+        frame.insert(0, "method", self.method)
+        columns = ["samples", "train_seconds", SELECT, "valid_sharpe"]
+        return frame[["method", "seed", *dict.fromkeys(columns)]]
+
+
+@dataclass
+class MethodSpace:
+    """Optuna define-by-run space of one method (a picklable callable, as Tune needs)."""
+
+    method: str
+    constants: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        if self.method == "gru":
+            suggest_strategy(trial, GRU_HIDDEN_SIZES)
+        elif self.method == "ppo":
+            trial.suggest_float("lr", 1e-5, 1e-3, log=True)
+            trial.suggest_float("entropy_coeff", 1e-4, 0.05, log=True)
+            trial.suggest_float("gamma", 0.9, 0.999)
+            trial.suggest_float("lambda_", 0.8, 1.0)
+            trial.suggest_float("clip_param", 0.1, 0.3)
+            trial.suggest_categorical("minibatch_size", [64, 128, 256])
+        else:
+            trial.suggest_float("lr", 1e-4, 1e-3, log=True)
+            trial.suggest_float("tau", 1e-3, 2e-2, log=True)
+            trial.suggest_float("initial_alpha", 1e-3, 0.2, log=True)
+            trial.suggest_float("updates_per_step", 1 / 16, 1.0, log=True)
+        return dict(self.constants)
+
+    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The sampled parameters in a trial config (constants removed)."""
+        return {k: v for k, v in config.items() if k not in self.constants}
+
+
+def _rl_settings(method: str, params: dict[str, Any], smoke: bool) -> Any:
+    from quantray.rl.settings import SETTINGS
+
+    cls = SETTINGS[method]
+    base = cls.smoke() if smoke else cls()
+    settings = base.replace(**params)
+    if method == "ppo" and settings.minibatch_size > settings.train_batch_size:
+        settings = settings.replace(minibatch_size=settings.train_batch_size)
+    return settings
+
+
+def method_settings(method: str, params: dict[str, Any], task: Task, smoke: bool) -> Any:
+    """The settings object a method trains with: defaults (smoke sizes in smoke runs) with
+    ``params`` over them (unknown names are a ConfigError with a did-you-mean hint)."""
+    check_choice("method_settings", "method", method, METHODS)
+    if method == "gru":
+        unknown = set(params) - set(STRATEGY_PARAMS)
+        if unknown:
+            raise ConfigError(
+                f"gru parameters: {sorted(unknown)} are not tuned here; expected a subset of "
+                f"{', '.join(STRATEGY_PARAMS)}"
+            )
+        base = StrategyConfig(feature_dim=task.dim, select_by=SELECT.removeprefix("valid_"))
+        if smoke:
+            base = base.replace(batch_size=GRU_SMOKE_BATCH, hidden_size=16, head_hidden=16)
+        return base.replace(**params)
+    return _rl_settings(method, params, smoke)
+
+
+def train_method(
+    method: str,
+    task: Task,
+    budget: TrainingBudget,
+    *,
+    cost: str,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+    smoke: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> MethodRun:
+    """Train ``method`` for ``seed`` to ``budget`` on the train split, keep the best
+    validation checkpoint. PPO / SAC need a running Ray."""
+    from quantray.config import CostConfig
+
+    settings = method_settings(method, dict(params or {}), task, smoke)
+    if method == "gru":
+        cost_config = CostConfig.preset(cost)
+        result = train_strategy(task, settings, cost_config, seed=seed, budget=budget, log=log)
+        model = result.model
+        history = [{k: float(v) for k, v in row.items()} for row in result.history]
+        days_per_step = settings.batch_size * task.data.episode_len
+        return MethodRun(
+            method,
+            seed,
+            history,
+            {k: float(v) for k, v in result.best.items()},
+            samples=result.samples * task.data.episode_len,
+            train_seconds=result.train_seconds,
+            seconds=result.seconds,
+            granularity=days_per_step,
+            play=lambda t, eps: policy_positions(model, eps, t.table, cost_config),
+        )
+    from quantray.rl.budget import train_rl
+
+    run = train_rl(
+        method, task, budget, settings=settings, cost=cost, seed=seed, score=SELECT, log=log
+    )
+    granularity = (
+        settings.train_batch_size if method == "ppo" else settings.num_envs * task.data.episode_len
+    )
+    return MethodRun(
+        method,
+        seed,
+        run.history,
+        run.best,
+        samples=run.samples,
+        train_seconds=run.train_seconds,
+        seconds=run.seconds,
+        granularity=granularity,
+        play=lambda t, eps: run.positions(t, eps, cost),
+    )
+
+
+def objective_of(best: dict[str, float]) -> float:
+    """The search metric of a selected checkpoint: its ``SELECT`` score, NaN as 0."""
+    value = float(best.get(SELECT, float("nan")))
+    return value if math.isfinite(value) else 0.0
+
+
+def method_trial(config: dict[str, Any]) -> None:
+    """Tune function trainable: one ``train_method`` run of the sampled parameters, reported
+    once with its selected validation score (every trial uses the full budget: no pruning,
+    so each configuration is judged on equal terms)."""
+    import torch
+    from ray import tune
+
+    space = MethodSpace(config["method"], {k: config[k] for k in config["constant_keys"]})
+    torch.set_num_threads(1)
+    task = load_task(config["data"], features=config["features"])
+    run = train_method(
+        config["method"],
+        task,
+        TrainingBudget.from_dict(config["budget"]),
+        cost=config["cost"],
+        params=space.params_of(config),
+        seed=int(config["seed"]),
+        smoke=bool(config["smoke"]),
+    )
+    tune.report(
+        {
+            OBJECTIVE: objective_of(run.best),
+            SELECT: float(run.best.get(SELECT, float("nan"))),
+            "samples": float(run.samples),
+            "train_seconds": run.train_seconds,
+        }
+    )
+
+
+def tune_method(
+    method: str,
+    num_trials: int,
+    *,
+    data: str | None,
+    features: str | None,
+    budget: TrainingBudget,
+    cost: str,
+    storage_path: str,
+    seed: int = 0,
+    smoke: bool = False,
+    max_concurrent: int = 2,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``num_trials`` Tune trials of ``method`` (OptunaSearch TPE over ``MethodSpace``), each
+    trained to ``budget`` and scored on validation. Returns (best parameters, one row per
+    trial with its parameters and validation score). Needs a running Ray; ``data`` /
+    ``features`` are the paths (None = bundled / raw) each trial loads its Task from."""
+    import optuna
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    check_choice("tune_method", "method", method, METHODS)
+    constants = {
+        "method": method,
+        "data": data,
+        "features": features,
+        "budget": budget.to_dict(),
+        "cost": cost,
+        "seed": seed,
+        "smoke": smoke,
+    }
+    constants["constant_keys"] = [*constants, "constant_keys"]
+    space = MethodSpace(method, constants)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, num_trials))
+    searcher = OptunaSearch(space=space, metric=OBJECTIVE, mode="max", sampler=sampler)
+    tuner = tune.Tuner(
+        tune.with_resources(method_trial, {"cpu": 1}),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=num_trials,
+            max_concurrent_trials=max_concurrent,
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=f"compare_tune_{method}",
+            storage_path=storage_path,
+            failure_config=tune.FailureConfig(max_failures=0),
+            verbose=0,
+        ),
+    )
+    grid = tuner.fit()
+    rows = []
+    for result in grid:
+        if result.error is not None or not result.metrics:
+            continue
+        params = space.params_of(result.config)
+        rows.append(
+            {
+                "method": method,
+                **params,
+                **{k: result.metrics[k] for k in (OBJECTIVE, SELECT, "samples", "train_seconds")},
+            }
+        )
+    if not rows:
+        raise RuntimeError(f"tune_method: every {method} trial failed; see {storage_path}")
+    frame = pd.DataFrame(rows).sort_values(OBJECTIVE, ascending=False, ignore_index=True)
+    best = max(grid, key=lambda r: r.metrics.get(OBJECTIVE, -np.inf) if r.metrics else -np.inf)
+    return space.params_of(best.config), frame

@@ -1,0 +1,42 @@
+"""PPO and SAC trained to a TrainingBudget: the budget is spent to within one iteration, the
+validation scores sit on the budget's marks, and the kept weights are the best-validation ones
+(the GRU's selection rule), replayable after the Algorithm has stopped."""
+
+from __future__ import annotations
+
+import pytest
+
+from quantray.config import TrainingBudget
+from quantray.envs.market import resolve_cost
+from quantray.rl.budget import train_rl
+from quantray.rl.settings import PPOSettings, SACSettings
+from quantray.train.strategy import validation_of
+
+COST = "us_equity"
+
+
+@pytest.mark.parametrize(
+    ("algo", "settings", "per_iteration"),
+    [("ppo", PPOSettings.smoke(), 400), ("sac", SACSettings.smoke(), 160)],
+)
+def test_budget_used_to_one_iteration_and_best_validation_kept(
+    ray_local, regime_task, algo, settings, per_iteration
+):
+    budget = TrainingBudget(by="samples", amount=1_000, evaluations=2)
+    run = train_rl(algo, regime_task, budget, settings=settings, cost=COST, seed=0)
+    assert budget.amount <= run.samples < budget.amount + per_iteration
+    seen = [row["samples"] for row in run.history]
+    assert len(seen) == 2  # one validation at each mark: 500 and 1000 env steps
+    for i, s in enumerate(seen):
+        assert budget.mark(i) <= s < budget.mark(i) + per_iteration
+    best = max(row["valid_ir"] for row in run.history)
+    assert run.best["valid_ir"] == best
+    valid = regime_task.episodes("valid", stride=20)
+    replayed = validation_of(
+        run.positions(regime_task, valid, COST),
+        valid,
+        resolve_cost(COST),
+        regime_task.episode_dates(valid),
+    ).metrics
+    assert replayed["valid_ir"] == pytest.approx(best, abs=1e-12)
+    assert run.train_seconds < run.seconds
