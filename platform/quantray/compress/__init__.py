@@ -2,6 +2,7 @@
 that removes attention heads, FFN channels or MoE experts. No Ray."""
 
 from quantray.compress.distill import DistillConfig, distill, distill_loss, student_config
+from quantray.compress.finetune import finetune
 from quantray.compress.prune import TARGETS, count_units, kept_units, prune
 from quantray.compress.speed import windows_per_second
 
@@ -11,6 +12,7 @@ __all__ = [
     "count_units",
     "distill",
     "distill_loss",
+    "finetune",
     "kept_units",
     "prune",
     "student_config",

@@ -111,7 +111,11 @@ def distill_loss(
         + config.feature_weight * feature
         + student_out.aux_loss
     )
-    terms = {"label": float(label), "price": float(price), "feature": float(feature)}
+    terms = {
+        "label": float(label.detach()),
+        "price": float(price.detach()),
+        "feature": float(feature.detach()),
+    }
     return loss, terms
 
 
