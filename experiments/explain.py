@@ -149,7 +149,9 @@ def main() -> int:
         plot_regimes,
     )
 
-    task = load_task(data, data_config=DataConfig(window=spec.model.window), split_config=spec.split)
+    task = load_task(
+        data, data_config=DataConfig(window=spec.model.window), split_config=spec.split
+    )
     panel, window, E = task.panel, spec.model.window, task.data.episode_len
     normalized = normalizer.transform(panel.features)  # [N, F] with the model's own statistics
     next_ret, prev_ret = panel.next_returns(), panel.prev_returns()
@@ -202,8 +204,14 @@ def main() -> int:
     regimes = classify_market(test.next_returns[picked]).numpy()
     names = [*FEATURE_NAMES, "previous position", "cumulative return"]
     contributions = np.array(
-        [list(attribute(encoder, strategy, played[int(i)], None, args.ig_steps).totals(
-            FEATURE_NAMES).values()) for i in picked]
+        [
+            list(
+                attribute(encoder, strategy, played[int(i)], None, args.ig_steps)
+                .totals(FEATURE_NAMES)
+                .values()
+            )
+            for i in picked
+        ]
     )  # fmt: skip  [n episodes, F + 2]
     by_regime = {
         f"{MARKET_NAMES[r]} (n={int((regimes == r).sum())})": contributions[regimes == r].mean(0)

@@ -69,6 +69,8 @@ def frame_to_markdown(frame: pd.DataFrame, floatfmt: str = ".4g") -> list[str]:
     """A DataFrame as Markdown table lines (index first), numbers with ``floatfmt``."""
 
     def cell(value: object) -> str:
+        if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+            return f"{int(value):,}"  # counts (parameters, units) read better in full
         return format(value, floatfmt) if isinstance(value, float) else str(value)
 
     header = [str(frame.index.name or ""), *map(str, frame.columns)]

@@ -25,4 +25,3 @@ def test_explain_smoke(run_script, tmp_path):
     )  # fmt: skip
     assert bad.returncode == 2, bad.stderr[-2000:]
     assert "no bar on 2018-12-25" in bad.stderr and "Traceback" not in bad.stderr
-

@@ -21,7 +21,6 @@ weights set to zero. Removing experts changes the router's softmax, so fine-tune
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from quantray.config import ConfigError, PriceModelConfig, check_choice

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from quantray.explain.attribution import STATE_NAMES, Attribution  # noqa: E402
+from quantray.explain.attribution import STATE_NAMES, Attribution
 
 
 def _date_ticks(ax, dates: np.ndarray, axis: str, n: int = 6) -> None:
@@ -79,9 +79,7 @@ def plot_decision(
     raw = attribution.raw[-last_days:]  # [days, F]
     shown = dates[-len(raw) :]
     totals = attribution.totals(feature_names)
-    fig, (ax0, ax1) = plt.subplots(
-        1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [2.2, 1]}
-    )
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [2.2, 1]})
     bound = float(np.abs(raw).max()) or 1.0
     image = ax0.imshow(raw.T, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound)
     ax0.set_yticks(range(len(feature_names)), feature_names, fontsize=6)

@@ -78,7 +78,9 @@ def smoke_stage1(out: Path, seed: int = 0) -> tuple[Path, Path]:
     return checkpoint, data_path
 
 
-def smoke_strategy(out: Path, checkpoint: Path, data_path: Path, seed: int = 0) -> tuple[Path, Path]:
+def smoke_strategy(
+    out: Path, checkpoint: Path, data_path: Path, seed: int = 0
+) -> tuple[Path, Path]:
     """Export the micro model's features and train a small strategy on them for a few steps;
     returns (strategy checkpoint, feature cache directory)."""
     from quantray.config import CostConfig
