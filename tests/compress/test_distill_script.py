@@ -9,7 +9,7 @@ from quantray.train.price import load_checkpoint, model_from_checkpoint
 
 def test_distill_smoke(run_script, tmp_path):
     out = tmp_path / "distill"
-    proc = run_script("experiments/distill.py", "--smoke-test", "--out", out, timeout=400)
+    proc = run_script("experiments/distill.py", "--smoke-test", "--out", out, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(out / "distill.csv", index_col="model")
     assert list(table.index) == ["teacher", "distilled student", "scratch student"]

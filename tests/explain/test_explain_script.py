@@ -7,7 +7,7 @@ import pandas as pd
 
 def test_explain_smoke(run_script, tmp_path):
     out = tmp_path / "explain"
-    proc = run_script("experiments/explain.py", "--smoke-test", "--out", out, timeout=300)
+    proc = run_script("experiments/explain.py", "--smoke-test", "--out", out, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("attention.png", "attention_by_lag.png", "decision.png", "regimes.png"):
         assert (out / name).stat().st_size > 1000, name
