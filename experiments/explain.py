@@ -82,7 +82,13 @@ def load_models(args: argparse.Namespace, out: Path):
     if args.features is not None:
         from quantray.train.features import checkpoint_id
 
-        meta = json.loads((Path(args.features) / "meta.json").read_text())
+        meta_path = Path(args.features) / "meta.json"
+        if not meta_path.exists():
+            raise ConfigError(
+                f"explain: --features {args.features} is not a feature cache (no meta.json); "
+                f"pass the directory export_features.py wrote, or leave --features out"
+            )
+        meta = json.loads(meta_path.read_text())
         if meta["checkpoint_id"] != checkpoint_id(args.checkpoint):
             raise ConfigError(
                 f"explain: feature cache {args.features} was made by checkpoint "
