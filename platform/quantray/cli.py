@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
 from quantray.config import ConfigError
 from quantray.data.errors import DataError
 
@@ -61,3 +63,18 @@ def run(main: Callable[[], int | None]) -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def frame_to_markdown(frame: pd.DataFrame, floatfmt: str = ".4g") -> list[str]:
+    """A DataFrame as Markdown table lines (index first), numbers with ``floatfmt``."""
+
+    def cell(value: object) -> str:
+        if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+            return f"{int(value):,}"  # counts (parameters, units) read better in full
+        return format(value, floatfmt) if isinstance(value, float) else str(value)
+
+    header = [str(frame.index.name or ""), *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in frame.iterrows():
+        lines.append("| " + " | ".join([str(index), *map(cell, row.tolist())]) + " |")
+    return lines

@@ -81,14 +81,14 @@ class MLA(nn.Module):
             return q, kv_a
         return self.wq_b(self.q_norm(self.wq_a(x))), self.wkv_a(x)
 
-    def forward(
+    def qkv(
         self, x: torch.Tensor, freqs_cis: torch.Tensor, last_query_only: bool = False
-    ) -> torch.Tensor:
-        """x [B, L, D], RoPE rotations freqs_cis [>=L, qk_rope_head_dim/2] -> [B, Lq, D].
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-head queries, keys and values of x [B, L, D], RoPE applied, before SDPA.
 
-        Every day attends to every day of the window. With ``last_query_only`` only the last
-        day's output is computed (Lq = 1): keys and values still cover the whole window, so the
-        result equals row L-1 of the full output at about 1/L of the query-side cost.
+        Returns q [B, Lq, nH, dqk], k [B, L, nH, dqk], v [B, L, nH, dv]. ``forward`` feeds
+        exactly these to SDPA; ``quantray.explain.attention`` reads them to recompute the
+        attention weights ``softmax(q.k * softmax_scale)`` that SDPA does not return.
         """
         batch, seq_len, _ = x.shape
         freqs_cis = freqs_cis[:seq_len]
@@ -109,7 +109,20 @@ class MLA(nn.Module):
         kv = kv.view(batch, seq_len, self.n_heads, self.qk_nope_head_dim + self.v_head_dim)
         k_nope, v = kv.split((self.qk_nope_head_dim, self.v_head_dim), dim=-1)  # [B, L, nH, *]
         k = torch.cat((k_nope, k_pe.expand(-1, -1, self.n_heads, -1)), dim=-1)  # [B, L, nH, dqk]
+        return q, k, v
 
+    def forward(
+        self, x: torch.Tensor, freqs_cis: torch.Tensor, last_query_only: bool = False
+    ) -> torch.Tensor:
+        """x [B, L, D], RoPE rotations freqs_cis [>=L, qk_rope_head_dim/2] -> [B, Lq, D].
+
+        Every day attends to every day of the window. With ``last_query_only`` only the last
+        day's output is computed (Lq = 1): keys and values still cover the whole window, so the
+        result equals row L-1 of the full output at about 1/L of the query-side cost.
+        """
+        batch = x.shape[0]
+        q, k, v = self.qkv(x, freqs_cis, last_query_only)
+        q_len = q.shape[1]
         q_pad = self.sdpa_head_dim - self.qk_head_dim
         v_pad = self.sdpa_head_dim - self.v_head_dim
         if q_pad:  # zero tail on both q and k adds 0 to every q.k

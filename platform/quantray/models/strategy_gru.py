@@ -86,6 +86,23 @@ class StrategyGRU(nn.Module):
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def step(
+        self,
+        feature: Tensor,
+        prev_position: Tensor,
+        day_fraction: Tensor,
+        cum_return: Tensor,
+        hidden: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """One day of the policy: feature [B, D], the portfolio state (previous executed
+        position, t/E, cumulative net return; each [B]) and hidden [B, hidden] ->
+        (new hidden [B, hidden], position logits [B, A])."""
+        # [B, 3]: the portfolio state known at close t.
+        state = torch.stack([prev_position, day_fraction, cum_return], dim=-1)
+        # [B, D] ++ [B, 3] -> [B, D + 3]
+        hidden = self.cell(torch.cat([feature, state], dim=-1), hidden)
+        return hidden, self.head(hidden)  # logits [B, A]
+
     def forward(
         self,
         features: Tensor,
@@ -140,11 +157,7 @@ class StrategyGRU(nn.Module):
             fed_prev = prev.detach() if detach_feedback else prev
             fed_cum = cum_return.detach() if detach_feedback else cum_return
             day_fraction = features.new_full((batch,), t / episode_len)
-            # [B, 3]: the portfolio state known at close t.
-            state = torch.stack([fed_prev, day_fraction, fed_cum], dim=-1)
-            # [B, D] ++ [B, 3] -> [B, D + 3]
-            hidden = self.cell(torch.cat([features[:, t], state], dim=-1), hidden)
-            logits = self.head(hidden)  # [B, A]
+            hidden, logits = self.step(features[:, t], fed_prev, day_fraction, fed_cum, hidden)
             if training:
                 probs = F.gumbel_softmax(logits, tau=tau, hard=self.config.hard)  # [B, A]
                 wanted = probs @ self.action_positions  # [B, A] @ [A] -> [B]
