@@ -110,12 +110,14 @@ def test_union_calendar_blank_dates_leave_only_that_ticker(tmp_path, bars, caplo
     assert "MSFT has no bars on 10 of the file's 240 dates" in caplog.text
 
 
-def test_older_header_without_level_names_loads(tmp_path, bars):
-    frame = yf_download(bars)
+@pytest.mark.parametrize("group_by", ["column", "ticker"])
+def test_older_header_without_level_names_loads(tmp_path, bars, group_by):
+    frame = yf_download(bars, group_by=group_by)
     frame.columns.names = [None, None]
     path = tmp_path / "old.csv"
     frame.to_csv(path)
-    assert path.read_text().startswith(",Close,Close,High")
+    first = ",Close,Close,High" if group_by == "column" else ",AAPL,AAPL,AAPL"
+    assert path.read_text().startswith(first)
     out = load_bars(path)
     assert sorted(out) == sorted(TICKERS)
     assert_same(out["MSFT"], bars["MSFT"])

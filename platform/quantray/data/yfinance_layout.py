@@ -76,13 +76,9 @@ def _is_blank(cell: object) -> bool:
     return _norm(cell) == "" or _norm(cell).startswith("unnamed:")
 
 
-def _field_level(names: tuple[object, object], levels: tuple[list[object], list[object]]) -> int:
-    """Which of the two column levels holds the field names (0 or 1), or -1 if neither."""
-    labels = [_norm(n) for n in names]
-    if "price" in labels:
-        return labels.index("price")
-    if "ticker" in labels:
-        return 1 - labels.index("ticker")
+def _field_level(levels: tuple[list[object], list[object]]) -> int:
+    """Which of the two column levels holds the field names (0 or 1), or -1 if neither: the
+    one with more yfinance field names (the level names are optional, so not used)."""
     hits = [sum(_norm(c) in FIELDS for c in level) for level in levels]
     if max(hits) == 0:
         return -1
@@ -97,7 +93,6 @@ def _blank_rows(body: pd.DataFrame) -> np.ndarray:
 
 def split_by_ticker(
     keys: list[tuple[object, object]],
-    names: tuple[object, object],
     body: pd.DataFrame,
     dates: pd.Series,
     lines: np.ndarray,
@@ -111,7 +106,7 @@ def split_by_ticker(
     flat table per ticker. ``header_where`` names each header row, ``header`` both, for
     messages."""
     levels = ([k[0] for k in keys], [k[1] for k in keys])
-    f = _field_level(names, levels)
+    f = _field_level(levels)
     if f < 0:
         raise DataError(
             file,
@@ -196,7 +191,7 @@ def split_by_ticker(
 
 def _looks_multilevel(head: pd.DataFrame) -> bool:
     """Two header rows and a ``Date,,,`` row naming the index, the way pandas writes
-    two-level columns, with yfinance fields or level names in the header rows."""
+    two-level columns, with yfinance field names in one of the header rows."""
     if head.shape[0] < HEADER_ROWS or head.shape[1] < 2:
         return False
     top, second, index_row = (head.iloc[i].tolist() for i in range(HEADER_ROWS))
@@ -204,7 +199,7 @@ def _looks_multilevel(head: pd.DataFrame) -> bool:
         return False
     if all(_is_blank(c) for c in top[1:]) or all(_is_blank(c) for c in second[1:]):
         return False
-    return _field_level((top[0], second[0]), (top[1:], second[1:])) >= 0
+    return _field_level((top[1:], second[1:])) >= 0
 
 
 def read_csv(path: Path, file: str) -> TickerTables | None:
@@ -261,10 +256,8 @@ def read_csv(path: Path, file: str) -> TickerTables | None:
     keep = ~_blank_rows(body)
     body, lines = body[keep].reset_index(drop=True), lines[keep]
     keys = list(zip(head.iloc[0, 1:], head.iloc[1, 1:], strict=True))
-    names = (head.iloc[0, 0], head.iloc[1, 0])
     return split_by_ticker(
         keys,
-        names,
         body.iloc[:, 1:],
         body.iloc[:, 0],
         lines,
@@ -306,10 +299,8 @@ def split_frame(raw: pd.DataFrame, file: str) -> TickerTables:
         )
     body = raw.drop(columns=[keys[j] for j in date_cols]) if date_cols else raw
     body = body.reset_index(drop=True)
-    level_names = tuple(raw.columns.names)
     return split_by_ticker(
         list(body.columns),
-        (level_names[0], level_names[1]),
         body,
         dates,
         np.arange(1, len(body) + 1),
