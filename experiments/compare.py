@@ -7,7 +7,9 @@ Every method plays the same fixed list of non-overlapping TEST episodes through 
 accounting (quantray.evaluate.evaluate_positions). Learned methods are trained on the train
 split (GRU: selected on validation) once per seed. Writes OUT/report.md (means with 95%
 bootstrap CIs, pairwise differences, per-regime table, spread over seeds, wall-clock and
-samples per method), OUT/episodes.csv and PNG plots.
+samples per method), OUT/episodes.csv and PNG plots. With --mlflow [URI]: flags as params,
+the GRU's per-epoch validation metrics per seed, every method's mean test metrics, and the
+report files as artifacts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from quantray.cli import add_common_args, run
+from quantray.cli import add_common_args, mlflow_target, run
 from quantray.config import CostConfig, StrategyConfig
 from quantray.data import load_bars, load_task
 from quantray.evaluate import Backtest
@@ -29,7 +31,7 @@ from quantray.evaluate.versus import backtest_episodes, baseline_backtests
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/compare")
+    add_common_args(parser, default_out="runs/compare", tracking=True)
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--seeds", type=int, default=None, help="training seeds per method")
@@ -49,6 +51,7 @@ def main() -> int:
     if unknown:
         print(f"error: --methods: unknown {sorted(unknown)}; choose from gru, ppo, sac")
         return 2
+    tracking = mlflow_target(args, "compare")  # no mlflow package: exit 2 here
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
     out = Path(args.out)
@@ -67,9 +70,12 @@ def main() -> int:
     import torch
 
     from quantray.losses import classify_market
+    from quantray.train.tracking import start_run
 
     regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()
     results: list[MethodResult] = []
+    params = {**vars(args), "seeds": seeds, "task": task.describe(), "test_episodes": len(test)}
+    track = start_run(tracking, time.strftime("compare-%Y%m%d-%H%M%S"), params)
 
     if "gru" in methods:
         from quantray.train.strategy import policy_positions, train_strategy
@@ -84,6 +90,9 @@ def main() -> int:
                 seed=seed,
                 steps_per_epoch=20 if args.smoke_test else None,
                 log=None,
+                report=lambda m, seed=seed: track.metrics(
+                    m, step=int(m["epoch"]), prefix=f"gru/seed{seed}/"
+                ),
             )
             positions = policy_positions(result.model, test, task.table, cost)
             first = positions if first is None else first
@@ -140,6 +149,9 @@ def main() -> int:
         "returns (hindsight, used for reporting only)",
     ]
     path = write_report(results, regimes, task.episode_dates(test), out, header=header)
+    track.means(pd.concat([r.rows for r in results], ignore_index=True), prefix="test_mean")
+    track.artifacts([path, out / "episodes.csv", *sorted(out.glob("*.png"))])
+    track.finish()
     print(path.read_text().split("![equity]")[0])
     print(f"report: {path}")
     return 0
