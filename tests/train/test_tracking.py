@@ -90,7 +90,7 @@ def test_stage2_run_records_params_every_epoch_and_artifacts(mlflow, store, regi
     from quantray.train.strategy import train_strategy
 
     target = resolve_target(LOCAL_STORE, store, "stage2")
-    config = StrategyConfig(epochs=3, patience=10, hidden_size=16)
+    config = StrategyConfig(epochs=2, patience=10, hidden_size=16)
     report = tmp_path / "summary.md"
     report.write_text("# report\n")
     with tracked_run(target, "stage2-run", {"strategy": config.to_dict(), "seed": 3}) as track:
