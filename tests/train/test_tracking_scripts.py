@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from quantray.train.tracking import LOCAL_STORE, RUN_TAG, resolve_target
+from quantray.tune.tuner import OBJECTIVE
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def test_train_strategy(mlflow, tmp_path, run_script):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = finished_runs(mlflow, out, "train_strategy")
     assert steps(mlflow, run, "valid_sharpe") == [0, 1]  # smoke: 2 epochs
-    assert "valid_mean/buy_and_hold/total_return" in run.data.metrics
+    assert "valid/buy_and_hold/sharpe" in run.data.metrics
     assert {"summary.md", "history.csv", "strategy.pt"} <= artifacts(mlflow, run)
 
 
@@ -97,7 +98,7 @@ def test_tune_strategy_trials_and_summary(mlflow, tmp_path, run_script):
     trials = [r for r in runs if "trial_name" in r.data.tags]
     assert len(search) == 1 and len(trials) == 3
     assert {"summary.md", "trials.csv", "best_config.json"} <= artifacts(mlflow, search[0])
-    assert "search/dsr" in search[0].data.metrics
+    assert {"search/dsr_active", "search/spa_pvalue"} <= set(search[0].data.metrics)
     for trial in trials:
         assert trial.data.tags[RUN_TAG] == search[0].info.run_name
-        assert len(steps(mlflow, trial, "objective_sharpe")) >= 1
+        assert len(steps(mlflow, trial, OBJECTIVE)) >= 1
