@@ -17,17 +17,20 @@ seeds, budgets used, calendar-time equal-weight portfolio stats), episodes.csv, 
 learning_curves.csv, tune_<method>.csv (with --tune) and PNGs: equity.png (growth of 1 and
 drawdown over the held-out dates, buy-and-hold beside), positions.png, regimes.png,
 learning_curves.png.
+With --mlflow [URI]: flags as params, every method's mean test metrics, and the report
+files (learning curves and budgets included) as artifacts.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from quantray.cli import add_common_args, run, storage_path
+from quantray.cli import add_common_args, mlflow_target, run, storage_path
 from quantray.config import BUDGET_UNITS, ConfigError, CostConfig, TrainingBudget
 from quantray.data import load_bars, load_task
 from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, return_dates
@@ -43,7 +46,7 @@ SMOKE_BUDGET = {"samples": 800, "seconds": 3}
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/compare")
+    add_common_args(parser, default_out="runs/compare", tracking=True)
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--seeds", type=int, default=None, help="training seeds per method")
@@ -113,6 +116,7 @@ def main() -> int:
     args = parse_args()
     methods, budget, seeds = _settings(args)
     cost = CostConfig.preset(args.cost)
+    tracking = mlflow_target(args, "compare")  # no mlflow package: exit 2 here
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
     out = Path(args.out)
@@ -180,7 +184,13 @@ def main() -> int:
     dates = return_dates(task.panel.dates, test.rows)  # [n, E]
 
     from quantray.losses import classify_market
+    from quantray.train.tracking import start_run
 
+    track = start_run(
+        tracking,
+        time.strftime("compare-%Y%m%d-%H%M%S"),
+        {**vars(args), "seeds": seeds, "task": task.describe(), "test_episodes": len(test)},
+    )
     regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()
     names = np.asarray(REGIME_NAMES)[regimes]  # [n]
     regime_by_date = majority_by_date(np.repeat(names[:, None], dates.shape[1], axis=1), dates)
@@ -271,6 +281,9 @@ def main() -> int:
         curve_metric=SELECT,
         curves=pd.concat(curves, ignore_index=True) if curves else None,
     )
+    track.means(pd.concat([r.rows for r in results], ignore_index=True), prefix="test_mean")
+    track.artifacts([path, *sorted(out.glob("*.csv")), *sorted(out.glob("*.png"))])
+    track.finish()
     print(path.read_text().split("![")[0])
     print(f"report: {path}")
     return 0

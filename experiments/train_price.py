@@ -6,6 +6,8 @@
 
 Writes OUT/model.pt (the final checkpoint, loadable with torch.load(weights_only=True)),
 OUT/price_summary.md (per-epoch table) and OUT/latest_run.txt (the run --resume continues).
+With --mlflow [URI]: the rank-0 worker records the run spec and every epoch's metrics
+(Ray's setup_mlflow), and price_summary.md is attached to that run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from quantray.cli import add_common_args, run, storage_path
+from quantray.cli import add_common_args, mlflow_target, run, storage_path
 from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
 from quantray.data import load_bars
 from quantray.train.price import (
@@ -41,7 +43,7 @@ SMOKE_MODEL = dict(
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/price")
+    add_common_args(parser, default_out="runs/price", tracking=True)
     parser.add_argument("--preset", default="tiny", help="tiny | small | base | large")
     parser.add_argument("--ffn", default=None, help="swiglu | geglu | moe (default: preset's)")
     parser.add_argument("--epochs", type=int, default=None)
@@ -84,6 +86,7 @@ def main() -> int:
     args = parse_args()
     spec = build_spec(args)
     load_bars(spec.data_path)  # validate before any Ray work: bad data stops here
+    tracking = mlflow_target(args, "train_price")  # no mlflow package: exit 2 here
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     latest = out / "latest_run.txt"
@@ -108,6 +111,7 @@ def main() -> int:
         name=name,
         num_workers=args.num_workers,
         use_gpu=args.use_gpu,
+        tracking=tracking,
     )
     wall = time.perf_counter() - started
     if result.checkpoint is None:
@@ -135,6 +139,12 @@ def main() -> int:
         "the majority direction.",
     ]
     (out / "price_summary.md").write_text("\n".join(lines) + "\n")
+    if tracking is not None:
+        from quantray.train.tracking import attach_artifacts, find_run
+
+        run_id = find_run(tracking, name)
+        if run_id is not None:
+            attach_artifacts(tracking, run_id, [out / "price_summary.md"])
     print("\n".join(lines))
     print(f"\ncheckpoint: {out / 'model.pt'} (epoch {state['epoch'] + 1})")
     ray.shutdown()

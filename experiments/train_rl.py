@@ -11,7 +11,8 @@ drawn from the training split; the greedy policy is then scored on the validatio
 fixed non-overlapping episode list against the baselines, through the same accounting as
 every other strategy. The Algorithm checkpoint is saved (default OUT/ray/checkpoint-ALGO) and
 restored once to show that the restored policy acts identically. Writes OUT/metrics.csv
-(one row per training iteration) and OUT/summary.md.
+(one row per training iteration) and OUT/summary.md. With --mlflow [URI]: flags and the
+RLlib config as params, every iteration's row as metrics, both files as artifacts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.cli import add_common_args, run, storage_path
+from quantray.cli import add_common_args, mlflow_target, run, storage_path
 from quantray.config import ConfigError, CostConfig
 from quantray.evaluate.table import exit_cost_note
 from quantray.evaluate.versus import versus_baselines
@@ -31,7 +32,7 @@ from quantray.evaluate.versus import versus_baselines
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/rl")
+    add_common_args(parser, default_out="runs/rl", tracking=True)
     parser.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
     parser.add_argument(
         "--module",
@@ -109,10 +110,20 @@ def progress_line(i: int, result: dict, seconds: float) -> dict:
     return row
 
 
+def _plain(value: object) -> object:
+    """JSON-like view of an RLlib config dict for MLflow params (classes by name)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return getattr(value, "__name__", None) or type(value).__name__
+
+
 def main() -> int:
     args = parse_args()
     check_args(args)
     cost = CostConfig.preset(args.cost)
+    tracking = mlflow_target(args, "train_rl")  # no mlflow package: exit 2 here
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # SAC's smoke iterations are 80 env steps and one update each, so it gets a few more.
@@ -126,6 +137,7 @@ def main() -> int:
     from quantray.rl.callbacks import TradingMetricsCallback
     from quantray.rl.config import algo_config
     from quantray.rl.evaluate import rl_positions
+    from quantray.train.tracking import RunLog, start_run
 
     # Absolute paths: env runners may start in another working directory.
     env_config = {
@@ -147,6 +159,7 @@ def main() -> int:
         include_dashboard=not args.smoke_test,
         num_cpus=2 if args.smoke_test else None,
     )
+    track = RunLog(None)  # ended FAILED by quantray.cli.run if anything below raises
     try:
         kwargs = {"smoke": args.smoke_test, "seed": args.seed, "module": args.module}
         if args.num_env_runners is not None:
@@ -159,6 +172,8 @@ def main() -> int:
         algo = config.build_algo()
         label = args.algo + ("-gru" if args.module == "gru" else "")
         print(f"[rl] {label}: {iterations} iterations, seed {args.seed}, cost {args.cost}")
+        params = {**vars(args), "iterations": iterations, "rllib": _plain(config.to_dict())}
+        track = start_run(tracking, time.strftime(f"rl-{label}-%Y%m%d-%H%M%S"), params)
 
         rows, train_seconds = [], 0.0
         for i in range(iterations):
@@ -167,6 +182,7 @@ def main() -> int:
             seconds = time.perf_counter() - start
             train_seconds += seconds
             rows.append(progress_line(i, result, seconds))
+            track.metrics(rows[-1], step=i + 1)
             steps = rows[-1]["env_steps"] - (rows[-2]["env_steps"] if i else 0)
             record_env_throughput(steps / max(seconds, 1e-9), algo=label)
         history = pd.DataFrame(rows)
@@ -213,6 +229,9 @@ def main() -> int:
         "The test split is untouched here (experiments/compare.py reports it).",
     ]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
+    track.means(scored, prefix="valid_mean")  # the summary table
+    track.artifacts([out / "metrics.csv", out / "summary.md"])
+    track.finish()
     print("\n".join(lines))
     return 0 if same else 1
 

@@ -7,7 +7,8 @@ Each trial samples a stage-1 architecture from ``quantray.tune.space`` (d_model,
 kind with conditional MoE settings), trains it data-parallel with ``fit_price_model`` (Ray
 Train V2, ~17 s start-up per run: trials must be long enough to pay for it) and reports its
 validation loss ratio (model loss / zero-forecast loss, lower is better) to OptunaSearch.
-Writes OUT/price_trials.csv and prints the best architecture.
+Writes OUT/price_trials.csv and prints the best architecture. Trial folders hold Tune's
+TensorBoard event files; with --mlflow [URI] every trial is also an MLflow run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from quantray.cli import add_common_args, run, storage_path
+from quantray.cli import add_common_args, mlflow_target, run, storage_path
 from quantray.data import load_bars
 from quantray.train.price import default_data_path
 from quantray.tune.space import BUDGETS, get_budget
@@ -43,7 +44,7 @@ def price_trial(config: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/tune_price")
+    add_common_args(parser, default_out="runs/tune_price", tracking=True)
     parser.add_argument("--budget", default="small", choices=list(BUDGETS))
     parser.add_argument("--num-samples", type=int, default=None)
     parser.add_argument("--num-workers", type=int, default=1, help="DDP workers per trial")
@@ -57,6 +58,7 @@ def main() -> int:
         parser.error(f"--num-workers must be >= 1, got {args.num_workers}")
     data = default_data_path(args.data)
     load_bars(data)  # validate before any Ray work
+    tracking = mlflow_target(args, "tune_price")  # no mlflow package: exit 2 here
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -66,6 +68,7 @@ def main() -> int:
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    from quantray.train.tracking import tune_callbacks
     from quantray.tune.space import SearchSpace
 
     settings = TuneSettings(
@@ -94,7 +97,11 @@ def main() -> int:
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=1),
             num_samples=args.num_samples or settings.budget.num_samples,
         ),
-        run_config=tune.RunConfig(name=settings.name, storage_path=settings.storage_path),
+        run_config=tune.RunConfig(
+            name=settings.name,
+            storage_path=settings.storage_path,
+            callbacks=tune_callbacks(tracking, settings.name),
+        ),
     )
     results = tuner.fit()
     frame = results.get_dataframe()

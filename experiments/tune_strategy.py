@@ -14,6 +14,9 @@ vs buy-and-hold (``--objective sharpe`` for the plain Sharpe). Writes to --out: 
 (the verdict on skill beyond buy-and-hold: deflated Sharpe / information ratio over every
 configuration tried and Hansen's SPA test; test results with date-block CIs; plots),
 trials.csv, best_config.json, *.png.
+Every trial folder holds Tune's TensorBoard event files. With --mlflow [URI]: one MLflow run
+per trial (its config, every epoch's validation metrics) and one for the search (its flags,
+the selected trial's numbers, the report files as artifacts).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from quantray.cli import add_common_args, run, storage_path
+from quantray.cli import add_common_args, mlflow_target, run, storage_path
 from quantray.config import SELECTION_SCORES, CostConfig
 from quantray.data import load_bars
 from quantray.evaluate.table import format_ci
@@ -36,7 +39,7 @@ SETTINGS_FILE = "latest_search.json"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/tune")
+    add_common_args(parser, default_out="runs/tune", tracking=True)
     parser.add_argument("--budget", default="small", choices=list(BUDGETS), help="search size")
     parser.add_argument("--resume", action="store_true", help="continue the search in --out")
     parser.add_argument(
@@ -94,6 +97,7 @@ def settings_from_args(args: argparse.Namespace, name: str) -> TuneSettings:
         multi_objective=args.multi_objective,
         objective=getattr(args, "objective", "ir"),
         cache_root=args.stage1_cache,
+        tracking=mlflow_target(args, "tune_strategy"),
     )
 
 
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from quantray.train.monitoring import init_ray
+    from quantray.train.tracking import tracked_run
     from quantray.tune.report import finalize
     from quantray.tune.tuner import can_resume, make_tuner, restore_tuner
 
@@ -164,6 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     for label, file in report.files.items():
         print(f"[tune] {label}: {out / file}")
+    search = {k: v for k, v in vars(args).items() if k != "resume"}
+    with tracked_run(settings.tracking, name, search, tags={"quantray.role": "search"}) as track:
+        search_numbers = {
+            "dsr_sharpe": evidence.sharpe.dsr,
+            "dsr_active": evidence.active.dsr,
+            "spa_pvalue": evidence.spa_pvalue,
+            "n_trials": evidence.n_trials,
+            "wall_seconds": wall,
+        }
+        track.metrics(search_numbers, prefix="search/")
+        track.metrics(best, prefix="selected/")
+        track.table(report.test, prefix="test")
+        track.artifacts([out / file for file in report.files.values()])
     ray.shutdown()
     return 0
 

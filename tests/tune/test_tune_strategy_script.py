@@ -45,6 +45,8 @@ def test_smoke_search_writes_everything_and_best_config_reproduces(tmp_path: Pat
     assert "Hansen's SPA test over all 3 trials" in summary
     assert "evidence of skill" in summary.lower()
     assert "[tune] best trial" in proc.stdout
+    # TensorBoard event files: Tune's default TBXLoggerCallback, one per trial folder.
+    assert len(list((out / "ray").glob("tune-*/trial_*/events.out.tfevents.*"))) == 3
     best = json.loads((out / "best_config.json").read_text())
     assert best["trial_id"] in set(trials["trial_id"])
     # Selection is the best validation objective among finished trials.

@@ -1,7 +1,9 @@
 """Read daily bars from CSV or Parquet into canonical per-symbol frames.
 
 Accepted layouts: one file per symbol (the symbol is the file name), a directory of such
-files, or one long file with a symbol column. Accepted headers: yfinance-style English
+files, one long file with a symbol column, or yfinance's multi-level layout (one or more
+tickers, CSV or Parquet, see ``quantray.data.yfinance_layout``). Parquet is recognised by its
+name (.parquet, .pq) or its magic bytes. Accepted headers: yfinance-style English
 (Date, Open, High, Low, Close, Adj Close, Volume) and akshare-style Chinese (日期, 股票代码,
 开盘, 收盘, 最高, 最低, 成交量, 成交额, 振幅, 涨跌幅, 涨跌额, 换手率). The result for each symbol:
 a sorted unique DatetimeIndex named ``date`` and float64 columns open, high, low, close,
@@ -21,14 +23,18 @@ import numpy as np
 import pandas as pd
 
 from quantray.config import DataConfig
+from quantray.data import yfinance_layout
 from quantray.data.errors import DataError
 from quantray.data.features import FEATURE_WARMUP
 from quantray.data.validate import REQUIRED_COLUMNS, SymbolReport, canonicalize
+from quantray.data.yfinance_layout import TickerTables
 
 log = logging.getLogger("quantray.data")
 _WARNED: set[str] = set()
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".txt", ".parquet", ".pq")
+PARQUET_MAGIC = b"PAR1"
+"""First four bytes of every Parquet file: a Parquet file loads whatever its name."""
 
 # Normalised header (lower case, no spaces/underscores) -> canonical name.
 _ALIASES: dict[str, str] = {
@@ -89,8 +95,17 @@ def _normalise(name: object) -> str:
     return str(name).strip().lower().replace(" ", "").replace("_", "").replace("-", "")
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    """Read one file into a raw frame (no type coercion of dates) with a ``_line`` column."""
+def is_parquet(path: Path) -> bool:
+    """A .parquet / .pq name, or Parquet's magic bytes at the start of the file."""
+    if path.name.lower().endswith((".parquet", ".pq")):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+
+
+def _read_table(path: Path) -> pd.DataFrame | TickerTables:
+    """Read one file into a raw frame (no type coercion of dates) with a ``_line`` column,
+    or, for yfinance's multi-level layout, into one such frame per ticker."""
     file = str(path)
     if path.stat().st_size == 0:
         raise DataError(
@@ -101,7 +116,7 @@ def _read_table(path: Path) -> pd.DataFrame:
             fix="re-export the data; the file was probably truncated",
         )
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
+    if is_parquet(path):
         try:
             raw = pd.read_parquet(path)
         except Exception as exc:
@@ -112,6 +127,8 @@ def _read_table(path: Path) -> pd.DataFrame:
                 expected="a Parquet file of daily bars",
                 fix="check the file is complete Parquet, or export CSV instead",
             ) from None
+        if isinstance(raw.columns, pd.MultiIndex):
+            return yfinance_layout.split_frame(raw, file)
         raw = raw.reset_index(drop=not isinstance(raw.index, pd.DatetimeIndex))
         raw["_line"] = np.arange(1, len(raw) + 1)
         raw.attrs["row_label"] = "row"
@@ -127,6 +144,9 @@ def _read_table(path: Path) -> pd.DataFrame:
                 expected="a text CSV (comma-separated, header row) or a .parquet file",
                 fix="export the sheet as CSV (an .xlsx renamed to .csv will not work)",
             )
+    tickers = yfinance_layout.read_csv(path, file)
+    if tickers is not None:
+        return tickers
     last_error: Exception | None = None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -231,6 +251,39 @@ def _symbol_of(path: Path) -> str:
     return path.stem
 
 
+def _warn_once(messages: Iterable[str]) -> None:
+    # Once per process: Tune trials and env runners reload the same files.
+    for message in messages:
+        if message not in _WARNED:
+            _WARNED.add(message)
+            log.warning(message)
+
+
+def _symbol_tables(path: Path, file: str) -> list[tuple[str, pd.DataFrame]]:
+    """The raw rows of each symbol in one file, with canonical column names: by ticker for
+    yfinance's multi-level layout, by the symbol column of a long file, else the whole file
+    under the file's name."""
+    table = _read_table(path)
+    if isinstance(table, TickerTables):
+        _warn_once(table.warnings)
+        mapped = [(ticker, *_map_columns(rows, file)) for ticker, rows in table.tables.items()]
+        if any(unknown for *_, unknown in mapped):
+            log.info("%s: ignoring columns %s", file, sorted({u for *_, us in mapped for u in us}))
+        return [(ticker, rows) for ticker, rows, _ in mapped]
+    raw, unknown = _map_columns(table, file)
+    if unknown:
+        log.info("%s: ignoring columns %s", file, unknown)
+    if "symbol" not in raw.columns:
+        return [(_symbol_of(path), raw)]
+    groups = [
+        (str(sym), part.drop(columns="symbol").reset_index(drop=True))
+        for sym, part in raw.groupby("symbol", sort=True)
+    ]
+    for _, part in groups:
+        part.attrs = dict(raw.attrs)
+    return groups
+
+
 def load_bars_with_reports(
     paths: str | Path | Iterable[str | Path], *, min_rows: int | None = None
 ) -> tuple[dict[str, pd.DataFrame], list[SymbolReport]]:
@@ -243,19 +296,7 @@ def load_bars_with_reports(
     for given in paths:
         for path in _files(Path(given)):
             file = str(path)
-            raw, unknown = _map_columns(_read_table(path), file)
-            if unknown:
-                log.info("%s: ignoring columns %s", file, unknown)
-            if "symbol" in raw.columns:
-                groups = [
-                    (str(sym), part.drop(columns="symbol").reset_index(drop=True))
-                    for sym, part in raw.groupby("symbol", sort=True)
-                ]
-                for _, part in groups:
-                    part.attrs = dict(raw.attrs)
-            else:
-                groups = [(_symbol_of(path), raw)]
-            for symbol, part in groups:
+            for symbol, part in _symbol_tables(path, file):
                 if symbol in bars:
                     raise DataError(
                         file,
@@ -265,11 +306,7 @@ def load_bars_with_reports(
                         fix="remove the duplicate file or rename one of them",
                     )
                 frame, report = canonicalize(part, file, symbol, min_rows)
-                for message in report.warnings:
-                    # Once per process: Tune trials and env runners reload the same files.
-                    if message not in _WARNED:
-                        _WARNED.add(message)
-                        log.warning(message)
+                _warn_once(report.warnings)
                 bars[symbol] = frame
                 reports.append(report)
     return bars, reports

@@ -84,15 +84,18 @@ def generate(
 def write_bars(
     bars: dict[str, pd.DataFrame], path: str | Path, *, layout: str = "long", fmt: str = "parquet"
 ) -> Path:
-    """Write bars to disk in a layout ``load_bars`` reads back.
+    """Write bars to disk in a layout ``load_bars`` reads back; returns what was written.
 
-    layout "long": one file with a ``symbol`` column at ``path`` (a file name);
-    layout "per_symbol": one file per symbol inside the directory ``path``.
+    layout "long": one file with a ``symbol`` column at ``path``, which gets the format's
+    extension (``.parquet`` or ``.csv``) when it has none: ``write_bars(b, "x/bars")`` writes
+    ``x/bars.parquet``. A name ending in the other format's extension is refused.
+    layout "per_symbol": one file per symbol, ``<symbol>.<fmt>``, inside the directory ``path``.
     """
     if fmt not in ("parquet", "csv"):
         raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
     path = Path(path)
     if layout == "long":
+        path = _with_extension(path, fmt)
         frames = [f.reset_index().assign(symbol=s) for s, f in bars.items()]
         table = pd.concat(frames, ignore_index=True)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,3 +111,20 @@ def write_bars(
             )
         return path
     raise ValueError(f"layout must be 'long' or 'per_symbol', got {layout!r}")
+
+
+_EXTENSIONS = {"parquet": (".parquet", ".pq"), "csv": (".csv", ".txt")}
+
+
+def _with_extension(path: Path, fmt: str) -> Path:
+    """``path`` with the format's extension appended when it has none of its own."""
+    name = path.name.lower()
+    if name.endswith(_EXTENSIONS[fmt]):
+        return path
+    other = next(f for f in _EXTENSIONS if f != fmt)
+    if name.endswith(_EXTENSIONS[other]):
+        raise ValueError(
+            f"write_bars(fmt={fmt!r}) got the file name {path.name!r}, which names {other}: "
+            f"use fmt={other!r} or a name ending in {_EXTENSIONS[fmt][0]}"
+        )
+    return path.with_name(path.name + _EXTENSIONS[fmt][0])

@@ -41,6 +41,7 @@ from quantray.data.sample import SAMPLE_PATH
 from quantray.losses.price import price_loss_from_config, zero_forecast_loss
 from quantray.models import PriceTransformer, grad_norms
 from quantray.train.monitoring import record_price_throughput
+from quantray.train.tracking import MlflowTarget
 
 log = logging.getLogger("quantray.train.price")
 
@@ -346,10 +347,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
+    from quantray.train.tracking import worker_run
+
     spec = PriceRunSpec.from_dict(config["spec"])
     tc = spec.train
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    # MLflow (--mlflow) through Ray's setup_mlflow: the rank-0 worker logs, others no-op.
+    track = worker_run(config.get("mlflow"), ctx.get_experiment_name(), spec.to_dict())
     torch.set_num_threads(max(1, tc.threads_per_worker))
     data, device, autocast, model, steps, optimizer, scheduler = _setup(spec, rank, world)
     start_epoch = 0
@@ -396,6 +401,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if norms:
             log.info("grad norms epoch %d: %s", epoch, {k: round(v, 4) for k, v in norms.items()})
             metrics["grad_norm_total"] = norms["total"]
+        track.metrics(metrics, step=epoch)
         if rank == 0:
             print(
                 f"[stage 1] epoch {epoch + 1}/{tc.epochs} train_loss {metrics['train_loss']:.3e} "
@@ -411,6 +417,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
         else:
             ray.train.report(metrics)
+    track.finish()
 
 
 def default_data_path(path: str | Path | None) -> str:
@@ -425,11 +432,13 @@ def fit_price_model(
     num_workers: int = 2,
     use_gpu: bool = False,
     max_failures: int = 2,
+    tracking: MlflowTarget | None = None,
 ) -> Any:
     """Run TorchTrainer with ``num_workers`` DDP workers; returns Ray's ``Result``.
 
     Running again with the same ``storage_path`` and ``name`` resumes from the latest
-    checkpoint of that run."""
+    checkpoint of that run. With ``tracking``, the rank-0 worker records an MLflow run
+    tagged ``name`` (the spec as params, every epoch's metrics)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -443,7 +452,10 @@ def fit_price_model(
     )
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"spec": spec.to_dict()},
+        train_loop_config={
+            "spec": spec.to_dict(),
+            "mlflow": None if tracking is None else tracking.to_dict(),
+        },
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         run_config=RunConfig(

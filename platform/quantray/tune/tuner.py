@@ -42,6 +42,7 @@ from quantray.train.features import ensure_stage1_features, small_stage1_spec, s
 from quantray.train.monitoring import trial_metrics_callback
 from quantray.train.price import PriceRunSpec
 from quantray.train.strategy import score_key, train_strategy
+from quantray.train.tracking import MlflowTarget, tune_callbacks
 from quantray.tune.space import LOSS_WEIGHTS, Budget, SearchSpace, get_budget, stage1_model
 
 OBJECTIVE = "objective"
@@ -91,6 +92,8 @@ class TuneSettings:
     """Append trial start/end lines to ``storage_path/name/trial_events.jsonl`` (local storage)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Extra constants merged into every trial config (tests)."""
+    tracking: MlflowTarget | None = None
+    """MLflow target of ``--mlflow``: one run per trial (config, every epoch's report)."""
 
     @property
     def local_storage(self) -> bool:
@@ -366,7 +369,10 @@ def make_tuner(
             storage_path=settings.storage_path,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=1),
-            callbacks=[trial_metrics_callback(settings.name, metric=OBJECTIVE)],
+            callbacks=[
+                trial_metrics_callback(settings.name, metric=OBJECTIVE),
+                *tune_callbacks(settings.tracking, settings.name),
+            ],
         ),
     )
 
