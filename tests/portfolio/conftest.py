@@ -35,3 +35,10 @@ def uneven_task(bars: dict[str, pd.DataFrame] | None = None) -> PortfolioTask:
 @pytest.fixture(scope="session")
 def uneven() -> PortfolioTask:
     return uneven_task()
+
+
+@pytest.fixture(scope="session")
+def even() -> PortfolioTask:
+    """4 assets with the same full history (every asset available on every episode day)."""
+    bars = {s: f.drop(columns="regime") for s, f in generate(4, 700, seed=21).items()}
+    return uneven_task(bars)

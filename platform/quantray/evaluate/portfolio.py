@@ -124,6 +124,7 @@ def minimum_variance(
                 bounds=[(0.0, 1.0)] * len(live),
                 constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
                 method="SLSQP",
+                options={"ftol": 1e-12, "maxiter": 200},
             )
             w = np.clip(result.x if result.success else x0, 0.0, None)
             out[i, t, live] = w / w.sum()
