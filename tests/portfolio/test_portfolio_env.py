@@ -117,3 +117,13 @@ def test_bad_actions_and_arguments(uneven: PortfolioTask) -> None:
         PortfolioEnv(task=uneven, cap=1.5)
     with pytest.raises(ValueError, match="task="):
         PortfolioEnv(task=uneven, universe=["SYN000", "SYN001"])
+
+
+def test_stable_baselines3_trains_on_it_unchanged(uneven: PortfolioTask) -> None:
+    sb3 = pytest.importorskip("stable_baselines3")
+    env = PortfolioEnv(task=uneven, cost="us_equity")
+    model = sb3.PPO("MultiInputPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    model.learn(total_timesteps=64)
+    obs, _ = env.reset(seed=1)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action)
