@@ -93,3 +93,20 @@ def test_universe_selection_errors() -> None:
         select_universe(bars, ["SYN000", "SYNX"])
     with pytest.raises(DataError, match="at least 2"):
         select_universe(bars, ["SYN000"])
+
+
+def test_bundled_us_stocks_are_an_uneven_real_universe() -> None:
+    from quantray.data import US_STOCKS_PATH
+    from quantray.data.universe import load_portfolio_task
+
+    task = load_portfolio_task(US_STOCKS_PATH)
+    assert task.symbols == ("AAPL", "GOOG", "IBM", "MSFT")
+    goog = task.available[:, task.symbols.index("GOOG")]
+    first = task.calendar[np.argmax(goog)]
+    assert first > np.datetime64("2004-08-19")  # listed 2004-08-19, then a full window
+    assert task.available[0].sum() == 0 and task.available[-1].all()
+    assert len(task.episodes("test", stride=task.episode_len)) > 0
+    # Splits are back-adjusted: no daily move of -50% on AAPL's 2005 2:1 split day.
+    aapl = task.next_returns[:, 0]
+    split_day = np.flatnonzero(task.calendar == np.datetime64("2005-02-28"))[0]
+    assert abs(aapl[split_day - 1]) < 0.1
