@@ -1,0 +1,122 @@
+"""RLlib PPO and SAC on ``quantray/PortfolioEnv-v0`` (new API stack).
+
+The portfolio env observes a ``Dict`` (features [N, D], mask [N], weights [N+1], day [1]) and
+acts with a ``Box(-1, 1, (N+1,))`` of scores. RLlib's default encoders take flat vectors, so
+both configs put RLlib's ``FlattenObservations`` connector in front of the default
+env-to-module pipeline (the same flattening on the learner side is derived by RLlib from
+the env runner's pipeline). The default MLP then reads the concatenated observation and
+outputs a Gaussian over the N+1 scores (PPO) or a squashed Gaussian (SAC); the env maps any
+scores to legal weights, so no action constraint is needed in the policy.
+
+``env_config`` is the dict of ``PortfolioEnv`` keyword arguments (``data``, ``universe``,
+``features``, ``cost``, ``cap``, ``split``, ``data_config``, ``split_config``, ...); runners
+sharing a process share one universe (``quantray.envs.portfolio_market``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.algorithms.sac import SACConfig
+from ray.rllib.connectors.env_to_module import FlattenObservations
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.tune.registry import register_env
+
+from quantray.config import check_choice
+from quantray.envs import PORTFOLIO_ENV_ID
+
+PORTFOLIO_ENV_NAME = PORTFOLIO_ENV_ID
+"""Name of the portfolio env in RLlib's registry (the Gymnasium id)."""
+
+EPISODE_LEN = 20
+
+
+def _make_portfolio_env(env_config: dict[str, Any]) -> Any:
+    from quantray.envs.portfolio_env import PortfolioEnv
+
+    return PortfolioEnv(**dict(env_config))
+
+
+def register_portfolio_env() -> str:
+    """Register ``PortfolioEnv`` with RLlib's env registry (idempotent); returns its name."""
+    register_env(PORTFOLIO_ENV_NAME, _make_portfolio_env)
+    return PORTFOLIO_ENV_NAME
+
+
+def _flatten(env: Any = None, spaces: Any = None, device: Any = None) -> Any:
+    return FlattenObservations()
+
+
+def portfolio_config(
+    algo: str,
+    env_config: dict[str, Any] | None = None,
+    *,
+    smoke: bool = False,
+    seed: int = 0,
+    num_env_runners: int = 0,
+    num_envs_per_env_runner: int | None = None,
+    hidden: int = 64,
+) -> PPOConfig | SACConfig:
+    """PPO or SAC ("ppo" | "sac") on the portfolio env with RLlib's default MLP.
+
+    Smoke settings (``smoke=True``): 200 env steps per PPO iteration (10 episodes) and SAC
+    updates from the first sampling round, so an iteration takes seconds on 2 CPU cores.
+    """
+    check_choice("portfolio_config", "algo", algo, ("ppo", "sac"))
+    register_portfolio_env()
+    envs = num_envs_per_env_runner or (2 if smoke else 8)
+    if algo == "ppo":
+        config: Any = (
+            PPOConfig()
+            .training(
+                lr=3e-4,
+                train_batch_size_per_learner=200 if smoke else 4000,
+                minibatch_size=100 if smoke else 256,
+                num_epochs=2 if smoke else 6,
+                gamma=0.99,
+                lambda_=0.95,
+                entropy_coeff=0.0,
+                vf_clip_param=10.0,
+            )
+            .rl_module(
+                model_config=DefaultModelConfig(
+                    fcnet_hiddens=[hidden, hidden], fcnet_activation="tanh"
+                )
+            )
+        )
+    else:
+        config = (
+            SACConfig()
+            .training(
+                train_batch_size_per_learner=32 if smoke else 256,
+                training_intensity=32 / 20 if smoke else 256 / 20,
+                num_steps_sampled_before_learning_starts=EPISODE_LEN * envs if smoke else 1000,
+                replay_buffer_config={
+                    "type": "PrioritizedEpisodeReplayBuffer",
+                    "capacity": 10_000 if smoke else 200_000,
+                    "alpha": 0.6,
+                    "beta": 0.4,
+                },
+                initial_alpha=0.01,
+                gamma=0.99,
+            )
+            .rl_module(
+                model_config=DefaultModelConfig(
+                    fcnet_hiddens=[hidden, hidden], fcnet_activation="relu"
+                )
+            )
+        )
+    return (
+        config.environment(PORTFOLIO_ENV_NAME, env_config=dict(env_config or {}))
+        .framework("torch")
+        .env_runners(
+            num_env_runners=num_env_runners,
+            num_envs_per_env_runner=envs,
+            rollout_fragment_length=EPISODE_LEN,
+            env_to_module_connector=_flatten,
+        )
+        .learners(num_learners=0)
+        .debugging(seed=seed)
+        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
+    )
