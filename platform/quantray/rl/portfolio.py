@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.sac import SACConfig
 from ray.rllib.connectors.env_to_module import FlattenObservations
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.tune.registry import register_env
 
-from quantray.config import check_choice
+from quantray.config import CostConfig, check_choice
+from quantray.data.universe import PortfolioTask
 from quantray.envs import PORTFOLIO_ENV_ID
 
 PORTFOLIO_ENV_NAME = PORTFOLIO_ENV_ID
@@ -120,3 +122,78 @@ def portfolio_config(
         .debugging(seed=seed)
         .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
+
+
+def flatten_observations(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """[M, K] float32: a batch of Dict observations flattened as ``FlattenObservations`` does
+    (keys in sorted order, each item flattened after the batch axis)."""
+    batch = len(obs["day"])
+    return np.concatenate(
+        [np.asarray(obs[k], dtype=np.float32).reshape(batch, -1) for k in sorted(obs)], axis=1
+    )  # [M, ...] per key -> [M, K]
+
+
+def portfolio_rl_weights(
+    algo: Any, task: PortfolioTask, split: str, n_episodes: int, cost: str | CostConfig
+) -> np.ndarray:
+    """Play the split's fixed stride-E list greedily (the policy's deterministic action) in
+    lockstep on a ``PortfolioVectorEnv``; returns target weights [n, E, N] to score with
+    ``evaluate.portfolio.evaluate_weights`` (the env's rewards are that accounting)."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from quantray.envs.portfolio_vector_env import PortfolioVectorEnv
+
+    module = algo.get_module()
+    env = PortfolioVectorEnv(
+        n_episodes,
+        task=task,
+        split=split,
+        mode="eval",
+        cost=cost,
+        cap=algo.config.env_config.get("cap"),
+    )
+    obs, _ = env.reset(seed=0)
+    E, N = task.episode_len, task.n_assets
+    weights = np.zeros((n_episodes, E, N))
+    dist_cls = module.get_inference_action_dist_cls()
+    for t in range(E):
+        with torch.no_grad():
+            out = module.forward_inference(
+                {Columns.OBS: torch.from_numpy(flatten_observations(obs))}
+            )
+        dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS]).to_deterministic()
+        actions = dist.sample().cpu().numpy().astype(np.float64)  # [M, N+1]
+        obs, _, _, _, info = env.step(actions)
+        weights[:, t] = info["target_weights"]
+    return weights
+
+
+def train_portfolio_rl(
+    algo_name: str,
+    task: PortfolioTask,
+    split: str,
+    *,
+    env_config: dict[str, Any],
+    seed: int = 0,
+    smoke: bool = False,
+    iterations: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Train PPO or SAC on the train split (``env_config``: the same data, universe, features
+    and cost as ``task``), then play ``split``'s fixed list greedily.
+
+    Returns (target weights [n, E, N], env steps sampled). Needs a running Ray."""
+    n_iter = iterations or ((2 if algo_name == "ppo" else 4) if smoke else 30)
+    algo = portfolio_config(
+        algo_name, {**env_config, "split": "train"}, smoke=smoke, seed=seed
+    ).build_algo()
+    try:
+        steps = 0
+        for _ in range(n_iter):
+            result = algo.train()
+            steps = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
+        n = len(task.episode_starts(split, stride=task.episode_len))
+        weights = portfolio_rl_weights(algo, task, split, n, env_config.get("cost", "none"))
+    finally:
+        algo.stop()
+    return weights, steps
