@@ -78,7 +78,7 @@ def write_portfolio_report(
             _ci(frame["max_drawdown"].to_numpy(), seed),
             f"{frame['turnover'].mean():.3f}",
             f"{frame['concentration'].mean():.2f}",
-            f"{frame['mean_cash'].mean():.2f}",
+            f"{round(frame['mean_cash'].mean(), 2) + 0.0:.2f}",  # no '-0.00' from rounding
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 

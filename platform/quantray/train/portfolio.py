@@ -91,6 +91,7 @@ def validate(
         "valid_excess": float(frame["excess_return"].mean()),
         "valid_turnover": float(frame["turnover"].mean()),
         "valid_mean_cash": float(frame["mean_cash"].mean()),
+        "valid_max_drawdown": pooled["pooled_max_drawdown"],
     }
 
 
