@@ -102,3 +102,33 @@ def test_learns_to_overweight_the_asset_with_an_edge() -> None:
     assert after[..., edge].mean() > 0.6 > before + 0.2
     others = np.delete(after, edge, axis=-1)
     assert after[..., edge].mean() > 3 * others.mean()
+
+
+def test_loss_terms_by_hand() -> None:
+    from quantray.losses.portfolio import equal_weights
+    from quantray.models.portfolio_strategy import PortfolioOutput
+
+    B, E, N = 2, 20, 3
+    mask = torch.ones(B, E, N, dtype=torch.bool)
+    mask[1, :, 2] = False  # episode 1: asset 2 not in the universe
+    rets = torch.full((B, E, N), 0.01, dtype=torch.float64)  # every asset +1% a day: bull
+    cost = CostConfig(commission=0.001)
+    config = PortfolioConfig(risk_measure="drawdown")
+    loss = PortfolioLoss(config, cost)
+    # 1/N itself: relative return 0, no drawdown, no cash.
+    w = equal_weights(mask, torch.float64)
+    net, costs, executed = run_torch(w, rets, cost)
+    _, terms = loss(PortfolioOutput(w, executed, net, costs), mask, rets)
+    assert terms["relative_return_loss"] == pytest.approx(0.0, abs=1e-12)
+    assert terms["risk_cost"] == pytest.approx(0.0, abs=1e-12)
+    assert terms["opportunity_cost"] == pytest.approx(0.0, abs=1e-12)
+    assert terms["frac_bull"] == 1.0
+    # All cash: misses 1% a day for 20 days; relative loss = 1/N's episode return.
+    zero = torch.zeros(B, E, N, dtype=torch.float64)
+    net0, costs0, exec0 = run_torch(zero, rets, cost)
+    total, terms = loss(PortfolioOutput(zero, exec0, net0, costs0), mask, rets)
+    assert terms["opportunity_cost"] == pytest.approx(20 * 0.01, abs=1e-12)
+    bench = net.sum(-1).mean().item()  # 20 days x 1% minus the 10 bp entry cost
+    assert bench == pytest.approx(20 * 0.01 - 0.001, abs=1e-12)
+    assert terms["relative_return_loss"] == pytest.approx(bench, abs=1e-12)
+    assert total.item() == pytest.approx(bench + 0.5 * 20 * 0.01, abs=1e-12)

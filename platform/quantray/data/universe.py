@@ -176,12 +176,13 @@ class PortfolioTask:
 
     def realised_returns(self, episodes: PortfolioEpisodes, lookback: int) -> np.ndarray:
         """[n, lookback + E, N]: column lookback + t is the return INTO day t of each asset
-        (marked like ``next_returns``; 0 where the asset had no price yet), known at close t:
+        (marked like ``next_returns``; 0 where the asset had no price yet, and for days
+        before the calendar starts), known at close t:
         the trailing data that volatility, covariance and momentum baselines read."""
-        into = np.zeros_like(self.next_returns)
-        into[1:] = self.next_returns[:-1]  # r_t = what close t-1 earned
-        offsets = np.arange(-lookback, self.episode_len)
-        days = np.clip(episodes.starts[:, None] + offsets, 0, None)  # [n, K + E]
+        # [K + T, N]: r_t = what close t-1 earned, after K rows of 0 for days before the data.
+        into = np.zeros((lookback + len(self.calendar), self.n_assets))
+        into[lookback + 1 :] = self.next_returns[:-1]
+        days = episodes.starts[:, None] + np.arange(self.episode_len + lookback)  # [n, K + E]
         return into[days]  # [n, K + E] -> [n, K + E, N]
 
     def describe(self) -> str:
