@@ -48,16 +48,6 @@ MOMENTUM_TOP_K = 2
 COV_SHRINK = 0.1
 """Weight of the diagonal in the shrunk covariance of ``minimum_variance``."""
 
-SUMMARY_COLUMNS = (
-    "total_return",
-    "excess_return",
-    "sharpe",
-    "max_drawdown",
-    "turnover",
-    "concentration",
-    "mean_cash",
-)
-
 
 def _normalise(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     w = np.where(mask, scores, 0.0)
@@ -70,7 +60,7 @@ def equal_weight(episodes: PortfolioEpisodes) -> np.ndarray:
     return _normalise(np.ones(episodes.mask.shape), episodes.mask)
 
 
-def equal_weight_hold(episodes: PortfolioEpisodes, cost: CostConfig) -> np.ndarray:
+def equal_weight_hold(episodes: PortfolioEpisodes) -> np.ndarray:
     """[n, E, N] 1/n bought on day 0, then targets equal to the drifted weights (no trades)."""
     n, E, N = episodes.mask.shape
     target = np.zeros((n, E, N))
@@ -151,7 +141,7 @@ def baseline_weights(
     """Every baseline's target weights [n, E, N] on ``episodes``."""
     return {
         "equal_weight": equal_weight(episodes),
-        "equal_weight_hold": equal_weight_hold(episodes, cost),
+        "equal_weight_hold": equal_weight_hold(episodes),
         "inverse_volatility": inverse_volatility(task, episodes),
         "minimum_variance": minimum_variance(task, episodes),
         "momentum_top_k": momentum_top_k(task, episodes),

@@ -27,11 +27,10 @@ from ray.tune.registry import register_env
 from quantray.config import CostConfig, check_choice
 from quantray.data.universe import PortfolioTask
 from quantray.envs import PORTFOLIO_ENV_ID
+from quantray.rl.config import EPISODE_LEN
 
 PORTFOLIO_ENV_NAME = PORTFOLIO_ENV_ID
 """Name of the portfolio env in RLlib's registry (the Gymnasium id)."""
-
-EPISODE_LEN = 20
 
 
 def _make_portfolio_env(env_config: dict[str, Any]) -> Any:

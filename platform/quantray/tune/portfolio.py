@@ -31,8 +31,6 @@ PORTFOLIO_WEIGHTS = (
 )
 """The ``PortfolioConfig`` loss weights searched (ranges shared with the single-asset search)."""
 
-DEFAULT_STEPS_PER_EPOCH = 50
-
 
 class PortfolioSpace:
     """Optuna define-by-run space of the portfolio search (picklable, like ``SearchSpace``)."""
@@ -57,7 +55,7 @@ def portfolio_config_of(config: dict[str, Any]) -> PortfolioConfig:
         hidden_size=int(config["hidden_size"]),
         lr=float(config["lr"]),
         epochs=budget.epochs,
-        steps_per_epoch=budget.steps_per_epoch or DEFAULT_STEPS_PER_EPOCH,
+        steps_per_epoch=budget.steps_per_epoch or PortfolioConfig().steps_per_epoch,
         patience=budget.patience,
         **{k: float(config[k]) for k in PORTFOLIO_WEIGHTS},
     )
