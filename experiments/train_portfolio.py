@@ -95,7 +95,12 @@ def main() -> int:
         f"- config: {config.to_dict()}",
     ]
     report = write_portfolio_report(
-        pd.concat(frames, ignore_index=True), paths, task.symbols, out, header=header
+        pd.concat(frames, ignore_index=True),
+        paths,
+        task.symbols,
+        task.episode_dates(episodes),
+        out,
+        header=header,
     )
     print(report.read_text())
     print(f"checkpoint: {checkpoint}\nreport: {report}")

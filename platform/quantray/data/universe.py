@@ -185,6 +185,10 @@ class PortfolioTask:
         days = episodes.starts[:, None] + np.arange(self.episode_len + lookback)  # [n, K + E]
         return into[days]  # [n, K + E] -> [n, K + E, N]
 
+    def episode_dates(self, episodes: PortfolioEpisodes) -> np.ndarray:
+        """[n, E] datetime64 decision days of ``episodes`` (for date-block statistics)."""
+        return self.calendar[episodes.days]
+
     def describe(self) -> str:
         return (
             f"universe of {self.n_assets} assets ({', '.join(self.symbols[:8])}"

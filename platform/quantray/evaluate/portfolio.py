@@ -35,6 +35,7 @@ from quantray.data.universe import PortfolioEpisodes, PortfolioTask
 from quantray.evaluate.metrics import (
     annual_volatility,
     max_drawdown,
+    pooled_sharpe,
     sharpe_ratio,
     sortino_ratio,
     total_return,
@@ -185,11 +186,11 @@ def evaluate_weights(
 
 def pooled_summary(paths: dict[str, np.ndarray]) -> dict[str, float]:
     """Headline statistics of one method: annualised Sharpe of the pooled daily net returns
-    (all-cash = 0), compounded return and max drawdown of the episodes played back to back."""
+    (``metrics.pooled_sharpe``: all-cash = 0), compounded return and max drawdown of the
+    episodes played back to back."""
     net = paths["net"].reshape(-1)  # [n, E] -> [n*E]
-    sharpe = float(sharpe_ratio(net)) if np.any(net != 0) else 0.0
     return {
-        "pooled_sharpe": sharpe,
+        "pooled_sharpe": pooled_sharpe(paths["net"]),
         "pooled_return": float(total_return(net)),
         "pooled_max_drawdown": float(max_drawdown(net)),
     }

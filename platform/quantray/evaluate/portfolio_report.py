@@ -1,10 +1,9 @@
 """The portfolio report: every method on the same episode list, as Markdown, CSV and PNGs.
 
-Rows come from ``evaluate.portfolio.evaluate_weights``. The evaluation list is the split's
-non-overlapping stride-E episodes on the shared calendar, so every episode is its own block
-of dates (no two episodes share a day): resampling episodes is resampling date blocks, and
-the bootstrap CIs here (``evaluate.stats``) respect the dependence of days within a block.
-The headline Sharpe is the annualised Sharpe of the pooled daily net returns (all-cash = 0).
+Rows come from ``evaluate.portfolio.evaluate_weights``. Intervals are the date-block
+bootstrap of ``evaluate.blocks`` (episodes grouped by the calendar block of their first day,
+runs of consecutive blocks resampled). The headline Sharpe is the annualised Sharpe of the
+pooled daily net returns (all-cash = 0), with its date-block CI.
 """
 
 from __future__ import annotations
@@ -18,26 +17,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from quantray.evaluate.blocks import DateBlocks, mean_ci, paired_mean_ci, pooled_sharpe_ci
 from quantray.evaluate.metrics import equity_curve
-from quantray.evaluate.portfolio import pooled_summary
-from quantray.evaluate.stats import bootstrap_ci, paired_difference_ci
-
-BENCHMARK = "equal_weight"
-N_RESAMPLES = 2000
-
-
-def _ci(values: np.ndarray, seed: int) -> str:
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return "n/a"
-    est, lo, hi = bootstrap_ci(values, n_resamples=N_RESAMPLES, seed=seed, method="percentile")
-    return f"{est:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+from quantray.evaluate.table import format_ci, verdict
 
 
 def write_portfolio_report(
     rows: pd.DataFrame,
     paths: dict[str, dict[str, np.ndarray]],
     symbols: tuple[str, ...],
+    dates: np.ndarray,
     out: str | Path,
     *,
     header: list[str],
@@ -50,32 +39,33 @@ def write_portfolio_report(
         rows: per-episode rows of every method (``evaluate_weights`` frames concatenated).
         paths: method -> {"net": [n, E], "executed": [n, E, N]} from ``evaluate_weights``.
         symbols: asset names (N) for the weights plot.
+        dates: [n, E] datetime64 decision days of the episodes (the date blocks).
         header: Markdown lines describing data, splits, seeds and config.
         reference: the method whose weights are plotted and compared pairwise.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "episodes.csv", index=False)
-    n_episodes = int(rows["episode"].nunique())
+    blocks = DateBlocks.from_dates(dates)
     lines = ["# Portfolio strategies on the same episodes", "", *header, ""]
     lines += [
-        f"{n_episodes} non-overlapping 20-day episodes (each its own block of dates). Pooled "
-        "Sharpe: annualised, of all daily net returns back to back. Other columns: mean per "
-        "episode with a 95% bootstrap CI over episodes; excess is against 1/N rebalanced "
-        "daily through the same accounting; concentration is the effective number of "
-        "holdings 1 / sum w^2.",
+        f"{len(blocks)} non-overlapping episodes in {blocks.n_blocks} date blocks. Pooled "
+        "Sharpe: annualised, of all daily net returns back to back. Return, excess and "
+        "drawdown: mean per episode. Brackets: 95% date-block bootstrap CIs "
+        "(quantray.evaluate.blocks). Excess is against 1/N rebalanced daily through the same "
+        "accounting; concentration is the effective number of holdings 1 / sum w^2.",
         "",
         "| method | pooled Sharpe | return | excess vs 1/N | max drawdown | turnover "
         "| concentration | cash |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, frame in rows.groupby("method", sort=False):
-        pooled = pooled_summary(paths[str(name)])
         cells = [
-            f"{pooled['pooled_sharpe']:.3f}",
-            _ci(frame["total_return"].to_numpy(), seed),
-            _ci(frame["excess_return"].to_numpy(), seed),
-            _ci(frame["max_drawdown"].to_numpy(), seed),
+            format_ci(pooled_sharpe_ci(paths[str(name)]["net"], blocks, seed=seed), 3, ""),
+            *(
+                format_ci(mean_ci(frame[k].to_numpy(), blocks, seed=seed))
+                for k in ("total_return", "excess_return", "max_drawdown")
+            ),
             f"{frame['turnover'].mean():.3f}",
             f"{frame['concentration'].mean():.2f}",
             f"{round(frame['mean_cash'].mean(), 2) + 0.0:.2f}",  # no '-0.00' from rounding
@@ -96,11 +86,8 @@ def write_portfolio_report(
             if name == reference:
                 continue
             other = rows.loc[rows["method"] == name, "total_return"].to_numpy()
-            est, lo, hi = paired_difference_ci(
-                ref, other, n_resamples=N_RESAMPLES, seed=seed, method="percentile"
-            )
-            verdict = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
-            lines.append(f"| {name} | {est:+.4f} [{lo:+.4f}, {hi:+.4f}] | {verdict} |")
+            ci = paired_mean_ci(ref, other, blocks, seed=seed)
+            lines.append(f"| {name} | {format_ci(ci)} | {verdict(ci)} |")
 
     _plot_weights(paths.get(reference, paths[methods[0]])["executed"], symbols, out / "weights.png")
     _plot_equity(paths, out / "equity.png")

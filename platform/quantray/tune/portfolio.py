@@ -146,5 +146,10 @@ def finalize_portfolio(
         f"- the selected config retrained with seed {best.config['seed']} and tested once",
     ]
     return write_portfolio_report(
-        pd.concat(frames, ignore_index=True), paths, task.symbols, out, header=header
+        pd.concat(frames, ignore_index=True),
+        paths,
+        task.symbols,
+        task.episode_dates(test),
+        out,
+        header=header,
     )
