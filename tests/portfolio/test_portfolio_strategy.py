@@ -132,3 +132,32 @@ def test_loss_terms_by_hand() -> None:
     assert bench == pytest.approx(20 * 0.01 - 0.001, abs=1e-12)
     assert terms["relative_return_loss"] == pytest.approx(bench, abs=1e-12)
     assert total.item() == pytest.approx(bench + 0.5 * 20 * 0.01, abs=1e-12)
+
+
+def test_tune_trial_reports_a_live_objective(uneven: PortfolioTask, tmp_path) -> None:
+    """A portfolio Tune trial without Ray: per-epoch search metrics carry the selection
+    score (the information ratio vs 1/N), not a constant."""
+    from quantray.data.synthetic import write_bars
+    from quantray.tune.portfolio import run_portfolio_trial
+    from quantray.tune.tuner import OBJECTIVE
+
+    from .conftest import uneven_bars
+
+    reports: list[dict] = []
+    config = {
+        "budget": "smoke",
+        "seed": 0,
+        "cost": "us_equity",
+        "data_path": str(write_bars(uneven_bars(), tmp_path / "bars.parquet")),
+        "universe": None,
+        "hidden_size": 16,
+        "lr": 1e-3,
+        "relative_return_weight": 1.0,
+        "risk_cost_weight": 0.1,
+        "opportunity_cost_weight": 0.1,
+        "transaction_cost_weight": 0.1,
+    }
+    final = run_portfolio_trial(config, report=reports.append)
+    assert len(reports) >= 1
+    best = max(r["valid_ir"] for r in reports)
+    assert final[OBJECTIVE] == pytest.approx(best) and final[OBJECTIVE] != 0.0

@@ -3,8 +3,8 @@
 Random E-day episodes of the TRAIN split go through ``PortfolioStrategy`` (weights fed back
 day to day through the portfolio accounting) and ``PortfolioLoss``. Every epoch the model
 plays the fixed non-overlapping VALIDATION list through the numpy accounting
-(``evaluate.portfolio.evaluate_weights``); the best epoch by pooled validation Sharpe is
-kept, with early stopping. The test split is never touched here. ``report`` (a Ray Tune
+(``evaluate.portfolio.evaluate_weights``); the best epoch by pooled validation information
+ratio against 1/N (``SELECTION_METRIC``) is kept, with early stopping. The test split is never touched here. ``report`` (a Ray Tune
 callback, say) gets the metrics of every epoch.
 """
 
@@ -20,11 +20,15 @@ import torch
 
 from quantray.config import CostConfig, PortfolioConfig
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask
-from quantray.evaluate.portfolio import evaluate_weights, pooled_summary
+from quantray.evaluate.metrics import pooled_sharpe
+from quantray.evaluate.portfolio import equal_weight, evaluate_weights, pooled_summary
 from quantray.losses.portfolio import PortfolioLoss
 from quantray.models.portfolio_strategy import PortfolioOutput, PortfolioStrategy
 
-SELECTION_METRIC = "valid_sharpe"
+SELECTION_METRIC = "valid_ir"
+"""Pooled validation information ratio against 1/N rebalanced daily (annualised Sharpe of the
+daily strategy-minus-1/N net returns): holding 1/N scores 0, as the main job's objective
+scores buy-and-hold 0 for one asset."""
 
 
 @dataclass
@@ -84,8 +88,10 @@ def validate(
     frame, paths = evaluate_weights(
         "strategy", policy_weights(model, episodes, table, cost), episodes, cost
     )
+    _, bench = evaluate_weights("equal_weight", equal_weight(episodes), episodes, cost)
     pooled = pooled_summary(paths)
     return {
+        "valid_ir": pooled_sharpe(paths["net"] - bench["net"]),
         "valid_sharpe": pooled["pooled_sharpe"],
         "valid_return": float(frame["total_return"].mean()),
         "valid_excess": float(frame["excess_return"].mean()),
@@ -171,7 +177,8 @@ def train_portfolio(
         if log is not None:
             log(
                 f"[portfolio] epoch {epoch + 1}/{config.epochs} loss {sums['total']:.4f} "
-                f"valid sharpe {score:.3f} excess vs 1/N {metrics['valid_excess']:+.4f} "
+                f"valid IR vs 1/N {score:.3f} sharpe {metrics['valid_sharpe']:.3f} "
+                f"excess {metrics['valid_excess']:+.4f} "
                 f"cash {metrics['valid_mean_cash']:.2f}{'  *' if improved else ''}"
             )
         if report is not None:

@@ -73,7 +73,7 @@ def run_portfolio_trial(config: dict[str, Any], report: Any = None) -> dict[str,
         if metrics[SELECTION_METRIC] > best[0]:
             best[0] = metrics[SELECTION_METRIC]
             drawdown_at_best[0] = metrics["valid_max_drawdown"]
-        metrics = {**metrics, "best_valid_sharpe": best[0]}
+        metrics = {**metrics, "best_valid_score": best[0]}
         if report is not None:
             report(search_metrics(metrics, drawdown_at_best[0]))
 
@@ -85,7 +85,7 @@ def run_portfolio_trial(config: dict[str, Any], report: Any = None) -> dict[str,
         report=on_epoch,
         log=None,
     )
-    final = {**result.best, "best_valid_sharpe": result.best[SELECTION_METRIC]}
+    final = {**result.best, "best_valid_score": result.best[SELECTION_METRIC]}
     return search_metrics(final, drawdown_at_best[0])
 
 
@@ -140,7 +140,8 @@ def finalize_portfolio(
     header = [
         f"- {task.describe()}",
         f"- portfolio search: {len(trials)} trials in {wall_seconds:.0f}s; selected by "
-        f"validation Sharpe {best.metrics[OBJECTIVE]:.3f}; deflated Sharpe ratio {dsr:.3f} "
+        f"validation information ratio vs 1/N {best.metrics[OBJECTIVE]:.3f}; deflated "
+        f"Sharpe ratio of that score {dsr:.3f} "
         f"(expected max daily Sharpe by luck {expected_max:.4f}, {valid_days} validation days)",
         f"- selected parameters: {json.dumps(params, default=str)}",
         f"- the selected config retrained with seed {best.config['seed']} and tested once",
