@@ -1,4 +1,4 @@
-"""compare.py and tune_strategy.py with --task portfolio, end to end (Ray, RLlib, Tune: slow)."""
+"""tune_strategy.py --task portfolio end to end (Ray Tune: slow)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-
-
-@pytest.mark.slow  # trains the strategy, PPO and SAC under a local Ray: minutes on 2 cores
-def test_compare_portfolio_smoke(tmp_path, run_script) -> None:
-    out = tmp_path / "cmp"
-    proc = run_script(
-        "experiments/compare.py", "--task", "portfolio", "--smoke-test", "--out", out, timeout=900
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = (out / "report.md").read_text()
-    for method in ("gru", "ppo", "sac", "equal_weight", "minimum_variance"):
-        assert f"| {method} |" in report
-    rows = pd.read_csv(out / "episodes.csv")
-    per_method = rows.groupby("method")["episode"].apply(tuple)
-    assert per_method.nunique() == 1  # every method on the identical episode list
 
 
 @pytest.mark.slow  # a Ray Tune search of three trials plus one retraining
@@ -44,10 +29,3 @@ def test_tune_portfolio_smoke(tmp_path, run_script) -> None:
     assert {"relative_return_weight", "risk_cost_weight", "hidden_size", "lr"} <= set(params)
     report = (out / "report.md").read_text()
     assert "deflated Sharpe ratio" in report and "| strategy |" in report
-
-
-def test_compare_portfolio_rejects_seeds(tmp_path, run_script) -> None:
-    proc = run_script(
-        "experiments/compare.py", "--task", "portfolio", "--seeds", "3", "--out", tmp_path
-    )
-    assert proc.returncode == 2 and "one seed" in proc.stderr and "Traceback" not in proc.stderr
