@@ -1,6 +1,7 @@
 """The Gymnasium trading env, installed as ``quantray.envs``.
 
-Importing this package registers ``"quantray/TradingEnv-v0"`` with Gymnasium (single env,
+Importing this package registers ``"quantray/TradingEnv-v0"`` and the multi-asset
+``"quantray/PortfolioEnv-v0"`` with Gymnasium (single env,
 plus a vector entry point for ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``)
 and nothing else: it never imports Ray or RLlib (``quantray.rl`` registers the env with RLlib).
 
@@ -21,6 +22,8 @@ import gymnasium
 
 ENV_ID = "quantray/TradingEnv-v0"
 """Gymnasium id of the trading env."""
+PORTFOLIO_ENV_ID = "quantray/PortfolioEnv-v0"
+"""Gymnasium id of the multi-asset portfolio env."""
 
 if ENV_ID not in gymnasium.registry:
     # The guard makes re-imports (importlib.reload, pytest's importlib mode) harmless:
@@ -30,9 +33,17 @@ if ENV_ID not in gymnasium.registry:
         entry_point="quantray.envs.trading_env:TradingEnv",
         vector_entry_point="quantray.envs.vector_env:TradingVectorEnv",
     )
+if PORTFOLIO_ENV_ID not in gymnasium.registry:
+    gymnasium.register(
+        PORTFOLIO_ENV_ID,
+        entry_point="quantray.envs.portfolio_env:PortfolioEnv",
+        vector_entry_point="quantray.envs.portfolio_vector_env:PortfolioVectorEnv",
+    )
 
 if TYPE_CHECKING:
     from quantray.envs.market import clear_task_cache, shared_task
+    from quantray.envs.portfolio_env import PortfolioEnv
+    from quantray.envs.portfolio_vector_env import PortfolioVectorEnv
     from quantray.envs.trading_env import TradingEnv
     from quantray.envs.vector_env import TradingVectorEnv
 
@@ -41,6 +52,8 @@ _LAZY = {
     "TradingVectorEnv": "quantray.envs.vector_env",
     "shared_task": "quantray.envs.market",
     "clear_task_cache": "quantray.envs.market",
+    "PortfolioEnv": "quantray.envs.portfolio_env",
+    "PortfolioVectorEnv": "quantray.envs.portfolio_vector_env",
 }
 
 
@@ -52,4 +65,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'quantray.envs' has no attribute {name!r}")
 
 
-__all__ = ["ENV_ID", "TradingEnv", "TradingVectorEnv", "clear_task_cache", "shared_task"]
+__all__ = [
+    "ENV_ID",
+    "PORTFOLIO_ENV_ID",
+    "PortfolioEnv",
+    "PortfolioVectorEnv",
+    "TradingEnv",
+    "TradingVectorEnv",
+    "clear_task_cache",
+    "shared_task",
+]

@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="shared stage-1 model/feature store (a filesystem path; default STORAGE/stage1_cache)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--task", default="single", choices=("single", "portfolio"), help="single | portfolio"
+    )
+    parser.add_argument("--universe", default=None, help="portfolio: comma-separated symbols")
     args = parser.parse_args(argv)
     if args.smoke_test:
         args.budget = "smoke"
@@ -106,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     CostConfig.preset(args.cost)  # a bad preset stops here (ConfigError -> exit 2)
     out = Path(args.out)
     saved = out / SETTINGS_FILE
+    if args.task == "portfolio":
+        return tune_portfolio(args, out)
     if args.resume:
         if not saved.exists():
             print(f"error: --resume: no earlier search in {out} (missing {saved}); drop --resume")
@@ -182,6 +188,39 @@ def main(argv: list[str] | None = None) -> int:
         track.metrics(best, prefix="selected/")
         track.table(report.test, prefix="test")
         track.artifacts([out / file for file in report.files.values()])
+    ray.shutdown()
+    return 0
+
+
+def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
+    """--task portfolio: search PortfolioConfig loss weights / size / lr, test the best once."""
+    import dataclasses
+
+    from quantray.data.universe import load_portfolio_task
+
+    if args.resume or args.multi_objective:
+        print("error: --task portfolio: --resume and --multi-objective are not supported yet")
+        return 2
+    universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
+    settings = settings_from_args(args, time.strftime("tune-portfolio-%Y%m%d-%H%M%S"))
+    settings = dataclasses.replace(settings, extra={"universe": universe})
+    load_portfolio_task(settings.data_path, universe=universe)  # bad data / universe: exit 2
+    out.mkdir(parents=True, exist_ok=True)
+
+    import ray
+
+    from quantray.train.monitoring import init_ray
+    from quantray.tune.portfolio import PortfolioSpace, finalize_portfolio, portfolio_trial
+    from quantray.tune.tuner import make_tuner
+
+    init_ray(args.address, __file__, num_cpus=args.num_cpus)
+    started = time.perf_counter()
+    constants = settings.constants()
+    tuner = make_tuner(settings, portfolio_trial, PortfolioSpace(settings.budget, constants))
+    results = tuner.fit()
+    path = finalize_portfolio(results, constants, out, wall_seconds=time.perf_counter() - started)
+    print(path.read_text().split("![")[0])
+    print(f"[tune] report: {path}")
     ray.shutdown()
     return 0
 

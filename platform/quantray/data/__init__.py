@@ -14,7 +14,7 @@ from quantray.data.features import (
 )
 from quantray.data.load import data_hash, load_bars, load_bars_with_reports
 from quantray.data.panel import Panel
-from quantray.data.sample import SAMPLE_PATH, load_sample
+from quantray.data.sample import SAMPLE_PATH, US_STOCKS_PATH, load_sample
 from quantray.data.splits import Splits, episode_rows, make_splits, sample_rows
 from quantray.data.task import Task, load_task
 from quantray.data.validate import SymbolReport
@@ -25,6 +25,7 @@ __all__ = [
     "FEATURE_WARMUP",
     "N_FEATURES",
     "SAMPLE_PATH",
+    "US_STOCKS_PATH",
     "DataError",
     "Episodes",
     "FeatureCache",

@@ -10,6 +10,11 @@ Three real daily-bar series from permissively licensed PyPI packages (see
 
 ``build_sample`` is the reproducible conversion from the downloaded wheels; those packages
 are not dependencies.
+
+A second file, ``sample/us_stocks.parquet``, holds four US stocks for the multi-asset task
+(``US_STOCKS_PATH``; public domain Quandl WIKI prices shipped in ``bokeh-sampledata``:
+AAPL, IBM, MSFT 2000-03-01 .. 2013-03-01 and GOOG from its 2004 listing), built by
+``build_us_stocks``. It is a separate file so other bundled sets can sit beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import pandas as pd
 from quantray.data.load import load_bars
 
 SAMPLE_PATH = Path(__file__).with_name("sample") / "bars.parquet"
+US_STOCKS_PATH = Path(__file__).with_name("sample") / "us_stocks.parquet"
 
 
 def load_sample() -> dict[str, pd.DataFrame]:
@@ -56,6 +62,24 @@ def build_sample(
     table = pd.concat(frames, ignore_index=True)
     table["Date"] = pd.to_datetime(table["Date"], format="mixed").dt.strftime("%Y-%m-%d")
     table = table[["Symbol", "Date", "Open", "High", "Low", "Close", "Volume"]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out, index=False, compression="zstd")
+    return out
+
+
+def build_us_stocks(bokeh_sampledata_wheel: str | Path, out: Path = US_STOCKS_PATH) -> Path:
+    """Convert ``bokeh_sampledata/_data/stocks.csv.gz`` into one long Parquet file of AAPL,
+    GOOG, IBM and MSFT, rows unchanged. FB is left out: its 196 bars are shorter than one
+    stage-1 window. ``Adj Close`` is kept: the loader back-adjusts the unadjusted prices with
+    it (splits, dividends).
+
+    Get the wheel once with ``pip download --no-deps bokeh-sampledata==2026.1 -d DIR``.
+    """
+    with zipfile.ZipFile(bokeh_sampledata_wheel) as wheel:
+        blob = wheel.read("bokeh_sampledata/_data/stocks.csv.gz")
+    table = pd.read_csv(io.BytesIO(blob), compression="gzip").rename(columns={"Ticker": "Symbol"})
+    table = table[["Symbol", "Date", "Open", "High", "Low", "Close", "Volume", "Adj Close"]]
+    table = table[table["Symbol"] != "FB"]
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out, index=False, compression="zstd")
     return out

@@ -1,0 +1,130 @@
+"""``PortfolioVectorEnv``: M portfolio episodes stepped together with array operations.
+
+Same spaces, episodes, observation and accounting as ``PortfolioEnv`` (a test steps both side
+by side); the state of all M sub-envs lives in [M, ...] arrays and one step is one
+``portfolio_accounting.step_np`` call over [M, N]. Autoreset is Gymnasium 1.x
+``AutoresetMode.NEXT_STEP``, like ``TradingVectorEnv``: the step after an episode's last one
+ignores that sub-env's action and returns the first observation of a new episode with reward 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.data.universe import PortfolioTask
+from quantray.envs.portfolio_env import make_book
+from quantray.envs.portfolio_market import portfolio_spaces
+
+
+class PortfolioVectorEnv(VectorEnv):
+    """``num_envs`` independent ``PortfolioEnv`` episodes; arguments as ``PortfolioEnv``.
+
+    Sub-env i with a replay list plays ``list[(k * M + i) % len(list)]`` on its k-th episode.
+    Infos: ``target_weights`` / ``executed_weights`` [M, N], ``cost`` / ``net_return`` [M] for
+    the sub-envs that traded (``info["_" + key]`` marks them).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": [],
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        data: str | Path | None = None,
+        *,
+        universe: list[str] | tuple[str, ...] | None = None,
+        features: str | Path | None = None,
+        split: str = "train",
+        mode: str = "train",
+        episode_indices: np.ndarray | list[int] | None = None,
+        cost: str | CostConfig = "none",
+        cap: float | None = None,
+        task: PortfolioTask | None = None,
+        data_config: DataConfig | None = None,
+        split_config: SplitConfig | None = None,
+    ) -> None:
+        if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
+            raise ValueError(f"PortfolioVectorEnv: num_envs must be an int >= 1, got {num_envs!r}")
+        M = self.num_envs = int(num_envs)
+        self.book = make_book(
+            data=data,
+            universe=universe,
+            features=features,
+            task=task,
+            data_config=data_config,
+            split_config=split_config,
+            num=M,
+            split=split,
+            mode=mode,
+            cost=cost,
+            cap=cap,
+            episode_indices=episode_indices,
+        )
+        self.single_action_space, self.single_observation_space = portfolio_spaces(
+            self.book.task.n_assets, self.book.task.dim, self.book.task.task.source == "raw"
+        )
+        self.action_space = batch_space(self.single_action_space, M)
+        self.observation_space = batch_space(self.single_observation_space, M)
+        self._all = np.arange(M)
+        self._autoreset = np.zeros(M, dtype=bool)
+        self._needs_reset = True
+
+    @property
+    def task(self) -> PortfolioTask:
+        return self.book.task
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self.book.count[:] = 0
+        options = options or {}
+        mask = options.get("reset_mask")
+        idx = self._all if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))
+        self.book.choose(idx, self.np_random, options.get("episode_index"))
+        self._autoreset[idx] = False
+        self._needs_reset = False
+        return self.book.observe(), {"episode_index": self.book.episode.copy()}
+
+    def step(
+        self, actions: Any
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if self._needs_reset:
+            raise RuntimeError("PortfolioVectorEnv.step: call reset() before the first step")
+        actions = np.asarray(actions, dtype=np.float64)
+        M, N = self.num_envs, self.book.task.n_assets
+        if actions.shape != (M, N + 1):
+            raise ValueError(
+                f"PortfolioVectorEnv.step: expected actions of shape ({M}, {N + 1}), got "
+                f"{actions.shape}"
+            )
+        stepping = np.flatnonzero(~self._autoreset)
+        resetting = np.flatnonzero(self._autoreset)
+        rewards = np.zeros(M)
+        info: dict[str, Any] = {}
+        if len(stepping):
+            out = self.book.trade(stepping, actions[stepping])
+            rewards[stepping] = out["net_return"]
+            traded = np.zeros(M, dtype=bool)
+            traded[stepping] = True
+            for key, value in out.items():
+                full = np.zeros((M, *value.shape[1:]), dtype=value.dtype)
+                full[stepping] = value
+                info[key] = full
+                info["_" + key] = traded
+        if len(resetting):
+            self.book.choose(resetting, self.np_random)
+        truncated = self.book.t >= self.book.episode_len
+        self._autoreset = truncated.copy()
+        info["episode_index"] = self.book.episode.copy()
+        info["_episode_index"] = np.ones(M, dtype=bool)
+        return self.book.observe(), rewards, np.zeros(M, dtype=bool), truncated, info

@@ -1,0 +1,156 @@
+"""The main job's portfolio search (``tune_strategy.py --task portfolio``).
+
+One trial = one ``train_portfolio`` run on the universe with sampled ``PortfolioConfig`` loss
+weights (the four stage-2 terms carried over to portfolios), per-asset GRU size and learning
+rate, reporting validation metrics every epoch. It reuses the single-asset search's machinery
+(``tune.tuner.make_tuner``: OptunaSearch TPE under a concurrency limit, ASHA on the same
+``objective_sharpe``, per-trial resources, the same budgets). Portfolio trials read raw
+normalised features (no shared stage-1 store yet). The test split is never touched by a
+trial.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from quantray.config import CostConfig, PortfolioConfig
+from quantray.data.universe import load_portfolio_task
+from quantray.train.portfolio import SELECTION_METRIC, train_portfolio
+from quantray.tune.space import _WEIGHT_RANGES, Budget, get_budget
+from quantray.tune.tuner import search_metrics
+
+PORTFOLIO_WEIGHTS = (
+    "relative_return_weight",
+    "risk_cost_weight",
+    "opportunity_cost_weight",
+    "transaction_cost_weight",
+)
+"""The ``PortfolioConfig`` loss weights searched (ranges shared with the single-asset search)."""
+
+
+class PortfolioSpace:
+    """Optuna define-by-run space of the portfolio search (picklable, like ``SearchSpace``)."""
+
+    def __init__(self, budget: Budget, constants: dict[str, Any] | None = None) -> None:
+        self.budget = budget
+        self.constants = dict(constants or {})
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        for name in PORTFOLIO_WEIGHTS:
+            low, high = _WEIGHT_RANGES[name]
+            trial.suggest_float(name, low, high, log=True)
+        trial.suggest_categorical("hidden_size", list(self.budget.hidden_sizes))
+        trial.suggest_float("lr", 3e-4, 3e-3, log=True)
+        return dict(self.constants)
+
+
+def portfolio_config_of(config: dict[str, Any]) -> PortfolioConfig:
+    """The ``PortfolioConfig`` of a trial config: sampled values + the budget's length."""
+    budget = get_budget(config["budget"])
+    return PortfolioConfig(
+        hidden_size=int(config["hidden_size"]),
+        lr=float(config["lr"]),
+        epochs=budget.epochs,
+        steps_per_epoch=budget.steps_per_epoch or PortfolioConfig().steps_per_epoch,
+        patience=budget.patience,
+        **{k: float(config[k]) for k in PORTFOLIO_WEIGHTS},
+    )
+
+
+def run_portfolio_trial(config: dict[str, Any], report: Any = None) -> dict[str, float]:
+    """One trial without Ray; ``report`` gets every epoch's metrics plus the search metrics.
+    Returns the selected epoch's metrics plus the search metrics."""
+    torch.set_num_threads(int(config.get("torch_threads", 1)))
+    task = load_portfolio_task(config["data_path"], universe=config.get("universe"))
+    drawdown_at_best = [float("nan")]
+    best = [float("-inf")]
+
+    def on_epoch(metrics: dict[str, float]) -> None:
+        if metrics[SELECTION_METRIC] > best[0]:
+            best[0] = metrics[SELECTION_METRIC]
+            drawdown_at_best[0] = metrics["valid_max_drawdown"]
+        metrics = {**metrics, "best_valid_score": best[0]}
+        if report is not None:
+            report(search_metrics(metrics, drawdown_at_best[0]))
+
+    result = train_portfolio(
+        task,
+        portfolio_config_of(config),
+        CostConfig.preset(config["cost"]),
+        seed=int(config["seed"]),
+        report=on_epoch,
+        log=None,
+    )
+    final = {**result.best, "best_valid_score": result.best[SELECTION_METRIC]}
+    return search_metrics(final, drawdown_at_best[0])
+
+
+def portfolio_trial(config: dict[str, Any]) -> None:
+    """The Tune function trainable: per-epoch reports, then the selected epoch's metrics."""
+    from ray import tune
+
+    tune.report(run_portfolio_trial(config, report=tune.report))
+
+
+def finalize_portfolio(
+    results: Any, config_constants: dict[str, Any], out: Path, *, wall_seconds: float
+) -> Path:
+    """After the search: ``trials.csv``, ``best_config.json``, the deflated Sharpe ratio of the
+    selected trial over all trials (validation, per-day Sharpe), then the selected config
+    retrained (same seed) and tested ONCE on the test split against the portfolio baselines
+    (``report.md`` as ``train_portfolio.py``'s). Returns the report path."""
+    import numpy as np
+    import pandas as pd
+
+    from quantray.evaluate.metrics import TRADING_DAYS_PER_YEAR
+    from quantray.evaluate.portfolio import baseline_weights, evaluate_weights
+    from quantray.evaluate.portfolio_report import write_portfolio_report
+    from quantray.evaluate.stats import deflated_sharpe_ratio
+    from quantray.train.portfolio import policy_weights
+    from quantray.tune.tuner import OBJECTIVE
+
+    out.mkdir(parents=True, exist_ok=True)
+    trials = results.get_dataframe()
+    trials.to_csv(out / "trials.csv", index=False)
+    best = results.get_best_result(metric=OBJECTIVE, mode="max")
+    params = {k: v for k, v in best.config.items() if k not in config_constants}
+    (out / "best_config.json").write_text(json.dumps(params, indent=2, default=str))
+
+    task = load_portfolio_task(config_constants["data_path"], universe=config_constants["universe"])
+    cost = CostConfig.preset(config_constants["cost"])
+    valid_days = len(task.episode_starts("valid", stride=task.episode_len)) * task.episode_len
+    annual = np.sqrt(TRADING_DAYS_PER_YEAR)
+    sharpes = trials[OBJECTIVE].to_numpy(dtype=float) / annual  # annualised -> per day
+    dsr, expected_max = deflated_sharpe_ratio(
+        float(best.metrics[OBJECTIVE]) / annual, sharpes, n_obs=valid_days
+    )
+    config = portfolio_config_of(best.config)
+    result = train_portfolio(task, config, cost, seed=int(best.config["seed"]), log=None)
+    test = task.episodes("test", stride=task.episode_len)
+    weights = {"strategy": policy_weights(result.model, test, task.task.table, cost)}
+    weights.update(baseline_weights(task, test, cost))
+    frames, paths = [], {}
+    for name, w in weights.items():
+        frame, paths[name] = evaluate_weights(name, w, test, cost)
+        frames.append(frame)
+    header = [
+        f"- {task.describe()}",
+        f"- portfolio search: {len(trials)} trials in {wall_seconds:.0f}s; selected by "
+        f"validation information ratio vs 1/N {best.metrics[OBJECTIVE]:.3f}; deflated "
+        f"Sharpe ratio of that score {dsr:.3f} "
+        f"(expected max daily Sharpe by luck {expected_max:.4f}, {valid_days} validation days)",
+        f"- selected parameters: {json.dumps(params, default=str)}",
+        f"- the selected config retrained with seed {best.config['seed']} and tested once",
+    ]
+    return write_portfolio_report(
+        pd.concat(frames, ignore_index=True),
+        paths,
+        task.symbols,
+        task.episode_dates(test),
+        out,
+        header=header,
+    )
