@@ -153,6 +153,16 @@ def check_tools() -> None:
         raise ClusterError("the Ray cluster launcher needs, on this machine: " + "; ".join(missing))
 
 
+def _tail(output: str, lines: int = 6) -> str:
+    """The last few non-blank lines of a command's output without colour codes; only the
+    final exception line when the command died in a Python traceback."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    if "Traceback (most recent call last)" in text:
+        kept = kept[-1:]
+    return "\n".join("  " + line for line in kept[-lines:])
+
+
 def _run(args: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), text=True, check=False, **kwargs)
 
@@ -168,7 +178,7 @@ def fetch_token(cluster: Cluster) -> Path:
     found = _TOKEN_LINE.findall(proc.stdout)
     token = found[-1] if found else ""
     if proc.returncode != 0 or not token:
-        tail = (proc.stdout + proc.stderr)[-1500:]
+        tail = _tail(proc.stdout + proc.stderr)
         why = (
             "the head has no token: it was started without token authentication; "
             "re-run `ray up` with this repository's config (head_setup_commands runs "
@@ -178,7 +188,8 @@ def fetch_token(cluster: Cluster) -> Path:
         )
         raise ClusterError(
             f"could not read the auth token on the head of {cluster.name} with `ray exec "
-            f"{cluster.config} 'ray get-auth-token'` (exit {proc.returncode}): {why}\n{tail}"
+            f"{cluster.config} 'ray get-auth-token'` (exit {proc.returncode}): {why}\n"
+            f"`ray exec` said:\n{tail}"
         )
     path = cluster.token_file
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -240,7 +251,7 @@ def dashboard_tunnel(cluster: Cluster, token_file: Path) -> Iterator[str]:
                     f"the dashboard of {cluster.name} did not answer through `{' '.join(args)}` "
                     f"within {TUNNEL_TIMEOUT_S:.0f} s (remote port {cluster.dashboard_port}); "
                     f"check `ray status` on the head (`ray exec {cluster.config} 'ray status'`)"
-                    f"\n{out[-1500:]}"
+                    f"\n{_tail(out)}"
                 )
             time.sleep(0.5)
         yield url
