@@ -14,11 +14,14 @@ shipped, rendered for that node with these changes only:
   holds the project installed the README's way; every other setup command runs as shipped
   (so ``~/.bashrc`` activates that venv, and the head creates its token);
 - ``ray start --head`` gets free ports, ``--num-cpus=2`` and a temp dir of its own, so it
-  never collides with another Ray on this machine (other tests, other users).
+  never collides with another Ray on this machine (other tests, other users), and
+  ``--node-ip-address=127.0.0.1``, so nothing but 127.0.0.1 is ever contacted.
 
-Takes about 75-120 s on the 2-core development machine while others use it (``ray up`` ~40 s,
-the smoke main job ~30 s, ``ray down`` ~5 s); the first run on a fresh CI machine also
-spends up to a minute on ``apt-get install openssh-server rsync netcat-openbsd``.
+Measured: 236 s and 241 s on the 2-core development machine shared with other developers
+(load average 20-30): ``ray up`` 66-77 s, the helper's submit with the smoke main job
+130 s, ``ray job logs`` 7-17 s, ``ray down`` 20-26 s; not yet timed on an idle machine. A
+fresh CI machine also spends up to a minute on
+``apt-get install openssh-server rsync netcat-openbsd`` the first time.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def render(node, ports: dict[str, int]) -> Path:
         f" --node-manager-port={ports['node_manager']}"
         f" --object-manager-port={ports['object_manager']}"
         f" --num-cpus=2 --temp-dir={node.tmp}/ray --disable-usage-stats"
+        " --node-ip-address=127.0.0.1"  # Ray would otherwise use the machine's LAN address
     )
     config["head_start_ray_commands"][-1] = head
     path = node.tmp / "cluster-local.yaml"
