@@ -17,9 +17,10 @@ shipped, rendered for that node with these changes only:
   never collides with another Ray on this machine (other tests, other users), and
   ``--node-ip-address=127.0.0.1``, so nothing but 127.0.0.1 is ever contacted.
 
-Measured: 236 s and 241 s on the 2-core development machine shared with other developers
-(load average 20-30): ``ray up`` 66-77 s, the helper's submit with the smoke main job
-130 s, ``ray job logs`` 7-17 s, ``ray down`` 20-26 s; not yet timed on an idle machine. A
+Measured: 236 s, 241 s and 366 s on the 2-core development machine shared with other
+developers (load average 20-30): ``ray up`` 66-138 s, the helper's submit with the smoke
+main job 130-174 s, ``ray job logs`` 7-19 s, ``ray down`` 20-29 s; not yet timed on an idle
+machine. A
 fresh CI machine also spends up to a minute on
 ``apt-get install openssh-server rsync netcat-openbsd`` the first time.
 """
