@@ -83,7 +83,8 @@ def measure(
     into_day = torch.cat([torch.zeros(batch, 1), next_returns[:, :-1]], dim=1)
     limit_up, limit_down = limit_flags(into_day, cost.price_limit)
     features, next_returns = features.to(device), next_returns.to(device)
-    limit_up, limit_down = limit_up.to(device), limit_down.to(device)
+    # Trade permissions: no buying into a limit-up close, no selling into a limit-down one.
+    can_buy, can_sell = (~limit_up).to(device), (~limit_down).to(device)
 
     torch.manual_seed(args.seed)
     model = StrategyGRU(cfg).to(device)
@@ -102,10 +103,10 @@ def measure(
             cost,
             training=True,
             tau=anneal_tau(i, cfg),
-            limit_up=limit_up,
-            limit_down=limit_down,
+            can_buy=can_buy,
+            can_sell=can_sell,
         )
-        loss, _ = loss_fn(out, next_returns, limit_up=limit_up, limit_down=limit_down)
+        loss, _ = loss_fn(out, next_returns, can_buy=can_buy, can_sell=can_sell)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

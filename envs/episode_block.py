@@ -10,9 +10,9 @@ prepares B upcoming episodes at once:
   again, so returning it without a copy is safe.
 * With discrete actions, ``net`` / ``cost`` / ``reward``: the outcome of every (wanted
   level, held level, episode, day) from ONE broadcast ``quantray.accounting.step_np`` call.
-  The held position is always one of the A levels (the price-limit rule keeps either the
-  wanted or the held level), so a step is a table lookup of ``step_np``'s own output, bit for
-  bit the number a per-step call would return. The (episode, day) axes are innermost: NumPy
+  The held position is always one of the A levels (a blocked trade keeps either the wanted or
+  the held level), so a step is a table lookup of ``step_np``'s own output, bit for bit the
+  number a per-step call would return (the last day includes the exit sale). The (episode, day) axes are innermost: NumPy
   broadcasting is fast over a long inner axis (B*E) and slow over a short one (A = 11).
 
 Axis legend: B episodes in the block, E days, A action levels, K observation width, D features.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantray.accounting import step_np
+from quantray.accounting import exit_cost_np, step_np
 from quantray.envs.market import Market
 from quantray.envs.reward import shaped_reward
 
@@ -43,22 +43,27 @@ class EpisodeBlock:
     """[B, E] float64 r_{t+1} of each decision day."""
     dates: np.ndarray
     """[B, E] datetime64[D] decision days."""
-    limit_up: np.ndarray | None
-    """[B, E] bool, None without an enforced price limit."""
-    limit_down: np.ndarray | None
-    """[B, E] bool, None without an enforced price limit."""
+    can_buy: np.ndarray | None
+    """[B, E] bool trade permission (``Market.can_buy``); None when every order fills."""
+    can_sell: np.ndarray | None
+    """[B, E] bool trade permission (``Market.can_sell``); None when every order fills."""
     net: np.ndarray | None
     """[A*A*B*E] float64 net return of (wanted level a, held level h, slot j, day t) at flat
     index ``trade * B*E + j*E + t`` with ``trade = a*A + h`` (C order of [A, A, B, E]);
     None with continuous actions."""
     cost: np.ndarray | None
-    """[A*A*B*E] float64 trading cost, same layout, when a price limit binds in the block;
-    otherwise [A*A] indexed by ``trade``: the cost then depends on the trade only."""
+    """[A*A*B*E] float64 trading cost, same layout, when a trade is blocked in the block;
+    otherwise [A*A] indexed by ``trade``: the cost then depends on the trade only (plus
+    ``exit_cost`` on the last day)."""
+    exit_cost: np.ndarray | None
+    """[A] float64 cost of selling level h at the episode's end (``accounting.exit_cost_np``),
+    already inside ``net`` / ``reward`` / the full ``cost`` table; None without an exit
+    charge. Only the [A*A] ``cost`` table leaves it out (it has no day axis)."""
     reward: np.ndarray | None
     """[A*A*B*E] float64 shaped reward, same layout; None for reward="return" (= net)."""
     executed_index: np.ndarray | None
     """[A*A*B*E] intp level actually held, same layout; None when executed == wanted (no
-    limit binds in the block)."""
+    trade is blocked in the block)."""
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -91,23 +96,28 @@ class EpisodeBlock:
         obs[:, :, D + 1] = day_fraction
         decision_rows = rows[:, :E]  # [B, E]
         next_returns = market.next_returns[decision_rows]
-        limit_up = None if market.limit_up is None else market.limit_up[decision_rows]
-        limit_down = None if market.limit_down is None else market.limit_down[decision_rows]
-        net = cost = reward = executed_index = None
+        can_buy = can_sell = None
+        if market.episode_blocked is not None and market.episode_blocked[episodes].any():
+            can_buy = market.can_buy[decision_rows]
+            can_sell = market.can_sell[decision_rows]
+        net = cost = reward = executed_index = exit_cost = None
         if levels is not None:
             net, cost, reward, executed_index = _tables(
-                market, levels, next_returns, limit_up, limit_down, shaping
+                market, levels, next_returns, can_buy, can_sell, shaping
             )
+            if market.cost.charge_exit:
+                exit_cost = exit_cost_np(levels, market.cost)
         return cls(
             episodes=episodes,
             start_rows=market.starts[episodes],
             obs=obs,
             next_returns=next_returns,
             dates=market.dates[decision_rows],
-            limit_up=limit_up,
-            limit_down=limit_down,
+            can_buy=can_buy,
+            can_sell=can_sell,
             net=net,
             cost=cost,
+            exit_cost=exit_cost,
             reward=reward,
             executed_index=executed_index,
         )
@@ -117,32 +127,34 @@ def _tables(
     market: Market,
     levels: np.ndarray,
     next_returns: np.ndarray,
-    limit_up: np.ndarray | None,
-    limit_down: np.ndarray | None,
+    can_buy: np.ndarray | None,
+    can_sell: np.ndarray | None,
     shaping: tuple[float, float] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """``step_np`` over every (wanted level, held level, episode, day), flattened [A*A*B*E]."""
     A = len(levels)
-    # All-False flags are passed as None: step_np then skips its np.where, with the same
-    # result. Most blocks contain no limit day at all.
-    if limit_up is not None and not limit_up.any():
-        limit_up = None
-    if limit_down is not None and not limit_down.any():
-        limit_down = None
+    B, E = next_returns.shape
     wanted = levels[:, None, None]  # [A] -> [A, 1, 1]
     held = levels[None, :, None]  # [A] -> [1, A, 1]
     r = next_returns.reshape(1, 1, -1)  # [B, E] -> [1, 1, B*E]
-    up = None if limit_up is None else limit_up.reshape(1, 1, -1)  # [B, E] -> [1, 1, B*E]
-    down = None if limit_down is None else limit_down.reshape(1, 1, -1)  # [1, 1, B*E]
-    net, cost, executed = step_np(wanted, held, r, market.cost, up, down)
+    buy = None if can_buy is None else can_buy.reshape(1, 1, -1)  # [B, E] -> [1, 1, B*E]
+    sell = None if can_sell is None else can_sell.reshape(1, 1, -1)  # [1, 1, B*E]
+    blocked = buy is not None or sell is not None
+    last = np.zeros((B, E), dtype=bool)
+    last[:, -1] = True  # each episode's last day also sells the executed level (exit)
+    net, cost, executed = step_np(
+        wanted, held, r, market.cost, buy, sell, last_day=last.reshape(1, 1, -1)
+    )
     shape = net.shape  # [A, A, B*E]
     executed_index = None
-    if up is not None or down is not None:
+    if blocked:
         # Executed positions are exact levels (the min/max of two levels): recover the index.
         executed_index = np.rint(np.broadcast_to(executed, shape) * (A - 1)).astype(np.intp)
         cost = np.broadcast_to(cost, shape).reshape(-1)  # [A, A, B*E] -> [A*A*B*E]
     else:
-        cost = cost.reshape(A * A)  # [A, A, 1] -> [A*A]: no day dependence
+        # [A, A, B*E or 1] -> [A, A] at day 0 (never a last day: E >= 2) -> [A*A]: without a
+        # blocked trade the cost depends on the trade only, plus the exit on the last day.
+        cost = np.ascontiguousarray(np.broadcast_to(cost, shape)[:, :, 0]).reshape(A * A)
     reward = None if shaping is None else shaped_reward(net, executed, r, *shaping)
     return (
         net.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]

@@ -1,9 +1,10 @@
-"""The market an env plays: a Task's episodes on one split, per-row returns and limit flags.
+"""The market an env plays: a Task's episodes on one split, per-row returns and trade flags.
 
 ``Market`` is the read-only state shared by ``TradingEnv`` and ``TradingVectorEnv``: which
 episodes exist (the same lists stage 2 and the evaluation use), which of them are replayed in
-which order, and per-row arrays (next-day return, price-limit flags, date, symbol) over the
-panel rows those episodes touch, gathered by row index at every step. The default Task
+which order, and per-row arrays (next-day return, trade permissions, date, symbol) over the
+panel rows those episodes touch, gathered by row index at every step. The trade flags are
+the panel's (``Panel.trade_flags``), the same ``Episodes.trade_flags`` gives the evaluation. The default Task
 (bundled data, raw features) is loaded once per process and shared, so
 ``gymnasium.make("quantray/TradingEnv-v0")`` costs milliseconds after the first call.
 """
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from quantray.accounting import limit_flags
 from quantray.config import CostConfig, DataConfig, SplitConfig
 from quantray.data import Task, load_task
 from quantray.data.splits import SPLIT_NAMES, episode_rows
@@ -100,10 +100,14 @@ class Market:
     """[n] int64 local row of each episode's first decision day."""
     next_returns: np.ndarray
     """[R] float64 r_{t+1} of each local row."""
-    limit_up: np.ndarray | None
-    """[R] bool: the row's close is limit-up; None unless ``cost.enforce_price_limit``."""
-    limit_down: np.ndarray | None
-    """[R] bool: the row's close is limit-down; None unless ``cost.enforce_price_limit``."""
+    can_buy: np.ndarray | None
+    """[R] bool: an order at the row's close may raise the position (False: limit-up close
+    under an enforced limit, or a suspended day); None when every row allows it."""
+    can_sell: np.ndarray | None
+    """[R] bool: an order at the row's close may lower the position; None when every row
+    allows it."""
+    episode_blocked: np.ndarray | None
+    """[n] bool: some decision day of listed episode k blocks a trade; None when none does."""
     dates: np.ndarray
     """[R] datetime64[D] date of each local row."""
     symbols: np.ndarray
@@ -183,12 +187,16 @@ class Market:
         covered = np.cumsum(coverage[:-1]) > 0  # [N]
         rows = np.flatnonzero(covered)  # [R]
         first = np.searchsorted(rows, starts)  # [n]
-        limit_up = limit_down = None
-        if cost.enforce_price_limit:
-            # r_t, the return into day t, is known at its close: it decides whether the order
-            # placed at that close can fill. NaN on first rows compares False (no limit).
-            with np.errstate(invalid="ignore"):
-                limit_up, limit_down = limit_flags(panel.prev_returns()[rows], cost.price_limit)
+        # The panel's trade permissions (suspensions, enforced price limits), computed once
+        # per cost model and shared by every env on this Task.
+        can_buy, can_sell = (flags[rows] for flags in panel.trade_flags(cost))
+        blocked = ~(can_buy & can_sell)  # [R]
+        episode_blocked = None
+        if blocked.any():
+            # [n, E] local rows of every listed episode's decision days -> any blocked day.
+            episode_blocked = blocked[first[:, None] + np.arange(E)].any(axis=1)
+        else:
+            can_buy = can_sell = None
         return cls(
             task=task,
             split=split,
@@ -199,8 +207,9 @@ class Market:
             rows=rows,
             first=first,
             next_returns=panel.next_returns()[rows],
-            limit_up=limit_up,
-            limit_down=limit_down,
+            can_buy=can_buy,
+            can_sell=can_sell,
+            episode_blocked=episode_blocked,
             dates=panel.dates[rows],
             symbols=np.asarray(panel.symbols)[panel.symbol_id[rows]],
         )

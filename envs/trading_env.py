@@ -71,9 +71,11 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
     ``reward="return"`` (default): the accounting rule's daily net return, from
     ``quantray.accounting.step_np``:
     ``net_t = p_exec_t * r_{t+1} - cost_t``, with ``cost_t`` the commission / stamp duty /
-    slippage of the change ``p_exec_t - p_exec_{t-1}`` and ``p_exec_t`` the position after the
-    price-limit rule (when the cost model enforces one, no buying on a limit-up close and no
-    selling on a limit-down close: the order does not fill). ``reward="shaped"`` subtracts
+    slippage of the change ``p_exec_t - p_exec_{t-1}`` and ``p_exec_t`` the position actually
+    held: no order fills on a suspended (zero-volume) day, and when the cost model enforces
+    price limits no buying on a limit-up close and no selling on a limit-down close
+    (``quantray.data.limits``). On the last step (t = E-1) ``cost_t`` also includes selling
+    the final position (``CostConfig.charge_exit``, default on), as in every evaluation. ``reward="shaped"`` subtracts
     ``risk_weight * max(-net_t, 0) + opportunity_weight * (1 - p_exec_t) * max(r_{t+1}, 0)``
     (see ``quantray.envs.reward``). The episode's summed "return" rewards are its simple
     return; ``prod(1 + net) - 1`` is the compounded one the evaluation reports.
@@ -117,7 +119,7 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
 
     ``reset``: ``episode_index`` (index into the mode's episode list), ``day`` (0), ``date`` (first
     decision day, numpy datetime64), ``symbol``, ``start_row`` (panel row).
-    ``step``: ``position`` (wanted), ``executed`` (after the limit rule), ``cost``,
+    ``step``: ``position`` (wanted), ``executed`` (after blocked trades), ``cost``,
     ``next_return`` (r_{t+1}), ``net_return`` (the accounting net, = reward for "return"),
     ``episode_index``, ``day`` (t, the decision day's index), ``date`` (decision day t).
 
@@ -232,6 +234,7 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._obs = block.obs[j]  # [E+1, K]
         self._next_returns = block.next_returns[j]  # [E]
         self._dates = block.dates[j]  # [E]
+        self._exit_cost = block.exit_cost
         if self._discrete:
             # Outcome tables of the whole block; this episode's entries are at
             # trade * B*E + j*E + t (see EpisodeBlock.net).
@@ -246,11 +249,9 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             # flag is passed as None on days it is False (same result, no np.where).
             self._next_returns = self._next_returns.tolist()
             no_flags = [None] * self.episode_len
-            self._limit_up = (
-                no_flags if block.limit_up is None else _true_or_none(block.limit_up[j])
-            )
-            self._limit_down = (
-                no_flags if block.limit_down is None else _true_or_none(block.limit_down[j])
+            self._can_buy = no_flags if block.can_buy is None else _false_or_none(block.can_buy[j])
+            self._can_sell = (
+                no_flags if block.can_sell is None else _false_or_none(block.can_sell[j])
             )
         self._episode = k = int(block.episodes[j])
         self._t = 0
@@ -293,10 +294,12 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             net = self._net[k]
             reward = net if self._reward is None else self._reward[k]
             if self._executed_index is None:
-                cost = self._cost[trade]  # no limit binds: the cost depends on the trade only
+                cost = self._cost[trade]  # nothing blocked: the cost depends on the trade only
                 held = a
+                if self._exit_cost is not None and t == self.episode_len - 1:
+                    cost += self._exit_cost[a]  # the last day also sells the position
             else:
-                # A price limit may block the trade: the level actually held, day-t costs.
+                # A trade may be blocked: the level actually held, day-t costs (exit included).
                 cost = self._cost[k]
                 held = int(self._executed_index[k])
             self._held_index = held
@@ -309,8 +312,9 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
                 self._held,
                 self._next_returns[t],
                 self.market.cost,
-                self._limit_up[t],
-                self._limit_down[t],
+                self._can_buy[t],
+                self._can_sell[t],
+                last_day=t == self.episode_len - 1,
             )
             executed = float(executed)
             self._held = executed
@@ -352,6 +356,6 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         return value
 
 
-def _true_or_none(flags: np.ndarray) -> list[bool | None]:
-    """[E] bool -> [True or None]: ``step_np`` treats None as "no limit close" (all False)."""
-    return [True if flag else None for flag in flags.tolist()]
+def _false_or_none(flags: np.ndarray) -> list[bool | None]:
+    """[E] bool -> [False or None]: ``step_np`` treats None as "the order fills"."""
+    return [None if flag else False for flag in flags.tolist()]

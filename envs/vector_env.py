@@ -144,6 +144,8 @@ class TradingVectorEnv(MarketEnvMixin, VectorEnv):
         self._count = np.zeros(N, dtype=np.int64)
         self._autoreset = np.zeros(N, dtype=bool)
         self._any_autoreset = False
+        self._in_blocked = np.zeros(N, dtype=bool)  # current episode has a blocked day
+        self._n_blocked = 0
         self._needs_reset = True
         self._obs_buffer = np.empty((N, K), dtype=np.float32)
 
@@ -206,6 +208,9 @@ class TradingVectorEnv(MarketEnvMixin, VectorEnv):
         k = self._choose(idx, forced)
         self._episode[idx] = k
         self._start[idx] = self.market.first[k]
+        if self.market.episode_blocked is not None:
+            self._in_blocked[idx] = self.market.episode_blocked[k]
+            self._n_blocked = int(self._in_blocked.sum())
         self._t[idx] = 0
         self._prev[idx] = 0.0
         self._equity[idx] = 1.0
@@ -277,10 +282,16 @@ class TradingVectorEnv(MarketEnvMixin, VectorEnv):
         day = self._t[idx]
         rows = self._start[idx] + day  # [n] local rows of the decision days
         next_return = market.next_returns[rows]
-        limit_up = None if market.limit_up is None else market.limit_up[rows]
-        limit_down = None if market.limit_down is None else market.limit_down[rows]
+        can_buy = can_sell = last_day = None
+        if self._n_blocked:
+            # Some sub-env plays an episode with a blocked day (suspension / price limit).
+            can_buy, can_sell = market.can_buy[rows], market.can_sell[rows]
+        if market.cost.charge_exit:
+            last = day == self.episode_len - 1
+            if last.any():
+                last_day = last  # those sub-envs also sell their final position
         net, cost, executed = step_np(
-            wanted, self._prev[idx], next_return, market.cost, limit_up, limit_down
+            wanted, self._prev[idx], next_return, market.cost, can_buy, can_sell, last_day
         )
         if self._shaping is not None:
             reward = shaped_reward(net, executed, next_return, *self._shaping)

@@ -3,19 +3,25 @@
 Three users share it: the stage-2 strategy loss (torch, differentiable), the Gymnasium env
 reward (numpy, one step for N environments) and the backtests / evaluation (numpy, whole
 episodes). Both implementations follow the same definition, and a test asserts they agree to
-1e-6 on random inputs, with and without the price-limit rule.
+1e-6 on random inputs, with and without blocked trades and the exit charge.
 
 The rule, for one environment and day t (axis legend: B batch, E episode length):
 
 * ``p_t`` is the position (fraction of equity in the asset, in [0, 1]) decided at the close of
   day t and held to the close of day t+1, where it earns ``r_{t+1} = close_{t+1}/close_t - 1``.
   In episode arrays ``next_returns[..., t]`` holds ``r_{t+1}``.
-* Price limits (only when ``cost.enforce_price_limit``): if day t closed limit-up
-  (``r_t >= price_limit - 1e-6``, the return INTO day t, known at close t) the order cannot
-  fill on the buy side, so the executed position cannot increase: ``min(p_wanted, p_prev)``.
-  If it closed limit-down it cannot decrease: ``max(p_wanted, p_prev)``.
+* Orders that cannot fill: ``can_buy[..., t]`` False (day t closed limit-up, or is suspended)
+  means the executed position cannot increase: ``min(p_wanted, p_prev)``; ``can_sell`` False
+  (limit-down, or suspended) means it cannot decrease: ``max(p_wanted, p_prev)``. The masks
+  come from ``Episodes.trade_flags(cost)`` / ``Panel.trade_flags(cost)``
+  (``quantray.data.limits``), which apply the cost model's price-limit settings; here they
+  are applied as given.
 * With ``Δ = p_exec_t - p_exec_{t-1}``, the cost is
   ``(commission + slippage) * max(Δ, 0) + (commission + stamp_duty + slippage) * max(-Δ, 0)``.
+* Exit (``cost.charge_exit``, default on): on the episode's last day the final executed
+  position is sold as well, so that day's cost also includes ``trade_cost(-p_exec_{E-1})``
+  (the sale at the close after the last decision; charged even if that day were limit-down or
+  suspended: the position is liquidated at the first chance, at the same rate).
 * The daily net return is ``p_exec_t * r_{t+1} - cost_t`` (simple returns; compound with
   ``prod(1 + net)`` for an equity curve).
 
@@ -25,23 +31,30 @@ and clipping would hide a policy bug.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from quantray.config import CostConfig
+from quantray.data.limits import LIMIT_TOLERANCE, limit_flags
+
+__all__ = [
+    "LIMIT_TOLERANCE",
+    "N_LEVELS",
+    "exit_cost_np",
+    "limit_flags",
+    "net_returns_np",
+    "net_returns_torch",
+    "position_levels",
+    "step_np",
+    "step_torch",
+]
 
 if TYPE_CHECKING:
     from torch import Tensor
 
 # torch is imported inside the torch functions only: the env and the numpy backtests use
 # this module on every step and should not pay torch's ~3 s import.
-
-LIMIT_TOLERANCE = 1e-6
-"""A close counts as limit-up when its return is >= price_limit - LIMIT_TOLERANCE (rounded
-exchange prices land a hair under the exact limit)."""
-
-ArrayT = TypeVar("ArrayT", np.ndarray, "Tensor")
 
 N_LEVELS: int = 11
 """A: the discrete position levels 0, 0.1, ..., 1.0 shared by the GRU head, the env's
@@ -58,29 +71,6 @@ def position_levels(n_levels: int = N_LEVELS) -> np.ndarray:
     return np.linspace(0.0, 1.0, n_levels)
 
 
-def limit_flags(prev_day_returns: ArrayT, price_limit: float | None) -> tuple[ArrayT, ArrayT]:
-    """Which days closed at the daily price limit.
-
-    ``prev_day_returns[..., t]`` must be ``r_t``, the return INTO day t (close_t/close_{t-1} -
-    1), which is known at the close of day t. For episode arrays holding next-day returns
-    ``next_returns[..., t] = r_{t+1}`` this is ``next_returns`` shifted right by one day, with
-    the return into the first day prepended. Works on NumPy arrays and torch tensors alike.
-
-    Returns boolean ``(limit_up, limit_down)`` of the same shape; all False when
-    ``price_limit`` is None.
-    """
-    if price_limit is None:
-        if not isinstance(prev_day_returns, np.ndarray):
-            import torch
-
-            none = torch.zeros_like(prev_day_returns, dtype=torch.bool)
-            return none, none.clone()
-        none_np = np.zeros(np.shape(prev_day_returns), dtype=bool)
-        return none_np, none_np.copy()
-    threshold = price_limit - LIMIT_TOLERANCE
-    return prev_day_returns >= threshold, prev_day_returns <= -threshold
-
-
 # --------------------------------------------------------------------------------- numpy
 
 
@@ -89,8 +79,9 @@ def step_np(
     prev: np.ndarray,
     next_return: np.ndarray,
     cost: CostConfig,
-    limit_up: np.ndarray | None = None,
-    limit_down: np.ndarray | None = None,
+    can_buy: np.ndarray | bool | None = None,
+    can_sell: np.ndarray | bool | None = None,
+    last_day: np.ndarray | bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One trading day for N environments (the env calls this every step).
 
@@ -98,21 +89,32 @@ def step_np(
         wanted: [N] position each environment asks for at today's close.
         prev: [N] position executed yesterday (held into today).
         next_return: [N] r_{t+1}, earned by today's executed position.
-        cost: the cost model; limit flags are used only when ``cost.enforce_price_limit``.
-        limit_up / limit_down: [N] bool, today closed at the limit (see ``limit_flags``).
+        cost: the cost model.
+        can_buy / can_sell: [N] bool, False where today's order cannot raise / lower the
+            position (``Episodes.trade_flags``); None = always fills.
+        last_day: [N] bool, today is the episode's last decision day: the executed position
+            is also sold (when ``cost.charge_exit``); None = no episode ends today.
 
     Returns:
         ``(net, cost, executed)``, each [N]: net return ``executed * next_return - cost``,
-        the trading cost paid today, and the position actually held after the limit rule.
+        the trading cost paid today (exit included), and the position actually held.
     """
     executed = wanted
-    if cost.enforce_price_limit:
-        if limit_up is not None:
-            executed = np.where(limit_up, np.minimum(executed, prev), executed)
-        if limit_down is not None:
-            executed = np.where(limit_down, np.maximum(executed, prev), executed)
+    if can_buy is not None:
+        executed = np.where(can_buy, executed, np.minimum(executed, prev))
+    if can_sell is not None:
+        executed = np.where(can_sell, executed, np.maximum(executed, prev))
     costs = _trade_cost_np(executed - prev, cost)
+    if cost.charge_exit and last_day is not None and last_day is not False:
+        exit_cost = exit_cost_np(executed, cost)
+        costs = costs + (exit_cost if last_day is True else np.where(last_day, exit_cost, 0.0))
     return executed * next_return - costs, costs, executed
+
+
+def exit_cost_np(executed: np.ndarray | float, cost: CostConfig) -> np.ndarray | float:
+    """Cost of closing the position ``executed`` at the end of an episode (selling it to cash):
+    the trade cost of ``-executed``. Callers add it only when ``cost.charge_exit``."""
+    return _trade_cost_np(-executed, cost)
 
 
 def _trade_cost_np(delta: np.ndarray | float, cost: CostConfig) -> np.ndarray | float:
@@ -129,50 +131,58 @@ def net_returns_np(
     next_returns: np.ndarray,
     cost: CostConfig,
     prev_position: float | np.ndarray = 0.0,
-    limit_up: np.ndarray | None = None,
-    limit_down: np.ndarray | None = None,
+    can_buy: np.ndarray | None = None,
+    can_sell: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Whole episodes: the day-by-day rule of ``step_np`` applied along the last axis.
+    """Whole episodes: the day-by-day rule of ``step_np`` applied along the last axis, whose
+    last day ends the episode (exit charged when ``cost.charge_exit``).
 
     Args:
         positions: [..., E] wanted positions, decided at each day's close.
         next_returns: [..., E] ``next_returns[..., t] = r_{t+1}``.
         cost: the cost model.
         prev_position: position held before day 0 (scalar or [...]); 0.0 starts in cash.
-        limit_up / limit_down: [..., E] bool flags (used only when ``cost.enforce_price_limit``).
+        can_buy / can_sell: [..., E] bool trade permissions (``Episodes.trade_flags(cost)``);
+            None = every order fills.
 
     Returns:
         ``(net, costs, executed)``, each [..., E].
 
-    Without an enforced limit this is fully vectorised; with one it loops over the E days
-    only (the executed position of day t depends on that of day t-1), never over the batch.
+    Without blocked trades this is fully vectorised; with them it loops over the E days only
+    (the executed position of day t depends on that of day t-1), never over the batch.
     """
     positions = np.asarray(positions, dtype=np.float64)
     next_returns = np.asarray(next_returns, dtype=np.float64)
-    _check_shapes(positions.shape, next_returns.shape, limit_up, limit_down)
+    _check_shapes(positions.shape, next_returns.shape, can_buy, can_sell)
     # [...] -> [..., 1]: the position held before the first day of each episode.
     prev0 = np.broadcast_to(
         np.asarray(prev_position, dtype=np.float64)[..., None], (*positions.shape[:-1], 1)
     )
-    use_limits = cost.enforce_price_limit and (limit_up is not None or limit_down is not None)
-    if not use_limits:
+    blocked = (can_buy is not None and not np.all(can_buy)) or (
+        can_sell is not None and not np.all(can_sell)
+    )
+    if not blocked:
         # [..., E]: yesterday's position for every day, prev0 first.
         prev = np.concatenate([prev0, positions[..., :-1]], axis=-1)
         costs = _trade_cost_np(positions - prev, cost)
+        if cost.charge_exit:
+            costs[..., -1] += exit_cost_np(positions[..., -1], cost)
         return positions * next_returns - costs, costs, positions.copy()
 
     net = np.empty_like(positions)
     costs = np.empty_like(positions)
     executed = np.empty_like(positions)
     prev_day = prev0[..., 0]
-    for t in range(positions.shape[-1]):
+    n_days = positions.shape[-1]
+    for t in range(n_days):
         net[..., t], costs[..., t], executed[..., t] = step_np(
             positions[..., t],
             prev_day,
             next_returns[..., t],
             cost,
-            None if limit_up is None else limit_up[..., t],
-            None if limit_down is None else limit_down[..., t],
+            None if can_buy is None else can_buy[..., t],
+            None if can_sell is None else can_sell[..., t],
+            last_day=t == n_days - 1,
         )
         prev_day = executed[..., t]
     return net, costs, executed
@@ -186,24 +196,27 @@ def step_torch(
     prev: Tensor,
     next_return: Tensor,
     cost: CostConfig,
-    limit_up: Tensor | None = None,
-    limit_down: Tensor | None = None,
+    can_buy: Tensor | None = None,
+    can_sell: Tensor | None = None,
+    last_day: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``step_np`` in torch, differentiable w.r.t. ``wanted`` and ``prev``.
 
-    Shapes [N] (or any matching shape). The GRU strategy calls this once per day so that the
-    executed position, not the wanted one, is fed back into the next step.
+    Shapes [N] (or any matching shape); ``last_day`` is one bool for the whole batch (its
+    episodes are aligned). The GRU strategy calls this once per day so that the executed
+    position, not the wanted one, is fed back into the next step.
     """
     import torch
 
     executed = wanted
-    if cost.enforce_price_limit:
-        # torch.minimum/maximum route the gradient to whichever side is selected.
-        if limit_up is not None:
-            executed = torch.where(limit_up, torch.minimum(executed, prev), executed)
-        if limit_down is not None:
-            executed = torch.where(limit_down, torch.maximum(executed, prev), executed)
+    # torch.minimum/maximum route the gradient to whichever side is selected.
+    if can_buy is not None:
+        executed = torch.where(can_buy, executed, torch.minimum(executed, prev))
+    if can_sell is not None:
+        executed = torch.where(can_sell, executed, torch.maximum(executed, prev))
     costs = _trade_cost_torch(executed - prev, cost)
+    if last_day and cost.charge_exit:
+        costs = costs + _trade_cost_torch(-executed, cost)
     return executed * next_return - costs, costs, executed
 
 
@@ -219,37 +232,45 @@ def net_returns_torch(
     next_returns: Tensor,
     cost: CostConfig,
     prev_position: float | Tensor = 0.0,
-    limit_up: Tensor | None = None,
-    limit_down: Tensor | None = None,
+    can_buy: Tensor | None = None,
+    can_sell: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``net_returns_np`` in torch, differentiable w.r.t. ``positions``.
 
-    Shapes: positions / next_returns / limit flags [..., E], prev_position scalar or [...].
-    Returns ``(net, costs, executed)``, each [..., E].
+    Shapes: positions / next_returns / trade permissions [..., E], prev_position scalar or
+    [...]. Returns ``(net, costs, executed)``, each [..., E].
     """
     import torch
 
-    _check_shapes(tuple(positions.shape), tuple(next_returns.shape), limit_up, limit_down)
+    _check_shapes(tuple(positions.shape), tuple(next_returns.shape), can_buy, can_sell)
     prev0 = torch.as_tensor(prev_position, dtype=positions.dtype, device=positions.device)
     # [...] -> [..., 1]: the position held before the first day of each episode.
     prev0 = prev0.unsqueeze(-1).expand(*positions.shape[:-1], 1)
-    use_limits = cost.enforce_price_limit and (limit_up is not None or limit_down is not None)
-    if not use_limits:
+    blocked = (can_buy is not None and not bool(can_buy.all())) or (
+        can_sell is not None and not bool(can_sell.all())
+    )
+    if not blocked:
         # [..., E]: yesterday's position for every day, prev0 first.
         prev = torch.cat([prev0, positions[..., :-1]], dim=-1)
         costs = _trade_cost_torch(positions - prev, cost)
+        if cost.charge_exit:
+            # [...] -> [..., E]: the exit sale lands on the last day only.
+            exit_cost = _trade_cost_torch(-positions[..., -1:], cost)
+            costs = torch.cat([costs[..., :-1], costs[..., -1:] + exit_cost], dim=-1)
         return positions * next_returns - costs, costs, positions
 
     nets, costs_list, executed_list = [], [], []
     prev_day = prev0[..., 0]
-    for t in range(positions.shape[-1]):
+    n_days = positions.shape[-1]
+    for t in range(n_days):
         net_t, cost_t, exec_t = step_torch(
             positions[..., t],
             prev_day,
             next_returns[..., t],
             cost,
-            None if limit_up is None else limit_up[..., t],
-            None if limit_down is None else limit_down[..., t],
+            None if can_buy is None else can_buy[..., t],
+            None if can_sell is None else can_sell[..., t],
+            last_day=t == n_days - 1,
         )
         nets.append(net_t)
         costs_list.append(cost_t)
@@ -266,8 +287,8 @@ def net_returns_torch(
 def _check_shapes(
     positions: tuple[int, ...],
     next_returns: tuple[int, ...],
-    limit_up: np.ndarray | Tensor | None,
-    limit_down: np.ndarray | Tensor | None,
+    can_buy: np.ndarray | Tensor | None,
+    can_sell: np.ndarray | Tensor | None,
 ) -> None:
     if len(positions) == 0:
         raise ValueError(
@@ -280,9 +301,10 @@ def _check_shapes(
             "same shape [..., E] (next_returns[..., t] is the return earned by the position "
             "decided on day t)"
         )
-    for name, flags in (("limit_up", limit_up), ("limit_down", limit_down)):
+    for name, flags in (("can_buy", can_buy), ("can_sell", can_sell)):
         if flags is not None and tuple(flags.shape) != positions:
             raise ValueError(
                 f"accounting: {name} has shape {tuple(flags.shape)}, expected {positions} like "
-                "positions; build it with limit_flags(prev_day_returns, cost.price_limit)"
+                "positions; build the masks with episodes.trade_flags(cost) (or ~limit_flags(...) for "
+                "hand-made returns)"
             )

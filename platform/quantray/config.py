@@ -160,8 +160,8 @@ _COST_PRESETS: dict[str, dict[str, Any]] = {
     # US equities: commission-free brokers still pay spread/fees; 5 bp a side is a sober
     # all-in estimate. No stamp duty, no daily price limit.
     "us_equity": {"commission": 0.0005},
-    # China A-shares (main board): ~2.5 bp commission each side, 5 bp stamp duty on sells only
-    # (rate since 2023-08-28), +-10% daily price limit enforced.
+    # China A-shares: ~2.5 bp commission each side, 5 bp stamp duty on sells only (rate since
+    # 2023-08-28), daily price limits enforced (10% main board; other boards by stock code).
     "cn_a_share": {
         "commission": 0.00025,
         "stamp_duty": 0.0005,
@@ -187,10 +187,21 @@ class CostConfig(Config):
     slippage: float = 0.0
     """Fraction of traded notional lost to spread / market impact, both sides."""
     price_limit: float | None = None
-    """Daily price limit as a fraction (0.10 = +-10%), or None for markets without one."""
+    """Daily price limit as a fraction (0.10 = +-10%), or None for markets without one. China
+    A-share stock codes (600000, 300750.SZ, sh688981, ...) use their board's own limit instead
+    (main 10%, ChiNext/STAR 20%, Beijing 30%, ST 5%) and index codes none: see
+    ``quantray.data.limits``. Every other symbol uses this value."""
     enforce_price_limit: bool = False
     """When True, no buying on a limit-up close and no selling on a limit-down close (the
-    order would not fill). Needs ``price_limit``."""
+    order would not fill). Needs ``price_limit``. Zero-volume (suspended) days never fill,
+    whatever this says."""
+    st_codes: tuple[str, ...] = ()
+    """Main-board China A-share codes under special treatment (ST / *ST): their limit is 5%.
+    Six-digit codes, optionally with an exchange prefix or suffix (``"600123"``, ``"sz000004"``)."""
+    charge_exit: bool = True
+    """Charge the sale of the final position at the end of every episode (on its last day's
+    cost, at the sell rate), so a strategy cannot look cheap by ending invested. Applied alike
+    by the numpy and torch accounting, the env's last step and every evaluation."""
 
     def __post_init__(self) -> None:
         for name in ("commission", "stamp_duty", "slippage"):
@@ -214,6 +225,18 @@ class CostConfig(Config):
             "enforce_price_limit=True needs price_limit (e.g. 0.10); set price_limit or "
             "enforce_price_limit=False",
         )
+        if not isinstance(self.st_codes, tuple):
+            # JSON / Tune / checkpoints hand lists back; the frozen setting is a tuple.
+            codes = [self.st_codes] if isinstance(self.st_codes, str) else self.st_codes
+            object.__setattr__(self, "st_codes", tuple(str(c) for c in codes))
+        for code in self.st_codes:
+            digits = "".join(ch for ch in code if ch.isdigit())
+            _check(
+                len(digits) == 6,
+                "CostConfig",
+                f"st_codes must hold six-digit China A-share codes such as 600123 or sz000004, "
+                f"got {code!r}; list the ST stocks' codes, not their names",
+            )
         if self.stamp_duty > 0 and self.price_limit is not None and not self.enforce_price_limit:
             # Looks like a China A-share cost model with the limit rule switched off: backtests
             # would buy into limit-up closes that cannot fill in reality and look too good.

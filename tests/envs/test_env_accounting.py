@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantray.accounting import limit_flags, net_returns_np
+from quantray.accounting import net_returns_np
 from quantray.config import CostConfig
 from quantray.envs import TradingEnv, TradingVectorEnv
-from quantray.evaluate import evaluate_positions
+from quantray.evaluate import backtest_episodes
 
 E = 20
 
@@ -51,9 +51,9 @@ def test_rewards_equal_net_returns_np_with_price_limits(limit_task, action_type)
         levels = np.where(rng.random(E) < 0.5, 0, 10) if k % 2 else rng.integers(0, 11, E)
         actions = levels if action_type == "discrete" else [np.float32([a / 10]) for a in levels]
         out = _play(env, k, actions)
-        up, down = limit_flags(episodes.prev_returns[k], cost.price_limit)
+        can_buy, can_sell = episodes.trade_flags(cost)
         net, costs, executed = net_returns_np(
-            out["position"], episodes.next_returns[k], cost, 0.0, up, down
+            out["position"], episodes.next_returns[k], cost, 0.0, can_buy[k], can_sell[k]
         )
         np.testing.assert_array_equal(out["reward"], net)
         np.testing.assert_array_equal(out["cost"], costs)
@@ -82,10 +82,7 @@ def test_episode_return_equals_the_evaluation_path(limit_task):
     shape = (len(episodes), E)
     positions, rewards, costs = (np.reshape(v, shape) for v in (positions, rewards, costs))
     assert (costs > 0).any()  # trades were paid for: the cost comparison is not 0 == 0
-    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-    table = evaluate_positions(
-        "env", positions, episodes.next_returns, cost, limit_up=up, limit_down=down
-    )
+    table = backtest_episodes("env", positions, episodes, cost)
     np.testing.assert_allclose(
         table["total_return"], np.prod(1.0 + rewards, axis=1) - 1.0, rtol=0, atol=1e-12
     )
@@ -100,8 +97,10 @@ def test_vector_env_rewards_equal_net_returns_np(limit_task):
     envs.reset(seed=0)
     actions = np.random.default_rng(2).integers(0, 11, size=(E, n))
     rewards = np.stack([envs.step(a)[1] for a in actions], axis=1)  # E x [n] -> [n, E]
-    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-    net, _, _ = net_returns_np(actions.T / 10, episodes.next_returns, cost, 0.0, up, down)
+    can_buy, can_sell = episodes.trade_flags(cost)
+    net, _, _ = net_returns_np(
+        actions.T / 10, episodes.next_returns, cost, 0.0, can_buy, can_sell
+    )
     np.testing.assert_allclose(rewards, net, rtol=0, atol=1e-15)
 
 

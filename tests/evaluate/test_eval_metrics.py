@@ -90,7 +90,7 @@ def test_golden_four_day_example() -> None:
 
 def test_evaluate_positions_golden_with_costs() -> None:
     # commission 10 bp both sides, stamp duty 10 bp on sells.
-    cost = CostConfig(commission=0.001, stamp_duty=0.001)
+    cost = CostConfig(commission=0.001, stamp_duty=0.001, charge_exit=False)  # exit: below
     positions = np.array([[1.0, 1.0, 0.0, 0.5]])
     next_returns = np.array([[0.02, -0.01, 0.05, 0.04]])
     frame = evaluate_positions("hand", positions, next_returns, cost)
@@ -167,7 +167,7 @@ def test_limits_use_executed_positions_for_turnover() -> None:
     next_returns = np.array([[0.01, 0.02, -0.01]])
     limit_up = np.array([[True, False, False]])  # day 0 closed limit-up: the buy cannot fill
     bt = run_backtest(
-        positions, next_returns, cost, limit_up=limit_up, limit_down=np.zeros_like(limit_up)
+        positions, next_returns, cost, can_buy=~limit_up, can_sell=np.ones_like(limit_up)
     )
     np.testing.assert_array_equal(bt.executed, [[0.0, 1.0, 1.0]])
     frame = bt.episode_metrics()

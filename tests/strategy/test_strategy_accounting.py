@@ -47,7 +47,8 @@ GOLDEN = {
 
 @pytest.mark.parametrize("preset", sorted(GOLDEN))
 def test_golden_numbers_per_preset(preset: str) -> None:
-    cost = CostConfig.preset(preset)
+    # These numbers leave out the exit sale (test_exit_cost_golden adds it).
+    cost = CostConfig.preset(preset).replace(charge_exit=False)
     want_costs, want_net = GOLDEN[preset]
     net, costs, executed = net_returns_np(WANTED, NEXT_RETURNS, cost)
     np.testing.assert_allclose(costs, want_costs, atol=1e-12)
@@ -67,14 +68,14 @@ def test_golden_price_limit_rule_cn_a_share() -> None:
     #   day 1: limit-up,       cannot buy: exec min(1.0, 0.5) = 0.5, cost 0, net 0.5*-0.10 = -0.05
     #   day 2: limit-down,     cannot sell: exec max(0.0, 0.5) = 0.5, cost 0, net 0.5*0.03 = 0.015
     #   day 3: free.           exec 0.0, Δ -0.5, cost 0.5*0.00075 = 0.000375, net -0.000375
-    cost = CostConfig.preset("cn_a_share")
+    cost = CostConfig.preset("cn_a_share").replace(charge_exit=False)
     into_day = np.array([0.0, 0.10, -0.10, 0.03])
     next_returns = np.array([0.10, -0.10, 0.03, 0.01])
     wanted = np.array([0.5, 1.0, 0.0, 0.0])
     up, down = limit_flags(into_day, cost.price_limit)
     np.testing.assert_array_equal(up, [False, True, False, False])
     np.testing.assert_array_equal(down, [False, False, True, False])
-    net, costs, executed = net_returns_np(wanted, next_returns, cost, 0.0, up, down)
+    net, costs, executed = net_returns_np(wanted, next_returns, cost, 0.0, ~up, ~down)
     np.testing.assert_allclose(executed, [0.5, 0.5, 0.5, 0.0], atol=1e-12)
     np.testing.assert_allclose(costs, [0.000125, 0.0, 0.0, 0.000375], atol=1e-12)
     np.testing.assert_allclose(net, [0.049875, -0.05, 0.015, -0.000375], atol=1e-12)
@@ -83,8 +84,8 @@ def test_golden_price_limit_rule_cn_a_share() -> None:
         torch.tensor(next_returns),
         cost,
         0.0,
-        torch.as_tensor(up),
-        torch.as_tensor(down),
+        torch.as_tensor(~up),
+        torch.as_tensor(~down),
     )
     np.testing.assert_allclose(net_t.numpy(), net, atol=1e-12)
     np.testing.assert_allclose(exec_t.numpy(), executed, atol=1e-12)
@@ -92,8 +93,8 @@ def test_golden_price_limit_rule_cn_a_share() -> None:
     # The same costs without the limit rule fill every order:
     #   exec = wanted, Δ = [+0.5, +0.5, -1.0, 0], cost = [0.000125, 0.000125, 0.00075, 0]
     #   net = [0.049875, 1.0*-0.10 - 0.000125, 0 - 0.00075, 0] = [0.049875, -0.100125, -0.00075, 0]
-    free = CostConfig(commission=0.00025, stamp_duty=0.0005)
-    net_f, costs_f, exec_f = net_returns_np(wanted, next_returns, free, 0.0, up, down)
+    free = CostConfig(commission=0.00025, stamp_duty=0.0005, charge_exit=False)
+    net_f, costs_f, exec_f = net_returns_np(wanted, next_returns, free, 0.0)
     np.testing.assert_allclose(exec_f, wanted)
     np.testing.assert_allclose(costs_f, [0.000125, 0.000125, 0.00075, 0.0], atol=1e-12)
     np.testing.assert_allclose(net_f, [0.049875, -0.100125, -0.00075, 0.0], atol=1e-12)
@@ -105,7 +106,7 @@ def test_limit_rule_only_blocks_the_blocked_side() -> None:
     wanted = np.array([0.3, 0.9, 0.2, 0.8])
     up = np.array([True, False, False, False])  # selling into limit-up is allowed
     down = np.array([False, True, True, False])  # buying into limit-down is allowed
-    _, _, executed = step_np(wanted, prev, np.zeros(4), cost, up, down)
+    _, _, executed = step_np(wanted, prev, np.zeros(4), cost, ~up, ~down)
     np.testing.assert_allclose(executed, [0.3, 0.9, 0.5, 0.8])
 
 
@@ -148,15 +149,16 @@ def test_torch_matches_numpy_on_random_inputs(preset: str, with_limits: bool) ->
     up, down = limit_flags(ep["into_day"], 0.10) if with_limits else (None, None)
     if with_limits:
         assert up.sum() > 10 and down.sum() > 10  # the limit branch is really exercised
-    out_np = net_returns_np(ep["positions"], ep["next_returns"], cost, ep["prev"], up, down)
+    buy, sell = (None, None) if up is None else (~up, ~down)
+    out_np = net_returns_np(ep["positions"], ep["next_returns"], cost, ep["prev"], buy, sell)
     for dtype in (torch.float64, torch.float32):
         out_t = net_returns_torch(
             torch.tensor(ep["positions"], dtype=dtype),
             torch.tensor(ep["next_returns"], dtype=dtype),
             cost,
             torch.tensor(ep["prev"], dtype=dtype),
-            None if up is None else torch.as_tensor(up),
-            None if down is None else torch.as_tensor(down),
+            None if buy is None else torch.as_tensor(buy),
+            None if sell is None else torch.as_tensor(sell),
         )
         for got, want in zip(out_t, out_np, strict=True):
             np.testing.assert_allclose(got.double().numpy(), want, atol=1e-6, rtol=0)
@@ -173,13 +175,21 @@ def test_step_np_chained_equals_net_returns_np(with_limits: bool) -> None:
         cost = cost.replace(enforce_price_limit=False, price_limit=None)
     ep = _random_episode(rng, (16, 20))
     up, down = limit_flags(ep["into_day"], 0.10)
+    # Trade permissions exist only where the cost model enforces the limit.
+    buy, sell = (~up, ~down) if with_limits else (np.ones_like(up), np.ones_like(down))
     net, costs, executed = net_returns_np(
-        ep["positions"], ep["next_returns"], cost, ep["prev"], up, down
+        ep["positions"], ep["next_returns"], cost, ep["prev"], buy, sell
     )
     prev = ep["prev"]
     for t in range(20):
         net_t, cost_t, exec_t = step_np(
-            ep["positions"][:, t], prev, ep["next_returns"][:, t], cost, up[:, t], down[:, t]
+            ep["positions"][:, t],
+            prev,
+            ep["next_returns"][:, t],
+            cost,
+            buy[:, t],
+            sell[:, t],
+            last_day=t == 19,
         )
         np.testing.assert_allclose(net_t, net[:, t], atol=1e-15)
         np.testing.assert_allclose(cost_t, costs[:, t], atol=1e-15)
@@ -190,8 +200,9 @@ def test_step_np_chained_equals_net_returns_np(with_limits: bool) -> None:
             torch.tensor(prev),
             torch.tensor(ep["next_returns"][:, t]),
             cost,
-            torch.as_tensor(up[:, t]),
-            torch.as_tensor(down[:, t]),
+            torch.as_tensor(buy[:, t]),
+            torch.as_tensor(sell[:, t]),
+            last_day=t == 19,
         )
         np.testing.assert_allclose(torch_out[0].numpy(), net_t, atol=1e-15)
         prev = exec_t
@@ -232,11 +243,10 @@ def test_torch_is_differentiable_in_positions(with_limits: bool) -> None:
     positions = torch.tensor(rng.uniform(0.05, 0.95, size=(2, 6)), requires_grad=True)
     cost = CostConfig.preset("cn_a_share")
     up, down = limit_flags(torch.tensor(ep["into_day"]), 0.10)
-    if not with_limits:
-        up = down = None
+    buy, sell = (~up, ~down) if with_limits else (None, None)
 
     def total(p: torch.Tensor) -> torch.Tensor:
-        net, _, _ = net_returns_torch(p, torch.tensor(ep["next_returns"]), cost, 0.4, up, down)
+        net, _, _ = net_returns_torch(p, torch.tensor(ep["next_returns"]), cost, 0.4, buy, sell)
         return net.sum()
 
     assert torch.autograd.gradcheck(total, (positions,))

@@ -75,24 +75,24 @@ def test_model_accounting_is_the_one_rule(training: bool) -> None:
     into_day = torch.cat([torch.zeros(B, 1, dtype=torch.float64), next_returns[:, :-1]], dim=1)
     up, down = limit_flags(into_day, cost.price_limit)
     assert up.any() and down.any()
-    out = model(features, next_returns, cost, training=training, limit_up=up, limit_down=down)
+    out = model(features, next_returns, cost, training=training, can_buy=~up, can_sell=~down)
     # The limit rule holds for the positions actually held.
     prev = torch.cat([torch.zeros(B, 1, dtype=torch.float64), out.positions[:, :-1]], dim=1)
     assert (out.positions[up] <= prev[up] + 1e-12).all()
     assert (out.positions[down] >= prev[down] - 1e-12).all()
     # Replaying the wanted positions through the episode accounting gives the same P&L.
-    net, costs, executed = net_returns_torch(out.wanted, next_returns, cost, 0.0, up, down)
+    net, costs, executed = net_returns_torch(out.wanted, next_returns, cost, 0.0, ~up, ~down)
     torch.testing.assert_close(executed, out.positions)
     torch.testing.assert_close(net, out.net_returns)
     torch.testing.assert_close(costs, out.costs)
     net_np, _, _ = net_returns_np(
-        out.wanted.detach().numpy(), next_returns.numpy(), cost, 0.0, up.numpy(), down.numpy()
+        out.wanted.detach().numpy(), next_returns.numpy(), cost, 0.0, ~up.numpy(), ~down.numpy()
     )
     np.testing.assert_allclose(out.net_returns.detach().numpy(), net_np, atol=1e-12)
     # The loss reads the output's own accounting; replaying the wanted positions agrees.
     loss_fn = StrategyLoss(model.config, cost)
-    _, from_output = loss_fn(out, next_returns, limit_up=up, limit_down=down)
-    _, from_wanted = loss_fn(out.wanted, next_returns, limit_up=up, limit_down=down)
+    _, from_output = loss_fn(out, next_returns, can_buy=~up, can_sell=~down)
+    _, from_wanted = loss_fn(out.wanted, next_returns, can_buy=~up, can_sell=~down)
     for name, value in from_output.items():
         assert value == pytest.approx(from_wanted[name], abs=1e-12), name
 

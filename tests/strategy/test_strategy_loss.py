@@ -113,7 +113,8 @@ def test_risk_opportunity_cost_and_ir_signs() -> None:
 
 def test_transaction_cost_penalises_churn() -> None:
     loss = StrategyLoss(
-        StrategyConfig(transaction_cost_weight=1.0), CostConfig.preset("cn_a_share")
+        StrategyConfig(transaction_cost_weight=1.0),
+        CostConfig.preset("cn_a_share").replace(charge_exit=False),  # exit: tested below
     )
     returns = _rising()
     churn = torch.tensor([0.0, 1.0], dtype=torch.float64).repeat(E // 2).expand(4, E)

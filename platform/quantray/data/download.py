@@ -2,7 +2,8 @@
 
 Neither package is a dependency: install the extra (``pip install "quantray[us]"`` or
 ``"quantray[cn]"``). Both write one CSV per symbol in the layout ``load_bars`` reads, and
-every file is validated after download. Without the package, or without a network, they
+every file is validated after download. China A-shares come back-adjusted (qfq, for returns)
+with the unadjusted close beside them (``close_unadj``, for the exchanges' price limits). Without the package, or without a network, they
 stop with a message saying so and what to do instead (the bundled sample data and your own
 files always work offline).
 """
@@ -54,6 +55,20 @@ def _offline(source: str, symbol: str, exc: Exception) -> DownloadError:
     )
 
 
+def _akshare_bars(module: ModuleType, symbol: str, start: str, end: str) -> pd.DataFrame:
+    """Back-adjusted (qfq) bars for returns plus the UNADJUSTED close as ``close_unadj``:
+    the exchanges' price limits are set on unadjusted prices (``quantray.data.limits``)."""
+    dates = {"start_date": start.replace("-", ""), "end_date": end.replace("-", "")}
+    adjusted = module.stock_zh_a_hist(symbol=symbol, period="daily", adjust="qfq", **dates)
+    raw = module.stock_zh_a_hist(symbol=symbol, period="daily", adjust="", **dates)
+    if adjusted is None or raw is None or len(adjusted) == 0:
+        return adjusted
+    unadj = raw[["日期", "收盘"]].rename(columns={"收盘": "close_unadj"})
+    unadj["日期"] = unadj["日期"].astype(str)
+    adjusted = adjusted.assign(日期=adjusted["日期"].astype(str))
+    return adjusted.merge(unadj, on="日期", how="left", validate="one_to_one")
+
+
 def download(source: str, symbols: list[str], start: str, end: str, out: str | Path) -> list[Path]:
     """Download daily bars of ``symbols`` into ``out/<symbol>.csv`` and validate them."""
     module = _module(source)
@@ -69,13 +84,7 @@ def download(source: str, symbols: list[str], start: str, end: str, out: str | P
                 ]
                 frame["Date"] = pd.to_datetime(frame["Date"]).dt.strftime("%Y-%m-%d")
             else:
-                frame = module.stock_zh_a_hist(
-                    symbol=symbol,
-                    period="daily",
-                    start_date=start.replace("-", ""),
-                    end_date=end.replace("-", ""),
-                    adjust="qfq",
-                )
+                frame = _akshare_bars(module, symbol, start, end)
         except Exception as exc:  # the providers raise many network error types
             raise _offline(source, symbol, exc) from None
         if frame is None or len(frame) == 0:

@@ -7,7 +7,7 @@ name (.parquet, .pq) or its magic bytes. Accepted headers: yfinance-style Englis
 (Date, Open, High, Low, Close, Adj Close, Volume) and akshare-style Chinese (日期, 股票代码,
 开盘, 收盘, 最高, 最低, 成交量, 成交额, 振幅, 涨跌幅, 涨跌额, 换手率). The result for each symbol:
 a sorted unique DatetimeIndex named ``date`` and float64 columns open, high, low, close,
-volume (+ amount, turnover when present). Every file goes through the checks in
+volume (+ amount, turnover, close_unadj when present). Every file goes through the checks in
 ``quantray.data.validate``; a bad file raises ``DataError`` before anything is returned.
 """
 
@@ -57,6 +57,11 @@ _ALIASES: dict[str, str] = {
     "收盘": "close",
     "收盘价": "close",
     "adjclose": "adj_close",
+    "closeunadj": "close_unadj",
+    "unadjclose": "close_unadj",
+    "unadjustedclose": "close_unadj",
+    "rawclose": "close_unadj",
+    "不复权收盘": "close_unadj",
     "volume": "volume",
     "vol": "volume",
     "成交量": "volume",

@@ -7,12 +7,14 @@ symbol s's rows, in date order. Memory is O(N x F); windows and episodes are ind
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from quantray.config import CostConfig
 from quantray.data.features import FEATURE_WARMUP, make_features
+from quantray.data.limits import symbol_limits, tradable_days, trade_permissions
 from quantray.data.load import data_hash
 
 
@@ -31,6 +33,12 @@ class Panel:
     """[N, F] float32 raw (un-normalised) features; NaN in each symbol's warm-up rows."""
     data_hash: str
     """Content hash of the bars this panel was built from."""
+    tradable: np.ndarray
+    """[N] bool: False on a zero-volume (suspended) day; see ``quantray.data.limits``."""
+    close_unadj: np.ndarray
+    """[N] float64 unadjusted close (``close_unadj`` column), NaN for symbols without one."""
+    _flags: dict = field(default_factory=dict, compare=False, repr=False)
+    """Memo of ``trade_flags`` per cost model's limit settings."""
 
     @classmethod
     def from_bars(cls, bars: dict[str, pd.DataFrame]) -> Panel:
@@ -44,7 +52,18 @@ class Panel:
         features = np.ascontiguousarray(
             np.concatenate([make_features(bars[s]).to_numpy() for s in symbols])
         )
-        return cls(symbols, offsets, dates, close, features, data_hash(bars))
+        tradable = np.concatenate([tradable_days(bars[s]["volume"].to_numpy()) for s in symbols])
+        close_unadj = np.concatenate(
+            [
+                bars[s]["close_unadj"].to_numpy(np.float64)
+                if "close_unadj" in bars[s].columns
+                else np.full(len(bars[s]), np.nan)
+                for s in symbols
+            ]
+        )
+        return cls(
+            symbols, offsets, dates, close, features, data_hash(bars), tradable, close_unadj
+        )
 
     @property
     def n_rows(self) -> int:
@@ -80,6 +99,53 @@ class Panel:
         out[1:] = self.close[1:] / self.close[:-1] - 1.0
         out[self.offsets[:-1]] = np.nan
         return out
+
+    def prev_close_unadj(self) -> np.ndarray:
+        """[N] the previous row's unadjusted close within a symbol; NaN on first rows."""
+        out = np.full(self.n_rows, np.nan)
+        out[1:] = self.close_unadj[:-1]
+        out[self.offsets[:-1]] = np.nan
+        return out
+
+    def trade_flags(self, cost: CostConfig) -> tuple[np.ndarray, np.ndarray]:
+        """[N] bool ``(can_buy, can_sell)`` of every row under ``cost``'s limit settings
+        (``quantray.data.limits.trade_permissions``), computed once per setting and memoised."""
+        key = (cost.enforce_price_limit, cost.price_limit, cost.st_codes)
+        if key not in self._flags:
+            can_buy, can_sell = trade_permissions(
+                self.symbol_id,
+                self.symbols,
+                self.prev_returns(),
+                self.close_unadj,
+                self.prev_close_unadj(),
+                self.tradable,
+                cost,
+            )
+            can_buy.flags.writeable = can_sell.flags.writeable = False
+            self._flags[key] = (can_buy, can_sell)
+        return self._flags[key]
+
+    def limit_rule_summary(self, cost: CostConfig) -> str:
+        """Which close the price-limit rule uses, e.g. "price limits: unadjusted close
+        (exchange rounding) for 2 symbols, return rule for 1 (no unadjusted close)"."""
+        limits, exchange = symbol_limits(self.symbols, cost)
+        has_unadj = [
+            bool(np.isfinite(self.close_unadj[a:b]).all())
+            for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True)
+        ]
+        limited = [i for i, limit in enumerate(limits) if limit is not None]
+        if not limited:
+            return "price limits: none"
+        exact = sum(exchange[i] and has_unadj[i] for i in limited)
+        parts = []
+        if exact:
+            parts.append(f"unadjusted close (exchange rounding) for {exact} symbols")
+        if len(limited) - exact:
+            parts.append(
+                f"return rule on the close for {len(limited) - exact} symbols "
+                "(no unadjusted close or no China board code)"
+            )
+        return "price limits: " + ", ".join(parts)
 
     def first_window_row(self, window: int) -> np.ndarray:
         """[N] bool: row t has a full window of finite features (t - window + 1 >= warm-up)."""

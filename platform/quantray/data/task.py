@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.config import DataConfig, SplitConfig
+from quantray.config import CostConfig, DataConfig, SplitConfig
 from quantray.data.feature_cache import FeatureCache
 from quantray.data.features import FeatureNormalizer
 from quantray.data.load import load_bars
@@ -60,12 +60,22 @@ class Task:
         offsets = np.arange(-lookback, self.data.episode_len)
         return self.panel.prev_returns()[episodes.starts[:, None] + offsets]  # [n, K + E]
 
-    def describe(self) -> str:
-        return (
+    def describe(self, cost: CostConfig | None = None) -> str:
+        """One line naming the data, features and splits; with ``cost``, also which close the
+        price-limit rule used and how many days were suspended (not tradable)."""
+        line = (
             f"data {self.panel.data_hash} ({len(self.panel.symbols)} symbols, "
             f"{self.panel.n_rows} rows); features {self.source} (D={self.dim}); "
             f"{self.splits.describe()}"
         )
+        if cost is not None:
+            suspended = int((~self.panel.tradable).sum())
+            line += (
+                f"; {self.panel.limit_rule_summary(cost)}; {suspended} suspended "
+                f"(zero-volume) days never trade; exit costs "
+                f"{'charged' if cost.charge_exit else 'NOT charged'} at each episode's end"
+            )
+        return line
 
 
 def load_task(

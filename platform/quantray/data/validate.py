@@ -9,7 +9,8 @@ was found, what was expected and the fix. Nothing is dropped silently:
 - zero-volume days (suspensions, or index files without volume) are KEPT, with a warning
   giving their count. Policy: the day stays in the calendar so every window spans real
   trading days; price features see an unchanged close; volume features use log(1 + volume)
-  so zero is finite. A position held through a suspension earns the (zero) price change.
+  so zero is finite. A position held through a suspension earns the (zero) price change, and
+  no order placed on a suspended day fills (``quantray.data.limits``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from quantray.data.errors import DataError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 REQUIRED_COLUMNS = ("date", *PRICE_COLUMNS, "volume")
-OPTIONAL_COLUMNS = ("amount", "turnover")
+OPTIONAL_COLUMNS = ("amount", "turnover", "close_unadj")
+"""``close_unadj``: the UNADJUSTED close, kept beside back-adjusted prices for the exchange's
+price-limit rule (``quantray.data.limits``); filled from Close when the file has Adj Close."""
 CANONICAL_COLUMNS = (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS)
 
 # Rounding in published bars puts open/close a hair outside [low, high]; beyond this relative
@@ -48,6 +51,10 @@ class SymbolReport:
     largest_gap_days: int
     zero_volume_days: int
     warnings: tuple[str, ...]
+    unadjusted_close: bool = False
+    """The frame keeps an unadjusted close (``close_unadj``): China A-share price limits then
+    follow the exchange's rounded limit price; otherwise the return rule (see
+    ``quantray.data.limits``)."""
 
     def summary(self) -> str:
         """One line: symbol, rows, date range, gaps."""
@@ -56,9 +63,16 @@ class SymbolReport:
             if self.gaps
             else "no gaps > 4 days"
         )
+        volume = (
+            "no volume data (every day tradable)"
+            if self.zero_volume_days == self.rows
+            else f"{self.zero_volume_days} zero-volume days (not tradable)"
+        )
         return (
             f"{self.symbol}: {self.rows} rows, {self.first.date()} .. {self.last.date()}, {gap}, "
-            f"{self.zero_volume_days} zero-volume days  [{self.file}]"
+            f"{volume}, price limits on "
+            f"{'the unadjusted close' if self.unadjusted_close else 'returns (no unadjusted close)'}"
+            f"  [{self.file}]"
         )
 
 
@@ -240,6 +254,19 @@ def canonicalize(
         if c in raw.columns:
             values[c] = _numeric(raw, c, file)
     check_values(raw, values, file)
+    if "close_unadj" in values:
+        unadj = values["close_unadj"]
+        i = _first(~np.isfinite(unadj) | (unadj <= 0))
+        if i is not None:
+            raise DataError(
+                file,
+                "missing or non-positive unadjusted close",
+                where=_line(raw, i),
+                found=repr(raw["close_unadj"].iloc[i]),
+                expected="close_unadj > 0 on every row",
+                fix="fill the unadjusted close, or drop the column (price limits then use the "
+                "return rule)",
+            )
     if "adj_close" in raw.columns:
         adj = _numeric(raw, "adj_close", file)
         factor = adj / values["close"]
@@ -253,6 +280,7 @@ def canonicalize(
                 expected="Adj Close > 0 on every row",
                 fix="fill the adjusted close, or drop the Adj Close column to use raw prices",
             )
+        values.setdefault("close_unadj", values["close"].copy())  # Close is the raw price
         if not np.allclose(factor, 1.0, rtol=1e-9, atol=0):
             # Back-adjust so returns include splits and dividends: scale all four prices by
             # the same factor, which keeps low <= open, close <= high.
@@ -313,6 +341,7 @@ def canonicalize(
         largest_gap_days=int(big.max()) if len(big) else 0,
         zero_volume_days=zero_vol,
         warnings=tuple(warnings),
+        unadjusted_close="close_unadj" in frame.columns,
     )
     frame.attrs["symbol"] = symbol
     frame.attrs["source"] = file

@@ -6,12 +6,13 @@ O(N x F)) and an index array of sample end rows; ``batch(i)`` gathers one batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from quantray.config import DataConfig
+from quantray.config import CostConfig, DataConfig
 from quantray.data.features import FeatureNormalizer
+from quantray.data.limits import trade_permissions
 from quantray.data.panel import Panel
 
 
@@ -57,7 +58,10 @@ class WindowDataset:
 class Episodes:
     """A fixed list of E-day episodes: everything stage 2, the env and evaluation need.
 
-    Arrays are gathered once for the list (n x E values each, not windows).
+    Arrays are gathered once for the list (n x E values each, not windows). Besides returns
+    the episodes carry the per-day facts that decide whether an order fills (suspension,
+    unadjusted closes, symbol): ``trade_flags(cost)`` turns them into the ``can_buy`` /
+    ``can_sell`` masks every accounting caller uses.
     """
 
     starts: np.ndarray
@@ -68,6 +72,17 @@ class Episodes:
     """[n, E] float64: r_t, the return into day t (known at its close; price-limit flags)."""
     rows: np.ndarray
     """[n, E] int64 panel rows of each decision day (to gather features of any cache)."""
+    symbol_id: np.ndarray
+    """[n] int64 index into ``symbols`` of each episode's symbol."""
+    symbols: tuple[str, ...]
+    """The panel's symbol names (their codes select the exchange board's price limit)."""
+    tradable: np.ndarray
+    """[n, E] bool: False on a suspended (zero-volume) decision day."""
+    close_unadj: np.ndarray
+    """[n, E] float64 unadjusted close of each decision day; NaN when the data has none."""
+    prev_close_unadj: np.ndarray
+    """[n, E] float64 unadjusted close of the day before; NaN when the data has none."""
+    _flags: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, panel: Panel, starts: np.ndarray, episode_len: int) -> Episodes:
@@ -77,6 +92,11 @@ class Episodes:
             next_returns=panel.next_returns()[rows],
             prev_returns=panel.prev_returns()[rows],
             rows=rows,
+            symbol_id=panel.symbol_id[np.asarray(starts, dtype=np.int64)],
+            symbols=panel.symbols,
+            tradable=panel.tradable[rows],
+            close_unadj=panel.close_unadj[rows],
+            prev_close_unadj=panel.prev_close_unadj()[rows],
         )
 
     def __len__(self) -> int:
@@ -86,7 +106,35 @@ class Episodes:
         """Gather per-day features [n, E, D] from a per-row table [N, D] (raw or frozen)."""
         return table[self.rows]  # [n, E] rows -> [n, E, D]
 
+    def trade_flags(self, cost: CostConfig) -> tuple[np.ndarray, np.ndarray]:
+        """[n, E] bool ``(can_buy, can_sell)``: whether an order at day t's close can raise /
+        lower the position, combining suspensions and (when ``cost`` enforces them) the
+        exchange price limits (``quantray.data.limits.trade_permissions``). Computed once per
+        cost model's limit settings and memoised; the arrays are read-only."""
+        key = (cost.enforce_price_limit, cost.price_limit, cost.st_codes)
+        if key not in self._flags:
+            can_buy, can_sell = trade_permissions(
+                self.symbol_id[:, None],  # [n] -> [n, 1], broadcast over days
+                self.symbols,
+                self.prev_returns,
+                self.close_unadj,
+                self.prev_close_unadj,
+                self.tradable,
+                cost,
+            )
+            can_buy.flags.writeable = can_sell.flags.writeable = False
+            self._flags[key] = (can_buy, can_sell)
+        return self._flags[key]
+
     def subset(self, idx: np.ndarray) -> Episodes:
         return Episodes(
-            self.starts[idx], self.next_returns[idx], self.prev_returns[idx], self.rows[idx]
+            self.starts[idx],
+            self.next_returns[idx],
+            self.prev_returns[idx],
+            self.rows[idx],
+            self.symbol_id[idx],
+            self.symbols,
+            self.tradable[idx],
+            self.close_unadj[idx],
+            self.prev_close_unadj[idx],
         )

@@ -7,6 +7,7 @@ buy-and-hold, date-block bootstrap intervals (``blocks``). After a search, ``sel
 gives the deflated Sharpe ratios and Hansen's SPA test.
 """
 
+from .backtest import backtest_episodes, episode_rows
 from .baselines import (
     N_LEVELS,
     buy_and_hold,
@@ -58,6 +59,7 @@ __all__ = [
     "ConfidenceInterval",
     "SharpeMoments",
     "annual_return",
+    "backtest_episodes",
     "annual_volatility",
     "bootstrap_ci",
     "buy_and_hold",
@@ -66,6 +68,7 @@ __all__ = [
     "deflated_sharpe_ratio",
     "downside_deviation",
     "episode_metrics",
+    "episode_rows",
     "equity_curve",
     "evaluate_baselines",
     "evaluate_positions",

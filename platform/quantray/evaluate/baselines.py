@@ -113,8 +113,9 @@ def _transition_costs(cost: CostConfig, levels: Array) -> Array:
     n = levels.size
     to_level = np.broadcast_to(levels[None, :, None], (n, n, 1))  # [A_from, A_to, 1]
     from_level = np.broadcast_to(levels[:, None], (n, n))  # [A_from, A_to]
+    # One trade, not an episode: no exit sale (perfect_foresight adds it at the end).
     _, costs, _ = accounting.net_returns_np(
-        to_level, np.zeros((n, n, 1)), cost, prev_position=from_level
+        to_level, np.zeros((n, n, 1)), cost.replace(charge_exit=False), prev_position=from_level
     )
     return costs[..., 0]  # [A_from, A_to, 1] -> [A_from, A_to]
 
@@ -129,10 +130,12 @@ def perfect_foresight(
 
     Exact dynamic programme over the ``n_levels`` positions that maximises, per episode,
     ``sum_t (p_t * r_{t+1} - cost(p_{t-1} -> p_t))`` with ``p_{-1} = prev_position`` and the
-    costs of ``accounting.net_returns_np`` (commission, stamp duty on sells, slippage). The
+    costs of ``accounting.net_returns_np`` (commission, stamp duty on sells, slippage, and the
+    exit sale of the last position when ``cost.charge_exit``). The
     objective is the SUM of daily net returns (not the compounded return); with zero costs
-    the optimum is ``p_t = 1[r_{t+1} > 0]`` for both. Price-limit rules are ignored: the
-    oracle may trade on limit closes, which only makes it a looser (still valid) ceiling.
+    the optimum is ``p_t = 1[r_{t+1} > 0]`` for both. Blocked trades (price limits,
+    suspensions) are ignored: the oracle may trade on those days, which only makes it a
+    looser (still valid) ceiling.
     Ties are broken towards the lower position. Vectorised over episodes; loops over E.
 
     Args:
@@ -159,7 +162,7 @@ def perfect_foresight(
     _, entry, _ = accounting.net_returns_np(
         np.broadcast_to(levels[None, :, None], (n_episodes, n_levels, 1)),  # [N, A, 1]
         np.zeros((n_episodes, n_levels, 1)),
-        cost,
+        cost.replace(charge_exit=False),
         prev_position=np.broadcast_to(prev[:, None], (n_episodes, n_levels)),  # [N, A]
     )
     # value[n, j]: best sum of net returns up to day t when p_t = levels[j].
@@ -171,6 +174,8 @@ def perfect_foresight(
         parent[:, t] = np.argmax(candidates, axis=1)  # [N, A_to]
         value = np.max(candidates, axis=1) + levels[None, :] * r[:, t : t + 1]  # [N, A]
 
+    if cost.charge_exit:
+        value = value - accounting.exit_cost_np(levels, cost)[None, :]  # the final sale
     # Backtrack from the best final level.
     choice = np.empty((n_episodes, episode_len), dtype=np.int64)
     choice[:, -1] = np.argmax(value, axis=1)
@@ -207,8 +212,8 @@ def evaluate_baselines(
     realised_returns: ArrayLike,
     cost: CostConfig,
     prev_position: float | ArrayLike = 0.0,
-    limit_up: ArrayLike | None = None,
-    limit_down: ArrayLike | None = None,
+    can_buy: ArrayLike | None = None,
+    can_sell: ArrayLike | None = None,
     episode_ids: ArrayLike | None = None,
     momentum_window: int = 20,
     seed: int = 0,
@@ -216,7 +221,9 @@ def evaluate_baselines(
     """Every baseline through ``evaluate_positions`` on the same episodes, stacked.
 
     Methods: buy_and_hold, cash, momentum, random, perfect_foresight. Arguments as in
-    ``evaluate_positions`` and ``momentum``; ``seed`` drives the random policy.
+    ``evaluate_positions`` and ``momentum``; ``seed`` drives the random policy. Prefer
+    ``quantray.evaluate.backtest_baselines(episodes, ...)``, which takes the trade
+    permissions from the episodes.
 
     Returns:
         One row per (method, episode) with the ``evaluate_positions`` columns.
@@ -225,7 +232,7 @@ def evaluate_baselines(
     strategies = baseline_positions(r, realised_returns, cost, prev_position, momentum_window, seed)
     frames = [
         evaluate_positions(
-            name, positions, r, cost, prev_position, limit_up, limit_down, episode_ids
+            name, positions, r, cost, prev_position, can_buy, can_sell, episode_ids
         )
         for name, positions in strategies.items()
     ]

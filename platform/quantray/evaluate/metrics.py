@@ -371,9 +371,10 @@ class Backtest:
     net: Array
     """[N, E] daily net returns ``p_t * r_{t+1} - cost_t``."""
     costs: Array
-    """[N, E] daily transaction costs (fraction of equity)."""
+    """[N, E] daily transaction costs (fraction of equity); the last day includes the exit
+    sale when ``cost.charge_exit``."""
     executed: Array
-    """[N, E] positions actually held after the price-limit rule."""
+    """[N, E] positions actually held (after blocked trades: price limits, suspensions)."""
     next_returns: Array
     """[N, E] the asset's returns r_{t+1}; the buy-and-hold benchmark for excess return."""
     prev_position: float | Array
@@ -407,14 +408,16 @@ def run_backtest(
     next_returns: ArrayLike,
     cost: CostConfig,
     prev_position: float | ArrayLike = 0.0,
-    limit_up: ArrayLike | None = None,
-    limit_down: ArrayLike | None = None,
+    can_buy: ArrayLike | None = None,
+    can_sell: ArrayLike | None = None,
 ) -> Backtest:
     """Run positions [N, E] through ``accounting.net_returns_np`` and keep every output.
 
-    Positions must lie in [0, 1] (long-only, fraction of equity); ``limit_up`` / ``limit_down``
-    are [N, E] boolean masks of limit closes, applied by the accounting when the cost model
-    enforces them.
+    Positions must lie in [0, 1] (long-only, fraction of equity); ``can_buy`` / ``can_sell``
+    are [N, E] boolean trade permissions (``Episodes.trade_flags(cost)``; False: that side
+    does not fill). Each episode's last day pays the exit sale when ``cost.charge_exit``.
+    Prefer ``quantray.evaluate.backtest(positions, episodes, cost)``, which takes the
+    permissions from the episodes.
     """
     r = _check_2d("next_returns", next_returns)
     p = _check_2d("positions", positions, r.shape)
@@ -426,7 +429,12 @@ def run_backtest(
     prev = np.asarray(prev_position, dtype=np.float64)
     _prev_column(prev, r.shape[:-1])  # validates the shape
     net, costs, executed = accounting.net_returns_np(
-        p, r, cost, prev_position=prev_position, limit_up=limit_up, limit_down=limit_down
+        p,
+        r,
+        cost,
+        prev_position=prev_position,
+        can_buy=None if can_buy is None else np.asarray(can_buy, dtype=bool),
+        can_sell=None if can_sell is None else np.asarray(can_sell, dtype=bool),
     )
     return Backtest(
         net=np.asarray(net, dtype=np.float64),
@@ -443,8 +451,8 @@ def evaluate_positions(
     next_returns: ArrayLike,
     cost: CostConfig,
     prev_position: float | ArrayLike = 0.0,
-    limit_up: ArrayLike | None = None,
-    limit_down: ArrayLike | None = None,
+    can_buy: ArrayLike | None = None,
+    can_sell: ArrayLike | None = None,
     episode_ids: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Evaluate one strategy's positions on N test episodes: the single evaluation path.
@@ -455,14 +463,15 @@ def evaluate_positions(
         next_returns: [N, E] r_{t+1} = close_{t+1} / close_t - 1, aligned with positions.
         cost: the cost model (``CostConfig.preset(...)``).
         prev_position: position held before day 0, scalar or [N].
-        limit_up, limit_down: optional [N, E] boolean masks for the price-limit rule.
+        can_buy, can_sell: optional [N, E] boolean trade permissions (suspensions, price
+            limits); ``backtest_episodes`` takes them from the episodes.
         episode_ids: [N] identifiers for the ``episode`` column; 0..N-1 when omitted. Use the
             same ids for every strategy so paired comparisons line up.
 
     Returns:
         DataFrame with one row per episode: ``method``, ``episode`` and ``METRIC_COLUMNS``.
     """
-    backtest = run_backtest(positions, next_returns, cost, prev_position, limit_up, limit_down)
+    backtest = run_backtest(positions, next_returns, cost, prev_position, can_buy, can_sell)
     frame = backtest.episode_metrics()
     n_episodes = frame.shape[0]
     ids = np.arange(n_episodes) if episode_ids is None else np.asarray(episode_ids)

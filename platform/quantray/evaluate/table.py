@@ -154,7 +154,11 @@ class Scored:
 
 def exit_cost_note(cost: CostConfig) -> str:
     """The sentence every report states about the cost of closing the final position."""
-    del cost  # every cost preset treats the exit alike today
+    if cost.charge_exit:
+        return (
+            "Exit costs are charged: each episode's final position is sold at its end "
+            "(the same for every method and baseline)."
+        )
     return (
         "Exit costs are not charged: an episode's final position is not sold at its end "
         "(the same for every method and baseline)."

@@ -2,27 +2,22 @@
 
 Every script that reports a method (train_strategy, train_rl, the search summary, compare)
 scores it here: the method's positions and every baseline's go through the same accounting on
-the same episodes, and ``Scored.markdown`` prints the one table (``evaluate.table``).
+the same episodes (``evaluate.backtest.backtest_episodes``, with the episodes' own trade
+permissions), and ``Scored.markdown`` prints the one table (``evaluate.table``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from quantray.accounting import limit_flags
 from quantray.config import CostConfig
 from quantray.data import Episodes, Task
 from quantray.evaluate.baselines import baseline_positions
-from quantray.evaluate.metrics import Backtest, run_backtest
+from quantray.evaluate.backtest import backtest_episodes
+from quantray.evaluate.metrics import Backtest
 from quantray.evaluate.table import Scored
 
 MOMENTUM_LOOKBACK = 20
-
-
-def backtest_episodes(positions: np.ndarray, episodes: Episodes, cost: CostConfig) -> Backtest:
-    """Positions [n, E] on ``episodes`` through the accounting, with the episodes' limit flags."""
-    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-    return run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
 
 
 def baseline_backtests(

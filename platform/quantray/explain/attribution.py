@@ -148,8 +148,8 @@ def play_episode(
         torch.from_numpy(next_returns[None].astype(np.float32)),
         cost,
         training=False,
-        limit_up=torch.from_numpy(up) if enforce else None,
-        limit_down=torch.from_numpy(down) if enforce else None,
+        can_buy=torch.from_numpy(~up) if enforce else None,
+        can_sell=torch.from_numpy(~down) if enforce else None,
     )
     positions = out.positions[0]  # [E]
     prev = torch.cat([positions.new_zeros(1), positions[:-1]])  # held before each day

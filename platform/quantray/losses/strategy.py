@@ -13,7 +13,8 @@ Every term is a batch mean of a per-episode quantity (axis legend: B batch, E ep
   episode returns summed over days and the benchmark chosen per episode by the (hindsight)
   market classifier: bull -> fully invested (p = 1), bear -> cash (p = 0), sideways -> half.
   Both sides go through ``accounting.net_returns_torch`` with the same costs, starting
-  position and price limits, so the benchmark pays to get in just like the strategy.
+  position, blocked trades and exit sale, so the benchmark pays to get in and out just like
+  the strategy.
 * risk_cost = downside deviation sqrt(mean(min(net, 0)^2)) of daily net returns and/or the
   maximum drawdown of the equity path prod(1 + net) (``StrategyConfig.risk_measure``).
 * opportunity_cost = sum_t (1 - p_t) * max(r_{t+1}, 0) averaged over BULL episodes only (0 when
@@ -24,7 +25,7 @@ Every term is a batch mean of a per-episode quantity (axis legend: B batch, E ep
   benchmark daily net return, averaged over episodes.
 
 All terms are batched tensor ops: no Python loop over the batch (only the accounting loops
-over the E days, and only when a price limit is enforced).
+over the E days, and only when some trade is blocked).
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class StrategyLoss(nn.Module):
         positions: Tensor | StrategyOutput,
         next_returns: Tensor,
         prev_position: float | Tensor = 0.0,
-        limit_up: Tensor | None = None,
-        limit_down: Tensor | None = None,
+        can_buy: Tensor | None = None,
+        can_sell: Tensor | None = None,
         market: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, float]]:
         """Loss of a batch of episodes.
@@ -100,7 +101,8 @@ class StrategyLoss(nn.Module):
                 are used as they are.
             next_returns: [B, E] ``next_returns[:, t] = r_{t+1}``.
             prev_position: position before day 0 (scalar or [B]), as given to the policy.
-            limit_up / limit_down: [B, E] price-limit flags, as given to the policy.
+            can_buy / can_sell: [B, E] trade permissions (``Episodes.trade_flags``), as given
+                to the policy.
             market: [B] precomputed market labels; classified from ``next_returns`` if None.
 
         Returns:
@@ -130,7 +132,7 @@ class StrategyLoss(nn.Module):
             net, costs, executed = output.net_returns, output.costs, output.positions
         else:
             net, costs, executed = net_returns_torch(
-                positions, next_returns, self.cost, prev_position, limit_up, limit_down
+                positions, next_returns, self.cost, prev_position, can_buy, can_sell
             )  # each [B, E]
         with torch.no_grad():  # the benchmark is a constant target for the policy
             bench_net, _, _ = net_returns_torch(
@@ -138,8 +140,8 @@ class StrategyLoss(nn.Module):
                 next_returns,
                 self.cost,
                 prev_position,
-                limit_up,
-                limit_down,
+                can_buy,
+                can_sell,
             )  # [B, E]
 
         episode_return = net.sum(dim=-1)  # [B]

@@ -111,8 +111,8 @@ class StrategyGRU(nn.Module):
         training: bool | None = None,
         tau: float | None = None,
         prev_position: float | Tensor = 0.0,
-        limit_up: Tensor | None = None,
-        limit_down: Tensor | None = None,
+        can_buy: Tensor | None = None,
+        can_sell: Tensor | None = None,
         detach_feedback: bool = False,
     ) -> StrategyOutput:
         """Run the policy over a batch of episodes.
@@ -128,8 +128,10 @@ class StrategyGRU(nn.Module):
             tau: Gumbel-softmax temperature; defaults to ``config.tau_start`` (see
                 ``anneal_tau``).
             prev_position: position held before day 0, scalar or [B]; 0.0 starts in cash.
-            limit_up / limit_down: [B, E] bool, day t closed at the price limit (see
-                ``accounting.limit_flags``); applied when ``cost.enforce_price_limit``.
+            can_buy / can_sell: [B, E] bool trade permissions (``Episodes.trade_flags(cost)``:
+                False on suspended days and, when the cost model enforces limits, limit
+                closes); None = every order fills. The last day also pays the exit sale when
+                ``cost.charge_exit``.
             detach_feedback: stop gradients through the fed-back position and portfolio
                 state (an ablation: the loss then cannot credit a decision with its effect
                 on later days).
@@ -168,8 +170,9 @@ class StrategyGRU(nn.Module):
                 fed_prev,
                 next_returns[:, t],
                 cost,
-                None if limit_up is None else limit_up[:, t],
-                None if limit_down is None else limit_down[:, t],
+                None if can_buy is None else can_buy[:, t],
+                None if can_sell is None else can_sell[:, t],
+                last_day=t == episode_len - 1,
             )
             # r_{t+1} is realised at close t+1, so it enters the state from day t+1 on.
             cum_return = (1.0 + fed_cum) * (1.0 + net) - 1.0

@@ -5,7 +5,7 @@ mean of the squashed Gaussian for SAC) over a FIXED list of episodes, all advanc
 lockstep through the E days: one ``TradingVectorEnv`` with one sub-env per episode produces
 the observations (exactly the env's, so the env's rewards are reproduced), and the RLModule
 infers all N actions of a day in one batched ``forward_inference`` call. The executed
-positions it returns go through ``quantray.evaluate.evaluate_positions`` like every other
+positions it returns go through ``quantray.evaluate.backtest_episodes`` like every other
 strategy's (``evaluate_algo``).
 """
 
@@ -20,13 +20,12 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.spaces.space_utils import unsquash_action
 
-from quantray.accounting import limit_flags
 from quantray.config import CostConfig
 from quantray.data import Episodes, Task
 from quantray.data.splits import SPLIT_NAMES, episode_rows
 from quantray.envs.market import resolve_cost
 from quantray.envs.vector_env import TradingVectorEnv
-from quantray.evaluate import evaluate_positions
+from quantray.evaluate import backtest_episodes
 
 # Keys of the training env_config that select data; rl_positions replaces them with task=.
 _DATA_KEYS = ("data", "features", "data_config", "split_config", "task")
@@ -160,13 +159,10 @@ def evaluate_algo(
 ) -> pd.DataFrame:
     """Per-episode metrics of the greedy policy on ``split``'s fixed non-overlapping list.
 
-    The positions of ``rl_positions`` scored by ``quantray.evaluate.evaluate_positions``
-    (same episodes, accounting and price-limit flags as every other strategy).
+    The positions of ``rl_positions`` scored by ``quantray.evaluate.backtest_episodes``
+    (same episodes, accounting and trade permissions as every other strategy).
     """
     cost = resolve_cost(cost)
     episodes = task.episodes(split, stride=task.data.episode_len)
     positions = rl_positions(algo, task, episodes, action_type=action_type, cost=cost)
-    up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-    return evaluate_positions(
-        name, positions, episodes.next_returns, cost, limit_up=up, limit_down=down
-    )
+    return backtest_episodes(name, positions, episodes, cost)

@@ -3,7 +3,7 @@
 Training draws random 20-day episodes of the TRAIN split (every start day), runs the GRU with
 Gumbel-softmax positions fed back day to day, and minimises ``StrategyLoss``. Every epoch the
 model plays the fixed, non-overlapping VALIDATION episode list with argmax positions through
-the numpy accounting (``quantray.evaluate.run_backtest``, the path every strategy is judged
+the numpy accounting (``quantray.evaluate.backtest_episodes``, the path every strategy is judged
 by); the best epoch by ``StrategyConfig.select_by`` (default: the pooled validation
 information ratio vs buy-and-hold) is kept, with early stopping. The test split
 is never touched here.
@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quantray.accounting import limit_flags
 from quantray.config import CostConfig, StrategyConfig, TrainingBudget
 from quantray.data import Episodes, Task
-from quantray.evaluate import Backtest, buy_and_hold, pooled_sharpe, run_backtest
+from quantray.evaluate import Backtest, backtest_episodes, buy_and_hold, pooled_sharpe
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
 from quantray.losses import StrategyLoss
 from quantray.models.strategy_gru import StrategyGRU, anneal_tau
@@ -35,22 +34,22 @@ from quantray.train.monitoring import record_strategy_throughput
 
 @dataclass
 class EpisodeTensors:
-    """An episode list as tensors: features [n, E, D], returns [n, E], limit flags [n, E]."""
+    """An episode list as tensors: features [n, E, D], returns [n, E], and the episodes' trade
+    permissions [n, E] (None when every order fills: the accounting then skips the masks)."""
 
     features: torch.Tensor
     next_returns: torch.Tensor
-    limit_up: torch.Tensor | None
-    limit_down: torch.Tensor | None
+    can_buy: torch.Tensor | None
+    can_sell: torch.Tensor | None
 
     @classmethod
     def build(cls, episodes: Episodes, table: np.ndarray, cost: CostConfig) -> EpisodeTensors:
-        up, down = limit_flags(episodes.prev_returns, cost.price_limit)
-        enforce = cost.enforce_price_limit and cost.price_limit is not None
+        can_buy, can_sell = episodes.trade_flags(cost)
         return cls(
             torch.from_numpy(np.ascontiguousarray(episodes.features(table), dtype=np.float32)),
             torch.from_numpy(episodes.next_returns.astype(np.float32)),
-            torch.from_numpy(up) if enforce else None,
-            torch.from_numpy(down) if enforce else None,
+            None if can_buy.all() else torch.from_numpy(can_buy.copy()),
+            None if can_sell.all() else torch.from_numpy(can_sell.copy()),
         )
 
 
@@ -83,8 +82,8 @@ def policy_positions(
         t.next_returns,
         cost,
         training=False,
-        limit_up=t.limit_up,
-        limit_down=t.limit_down,
+        can_buy=t.can_buy,
+        can_sell=t.can_sell,
     )
     return out.positions.double().numpy()
 
@@ -94,14 +93,7 @@ def policy_backtest(
 ) -> tuple[np.ndarray, Backtest]:
     """Argmax positions [n, E] of ``model`` on ``episodes`` and their numpy accounting."""
     positions = policy_positions(model, episodes, table, cost)
-    up, down = backtest_limits(episodes, cost)
-    backtest = run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
-    return positions, backtest
-
-
-def backtest_limits(episodes: Episodes, cost: CostConfig) -> tuple[np.ndarray, np.ndarray]:
-    """[n, E] limit-up / limit-down flags of an episode list under ``cost``."""
-    return limit_flags(episodes.prev_returns, cost.price_limit)
+    return positions, backtest_episodes(positions, episodes, cost)
 
 
 @dataclass
@@ -136,11 +128,8 @@ def validation_of(
 ) -> Validation:
     """``validate`` for any policy's positions [n, E] on ``episodes``: the one
     checkpoint-selection score of every learned method (GRU epochs, PPO / SAC iterations)."""
-    up, down = backtest_limits(episodes, cost)
-    backtest = run_backtest(positions, episodes.next_returns, cost, limit_up=up, limit_down=down)
-    hold = run_backtest(
-        buy_and_hold(*positions.shape), episodes.next_returns, cost, limit_up=up, limit_down=down
-    )
+    backtest = backtest_episodes(positions, episodes, cost)
+    hold = backtest_episodes(buy_and_hold(*positions.shape), episodes, cost)
     pooled = backtest.pooled_metrics()
     per_episode = backtest.episode_metrics()
     metrics = {
@@ -245,18 +234,20 @@ def train_strategy(
             step_started = time.perf_counter()
             idx = torch.from_numpy(rng.integers(0, n_train, size=config.batch_size))
             tau = anneal_tau(global_step, config)
-            up = None if train.limit_up is None else train.limit_up[idx]
-            down = None if train.limit_down is None else train.limit_down[idx]
+            can_buy = None if train.can_buy is None else train.can_buy[idx]
+            can_sell = None if train.can_sell is None else train.can_sell[idx]
             out = model(
                 train.features[idx],
                 train.next_returns[idx],
                 cost,
                 training=True,
                 tau=tau,
-                limit_up=up,
-                limit_down=down,
+                can_buy=can_buy,
+                can_sell=can_sell,
             )
-            loss, terms = loss_fn(out, train.next_returns[idx], limit_up=up, limit_down=down)
+            loss, terms = loss_fn(
+                out, train.next_returns[idx], can_buy=can_buy, can_sell=can_sell
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
