@@ -98,9 +98,7 @@ def test_vector_env_rewards_equal_net_returns_np(limit_task):
     actions = np.random.default_rng(2).integers(0, 11, size=(E, n))
     rewards = np.stack([envs.step(a)[1] for a in actions], axis=1)  # E x [n] -> [n, E]
     can_buy, can_sell = episodes.trade_flags(cost)
-    net, _, _ = net_returns_np(
-        actions.T / 10, episodes.next_returns, cost, 0.0, can_buy, can_sell
-    )
+    net, _, _ = net_returns_np(actions.T / 10, episodes.next_returns, cost, 0.0, can_buy, can_sell)
     np.testing.assert_allclose(rewards, net, rtol=0, atol=1e-15)
 
 

@@ -61,9 +61,7 @@ class Panel:
                 for s in symbols
             ]
         )
-        return cls(
-            symbols, offsets, dates, close, features, data_hash(bars), tradable, close_unadj
-        )
+        return cls(symbols, offsets, dates, close, features, data_hash(bars), tradable, close_unadj)
 
     @property
     def n_rows(self) -> int:
@@ -137,12 +135,13 @@ class Panel:
         if not limited:
             return "price limits: none"
         exact = sum(exchange[i] and has_unadj[i] for i in limited)
+        by_return = len(limited) - exact
         parts = []
         if exact:
-            parts.append(f"unadjusted close (exchange rounding) for {exact} symbols")
-        if len(limited) - exact:
+            parts.append(f"unadjusted close (exchange rounding) for {_count(exact)}")
+        if by_return:
             parts.append(
-                f"return rule on the close for {len(limited) - exact} symbols "
+                f"return rule on the close for {_count(by_return)} "
                 "(no unadjusted close or no China board code)"
             )
         return "price limits: " + ", ".join(parts)
@@ -150,3 +149,7 @@ class Panel:
     def first_window_row(self, window: int) -> np.ndarray:
         """[N] bool: row t has a full window of finite features (t - window + 1 >= warm-up)."""
         return self.row_in_symbol >= FEATURE_WARMUP + window - 1
+
+
+def _count(n: int) -> str:
+    return f"{n} symbol{'' if n == 1 else 's'}"

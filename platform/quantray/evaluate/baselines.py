@@ -231,9 +231,7 @@ def evaluate_baselines(
     r = np.asarray(next_returns, dtype=np.float64)
     strategies = baseline_positions(r, realised_returns, cost, prev_position, momentum_window, seed)
     frames = [
-        evaluate_positions(
-            name, positions, r, cost, prev_position, can_buy, can_sell, episode_ids
-        )
+        evaluate_positions(name, positions, r, cost, prev_position, can_buy, can_sell, episode_ids)
         for name, positions in strategies.items()
     ]
     return pd.concat(frames, ignore_index=True)

@@ -245,9 +245,7 @@ def train_strategy(
                 can_buy=can_buy,
                 can_sell=can_sell,
             )
-            loss, terms = loss_fn(
-                out, train.next_returns[idx], can_buy=can_buy, can_sell=can_sell
-            )
+            loss, terms = loss_fn(out, train.next_returns[idx], can_buy=can_buy, can_sell=can_sell)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
