@@ -174,3 +174,25 @@ def test_loader_keeps_the_unadjusted_close_and_the_summary_says_so(tmp_path):
     assert "unadjusted close (exchange rounding) for 1 symbol," in line
     assert "return rule on the close for 2 symbols" in line
     assert panel.limit_rule_summary(CostConfig.preset("us_equity")) == "price limits: none"
+
+
+def test_akshare_download_merges_the_unadjusted_close():
+    """The downloader asks akshare for qfq AND unadjusted bars and keeps both closes (the
+    provider is replaced by a local function returning its documented columns: no network)."""
+    from types import SimpleNamespace
+
+    from quantray.data.download import _akshare_bars
+
+    days = ["2024-01-02", "2024-01-03"]
+    calls = []
+
+    def stock_zh_a_hist(symbol, period, adjust, start_date, end_date):
+        calls.append(adjust)
+        scale = 0.5 if adjust == "qfq" else 1.0
+        closes = [10.03 * scale, 11.03 * scale]
+        return pd.DataFrame({"日期": days, "收盘": closes, "开盘": closes, "成交量": [1e5, 2e5]})
+
+    frame = _akshare_bars(SimpleNamespace(stock_zh_a_hist=stock_zh_a_hist), "600000", "", "")
+    assert sorted(calls) == ["", "qfq"]
+    np.testing.assert_allclose(frame["收盘"], [5.015, 5.515])
+    np.testing.assert_allclose(frame["close_unadj"], [10.03, 11.03])
