@@ -1,8 +1,10 @@
 """Backtest metrics per episode, and the one evaluation path every strategy goes through.
 
 ``evaluate_positions`` is THE single path: GRU, PPO, SAC and the baselines all hand it their
-positions [N, E] on the same test episodes; it runs ``accounting.net_returns_np`` (the one
-definition of position -> PnL -> costs) and then the metrics below, one row per episode.
+positions [N, E] on the same test episodes (through ``evaluate.backtest_episodes``, which
+adds the episodes' own trade permissions); it runs ``accounting.net_returns_np`` (the one
+definition of position -> PnL -> costs, exit sale included) and then the metrics below, one
+row per episode.
 
 Conventions (matching empyrical-reloaded, which the tests check to 1e-8):
 
@@ -19,7 +21,8 @@ Conventions (matching empyrical-reloaded, which the tests check to 1e-8):
   compounded equity path that starts at 1 before the first day (so a first-day loss counts).
 - calmar: ``annual_return / max_drawdown``.
 - turnover: mean over days of ``|p_t - p_{t-1}|`` with ``p_{-1} = prev_position`` (the entry
-  trade counts), computed on the EXECUTED positions (after price-limit rules).
+  trade counts; the exit sale does not), computed on the EXECUTED positions (after blocked
+  trades).
 - hit_rate: among days with a non-zero executed position, the fraction whose net return is
   strictly positive.
 
