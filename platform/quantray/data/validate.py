@@ -66,7 +66,8 @@ class SymbolReport:
         volume = (
             "no volume data (every day tradable)"
             if self.zero_volume_days == self.rows
-            else f"{self.zero_volume_days} zero-volume days (not tradable)"
+            else f"{self.zero_volume_days} zero-volume days"
+            + (" (not tradable)" if self.zero_volume_days else "")
         )
         return (
             f"{self.symbol}: {self.rows} rows, {self.first.date()} .. {self.last.date()}, {gap}, "
