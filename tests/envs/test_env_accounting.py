@@ -8,7 +8,7 @@ import pytest
 from quantray.accounting import net_returns_np
 from quantray.config import CostConfig
 from quantray.envs import TradingEnv, TradingVectorEnv
-from quantray.evaluate import backtest_episodes
+from quantray.evaluate import episode_results
 
 E = 20
 
@@ -82,7 +82,7 @@ def test_episode_return_equals_the_evaluation_path(limit_task):
     shape = (len(episodes), E)
     positions, rewards, costs = (np.reshape(v, shape) for v in (positions, rewards, costs))
     assert (costs > 0).any()  # trades were paid for: the cost comparison is not 0 == 0
-    table = backtest_episodes("env", positions, episodes, cost)
+    table = episode_results("env", positions, episodes, cost)
     np.testing.assert_allclose(
         table["total_return"], np.prod(1.0 + rewards, axis=1) - 1.0, rtol=0, atol=1e-12
     )

@@ -12,12 +12,12 @@ from quantray.data import load_task
 from quantray.data.synthetic import generate
 from quantray.envs import TradingEnv, TradingVectorEnv
 from quantray.evaluate import (
-    backtest,
-    backtest_baselines,
     backtest_episodes,
+    episode_results,
     evaluate_positions,
     perfect_foresight,
 )
+from quantray.evaluate.versus import baseline_backtests
 
 CN = CostConfig.preset("cn_a_share")  # buys 2.5 bp, sells 7.5 bp
 
@@ -78,7 +78,7 @@ def test_a_suspended_day_does_not_fill(suspended_task):
     assert suspended.any() and (suspended == ~can_buy).all() and (suspended == ~can_sell).all()
     # Alternate cash / fully invested: every suspended day wants a trade it cannot make.
     wanted = np.tile([1.0, 0.0], (len(episodes), 10))
-    result = backtest(wanted, episodes, CostConfig.preset("us_equity"))
+    result = backtest_episodes(wanted, episodes, CostConfig.preset("us_equity"))
     prev = np.concatenate([np.zeros((len(episodes), 1)), result.executed[:, :-1]], axis=1)
     np.testing.assert_array_equal(result.executed[suspended], prev[suspended])
     np.testing.assert_array_equal(result.executed[~suspended], wanted[~suspended])
@@ -89,7 +89,7 @@ def test_every_evaluation_path_and_the_env_charge_the_exit(suspended_task):
     cost = CostConfig.preset("us_equity")  # 5 bp a side
     episodes = suspended_task.episodes("test", stride=20)
     bh = np.ones(episodes.next_returns.shape)
-    rows = backtest_episodes("bh", bh, episodes, cost)
+    rows = episode_results("bh", bh, episodes, cost)
     # Buy-and-hold pays the entry and the exit (where day 0 was not a suspension).
     entered = episodes.tradable[:, 0]
     np.testing.assert_allclose(rows["total_cost"][entered], 0.001, atol=1e-15)
@@ -98,11 +98,9 @@ def test_every_evaluation_path_and_the_env_charge_the_exit(suspended_task):
         "bh", bh, episodes.next_returns, cost, can_buy=can_buy, can_sell=can_sell
     )
     np.testing.assert_array_equal(rows["total_return"], same["total_return"])
-    baselines = backtest_baselines(
-        episodes, suspended_task.realised_returns(episodes, 20), cost, momentum_window=20
-    ).set_index(["method", "episode"])
+    baselines = baseline_backtests(suspended_task, episodes, cost)
     np.testing.assert_allclose(
-        baselines.loc["buy_and_hold", "total_cost"], rows["total_cost"], atol=1e-15
+        baselines["buy_and_hold"].costs.sum(axis=1), rows["total_cost"], atol=1e-15
     )
     # The env's last step pays the same exit (discrete table path and vector env).
     env = TradingEnv(task=suspended_task, split="test", mode="eval", cost=cost)

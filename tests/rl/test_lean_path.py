@@ -15,7 +15,7 @@ from ray.rllib.utils.minibatch_utils import MiniBatchCyclicIterator
 
 from quantray.config import CostConfig
 from quantray.envs.vector_env import TradingVectorEnv
-from quantray.evaluate import backtest as run_episodes
+from quantray.evaluate import backtest_episodes
 from quantray.rl import ppo_config, rl_positions
 from quantray.rl.learner import LeanPPOTorchLearner, minibatch_indices, ppo_loss
 from quantray.rl.sampling import LeanPPOTorchRLModule
@@ -234,7 +234,7 @@ def test_lean_ppo_rllib_evaluation_plays_the_greedy_policy(ray_local, limit_task
         valid = limit_task.episodes("valid", stride=limit_task.data.episode_len)
         positions = rl_positions(algo, limit_task, valid, action_type="discrete", cost="cn_a_share")
         cost = CostConfig.preset("cn_a_share")
-        net = run_episodes(positions, valid, cost).net
+        net = backtest_episodes(positions, valid, cost).net
         np.testing.assert_allclose(
             evaluation["episode_return_mean"], net[:4].sum(axis=1).mean(), rtol=1e-6
         )

@@ -12,7 +12,7 @@ from ray.rllib.core.columns import Columns
 
 from quantray.config import CostConfig, StrategyConfig
 from quantray.envs.trading_env import TradingEnv
-from quantray.evaluate import backtest as run_episodes
+from quantray.evaluate import backtest_episodes
 from quantray.models.strategy_gru import StrategyGRU
 from quantray.rl import (
     METRIC_KEYS,
@@ -66,7 +66,7 @@ def _check_reproduces_env(algo, task, action_type):
     np.testing.assert_allclose(positions, executed, atol=1e-6)
     # The evaluation's accounting on these positions gives the env's rewards day by day.
     cost = CostConfig.preset(COST)
-    backtest = run_episodes(positions, valid, cost)
+    backtest = backtest_episodes(positions, valid, cost)
     np.testing.assert_allclose(backtest.net, rewards, atol=1e-6)
     frame = evaluate_algo(algo, task, "valid", COST, action_type=action_type)
     np.testing.assert_allclose(frame.total_return, np.prod(1 + rewards, axis=1) - 1, atol=1e-6)

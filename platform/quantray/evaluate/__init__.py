@@ -1,13 +1,13 @@
 """Evaluation: per-episode backtest metrics, baselines, confidence intervals, deflated Sharpe.
 
 Pure numpy / scipy / pandas / arch. Every strategy (GRU, PPO, SAC, baselines) is scored
-through the one accounting rule on the same episodes (``versus.backtest_episodes``), and every
+through the one accounting rule on the same episodes (``backtest.backtest_episodes``, with the episodes' own trade permissions), and every
 report prints the one table (``table.Scored``): pooled daily Sharpe, information ratio vs
 buy-and-hold, date-block bootstrap intervals (``blocks``). After a search, ``selection``
 gives the deflated Sharpe ratios and Hansen's SPA test.
 """
 
-from .backtest import backtest_episodes, episode_rows
+from .backtest import backtest_episodes, episode_results
 from .baselines import (
     N_LEVELS,
     buy_and_hold,
@@ -59,8 +59,8 @@ __all__ = [
     "ConfidenceInterval",
     "SharpeMoments",
     "annual_return",
-    "backtest_episodes",
     "annual_volatility",
+    "backtest_episodes",
     "bootstrap_ci",
     "buy_and_hold",
     "calmar_ratio",
@@ -68,7 +68,7 @@ __all__ = [
     "deflated_sharpe_ratio",
     "downside_deviation",
     "episode_metrics",
-    "episode_rows",
+    "episode_results",
     "equity_curve",
     "evaluate_baselines",
     "evaluate_positions",

@@ -39,7 +39,7 @@ def backtest_episodes(
     )
 
 
-def episode_rows(
+def episode_results(
     name: str,
     positions: ArrayLike,
     episodes: Episodes,

@@ -222,8 +222,8 @@ def evaluate_baselines(
 
     Methods: buy_and_hold, cash, momentum, random, perfect_foresight. Arguments as in
     ``evaluate_positions`` and ``momentum``; ``seed`` drives the random policy. Prefer
-    ``quantray.evaluate.backtest_baselines(episodes, ...)``, which takes the trade
-    permissions from the episodes.
+    ``quantray.evaluate.versus.baseline_backtests(task, episodes, cost)``, which takes the
+    trade permissions from the episodes.
 
     Returns:
         One row per (method, episode) with the ``evaluate_positions`` columns.

@@ -25,7 +25,7 @@ from quantray.data import Episodes, Task
 from quantray.data.splits import SPLIT_NAMES, episode_rows
 from quantray.envs.market import resolve_cost
 from quantray.envs.vector_env import TradingVectorEnv
-from quantray.evaluate import backtest_episodes
+from quantray.evaluate import episode_results
 
 # Keys of the training env_config that select data; rl_positions replaces them with task=.
 _DATA_KEYS = ("data", "features", "data_config", "split_config", "task")
@@ -159,10 +159,10 @@ def evaluate_algo(
 ) -> pd.DataFrame:
     """Per-episode metrics of the greedy policy on ``split``'s fixed non-overlapping list.
 
-    The positions of ``rl_positions`` scored by ``quantray.evaluate.backtest_episodes``
+    The positions of ``rl_positions`` scored by ``quantray.evaluate.episode_results``
     (same episodes, accounting and trade permissions as every other strategy).
     """
     cost = resolve_cost(cost)
     episodes = task.episodes(split, stride=task.data.episode_len)
     positions = rl_positions(algo, task, episodes, action_type=action_type, cost=cost)
-    return backtest_episodes(name, positions, episodes, cost)
+    return episode_results(name, positions, episodes, cost)
