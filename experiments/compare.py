@@ -250,7 +250,7 @@ def main() -> int:
     n, e = test.next_returns.shape
     used = budgets.groupby("method", sort=False)[["samples", "train_seconds"]].mean()
     header = [
-        f"- {task.describe()}",
+        f"- {task.describe(cost)}",
         f"- test episodes: {n} non-overlapping {e}-day episodes; cost model `{args.cost}`; "
         f"seeds per learned method: {seeds}. {exit_cost_note(cost)}",
         f"- training budget (every learned method, every seed): {budget.describe()}; used per "

@@ -160,7 +160,8 @@ def main() -> int:
     )
     panel, window, E = task.panel, spec.model.window, task.data.episode_len
     normalized = normalizer.transform(panel.features)  # [N, F] with the model's own statistics
-    next_ret, prev_ret = panel.next_returns(), panel.prev_returns()
+    next_ret = panel.next_returns()
+    can_buy, can_sell = panel.trade_flags(cost)  # [N] each: limits and suspensions
     episodes = {s: task.episodes(s, stride=E) for s in ("train", "valid", "test")}
     test = episodes["test"]
     if not len(test):
@@ -170,7 +171,14 @@ def main() -> int:
     def play(eps, i):
         rows = eps.rows[i]
         return play_episode(
-            encoder, strategy, normalized, int(rows[0]), next_ret[rows], prev_ret[rows], cost
+            encoder,
+            strategy,
+            normalized,
+            int(rows[0]),
+            next_ret[rows],
+            cost,
+            can_buy[rows],
+            can_sell[rows],
         )
 
     if args.symbol is not None:  # checked before any model runs

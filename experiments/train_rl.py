@@ -211,7 +211,7 @@ def main() -> int:
     lines = [
         f"# RLlib {label.upper()} on the trading env",
         "",
-        f"- {task.describe()}",
+        f"- {task.describe(cost)}",
         f"- cost model: {args.cost}; seed {args.seed}; {iterations} iterations; "
         f"{env_steps} env steps ({history['episodes'].iloc[-1]} episodes) in "
         f"{train_seconds:.1f}s = {steps_per_s:.0f} env-steps/s of training",

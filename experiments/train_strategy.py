@@ -111,7 +111,7 @@ def main() -> int:
         lines = [
             "# Stage 2 GRU strategy",
             "",
-            f"- {task.describe()}",
+            f"- {task.describe(cost)}",
             f"- cost model: {args.cost}; seed {args.seed}; {result.samples} training episodes; "
             f"{result.seconds:.0f}s",
             f"- selected epoch {int(best['epoch']) + 1} of {len(result.history)} by validation "

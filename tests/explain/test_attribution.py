@@ -38,9 +38,8 @@ def episode(models):
     rng = np.random.default_rng(0)
     normalized = rng.standard_normal((60, 11)).astype(np.float32)
     next_returns = rng.normal(0, 0.02, E)
-    prev_returns = np.concatenate([[0.01], next_returns[:-1]])
     cost = CostConfig.preset("us_equity")
-    return play_episode(encoder, strategy, normalized, 30, next_returns, prev_returns, cost)
+    return play_episode(encoder, strategy, normalized, 30, next_returns, cost)
 
 
 def test_decision_model_replays_the_strategy(models, episode):

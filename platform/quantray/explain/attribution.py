@@ -39,7 +39,6 @@ import torch
 from captum.attr import IntegratedGradients
 from torch import Tensor, nn
 
-from quantray.accounting import limit_flags
 from quantray.config import CostConfig
 from quantray.models.price_transformer import PriceTransformer
 from quantray.models.strategy_gru import StrategyGRU
@@ -130,26 +129,26 @@ def play_episode(
     normalized: np.ndarray,
     start_row: int,
     next_returns: np.ndarray,
-    prev_returns: np.ndarray,
     cost: CostConfig,
+    can_buy: np.ndarray | None = None,
+    can_sell: np.ndarray | None = None,
 ) -> Episode:
     """Run the evaluation policy (argmax positions) over the episode starting at panel row
-    ``start_row``: ``normalized`` [N, F] raw features, ``next_returns`` / ``prev_returns`` [E]
-    of the episode's days."""
+    ``start_row``: ``normalized`` [N, F] raw features, ``next_returns`` [E] of the episode's
+    days and, where orders can be refused (limits, suspensions), the episode's [E] trade
+    permissions from ``Panel.trade_flags(cost)``."""
     episode_len, window = len(next_returns), encoder.config.window
     rows = np.arange(start_row - window + 1, start_row + episode_len)  # [L+E-1]
     raw = torch.from_numpy(np.ascontiguousarray(normalized[rows], dtype=np.float32))
     model = DecisionModel(encoder.eval(), strategy.eval(), episode_len, None, 1.0)
     feats = model.features(raw[None])  # [1, E, D]
-    up, down = limit_flags(prev_returns[None], cost.price_limit)
-    enforce = cost.enforce_price_limit and cost.price_limit is not None
     out = strategy(
         feats,
         torch.from_numpy(next_returns[None].astype(np.float32)),
         cost,
         training=False,
-        can_buy=torch.from_numpy(~up) if enforce else None,
-        can_sell=torch.from_numpy(~down) if enforce else None,
+        can_buy=None if can_buy is None else torch.from_numpy(np.asarray(can_buy)[None]),
+        can_sell=None if can_sell is None else torch.from_numpy(np.asarray(can_sell)[None]),
     )
     positions = out.positions[0]  # [E]
     prev = torch.cat([positions.new_zeros(1), positions[:-1]])  # held before each day

@@ -355,7 +355,7 @@ def finalize(
         f"{settings.max_concurrent or budget.max_concurrent} at once, {budget.epochs} stage-2 "
         f"epochs, ASHA grace {budget.grace_period});"
         + (f" wall {wall_seconds:.0f}s" if wall_seconds is not None else ""),
-        f"- {evaluation.task.describe()}",
+        f"- {evaluation.task.describe(CostConfig.preset(settings.cost))}",
         f"- data `{info['config']['data_path']}`; cost model `{settings.cost}`; seed "
         f"{settings.seed} (TPE sampler, stage 1 and stage 2)",
         f"- objective: validation {objective} (max)"
