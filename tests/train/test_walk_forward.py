@@ -25,7 +25,7 @@ def _bars(perturb_from: str | None = None) -> dict[str, pd.DataFrame]:
     bars = {s: f.drop(columns="regime") for s, f in generate(2, 1100, seed=7).items()}
     if perturb_from is not None:
         rng = np.random.default_rng(1)
-        for s, frame in bars.items():
+        for frame in bars.values():
             after = frame.index >= pd.Timestamp(perturb_from)
             scale = np.exp(np.cumsum(rng.normal(0.0, 0.03, after.sum())))
             for col in ("open", "high", "low", "close"):
@@ -96,7 +96,7 @@ def _record(plans: list[FoldPlan]) -> pd.DataFrame:
 
 @pytest.mark.parametrize("update", ["retrain", "incremental"])
 def test_changing_bars_after_a_date_leaves_earlier_folds_bit_identical(runs, update):
-    out, folds, cut = runs
+    out, _, cut = runs
     base = _record(out["base", update][0])
     pert = _record(out["perturbed", update][0])
     early_b, early_p = base[base.fold == 0], pert[pert.fold == 0]
@@ -128,7 +128,8 @@ def test_record_tiles_the_blocks_and_each_day_is_owned_by_its_fold(runs):
 
 def test_incremental_warm_starts_and_trains_on_new_days_only(runs):
     out, folds, _ = runs
-    (plans_r, retrain), (plans_i, incremental) = out["base", "retrain"], out["base", "incremental"]
+    retrain = out["base", "retrain"][1]
+    plans_i, incremental = out["base", "incremental"]
     # fold 0 is a cold start in both modes: the same stage-1 model (one cache entry)
     assert retrain[0]["stage1_key"] == incremental[0]["stage1_key"]
     assert incremental[1]["warm_start"] and not retrain[1]["warm_start"]
