@@ -95,6 +95,10 @@ def _settings(args: argparse.Namespace, data_path: str) -> dict:
         strategy = StrategyConfig(**({"epochs": 2} if args.smoke_test else {}))
         cost = CostConfig.preset("us_equity")
         seed, steps = args.seed or 0, 10 if args.smoke_test else None
+    if args.gpus_per_fold > 0:  # stage 1 trains on the fold's GPU share
+        stage1 = PriceRunSpec(
+            stage1.model, stage1.train.replace(use_gpu=True), data_path, stage1.data, stage1.split
+        )
     if args.cost is not None:
         cost = CostConfig.preset(args.cost)
     if args.seed is not None:
