@@ -245,7 +245,9 @@ def write_walk_forward_report(
             f"{len(info)} folds, out-of-sample {info.test_start.iloc[0]}..{info.test_end.iloc[-1]}"
             f" ({int(metrics.days.iloc[0])} trading days, {int(metrics.months.iloc[0])} months, "
             f"{len(record) // (int(record.day.max()) + 1)} episodes). Sharpe: annualised, of "
-            "the pooled daily net returns; 95% CIs resample calendar months.",
+            "the pooled daily net returns; 95% CIs resample calendar months. Each block is "
+            "played as consecutive whole episodes per symbol; the few days at a block's end "
+            "that do not fill one are left out.",
             "",
             "| method | Sharpe [95% CI] | Sharpe minus buy&hold [95% CI] | verdict | total return "
             "(equal-weight) | max drawdown | turnover | mean position |",
