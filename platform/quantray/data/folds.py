@@ -79,12 +79,19 @@ class Fold:
     """One fold's dates (ISO strings, inclusive) and calendar positions."""
 
     index: int
+    """0, 1, ... in date order."""
     train_start: str
+    """First day of the training window (fit part)."""
     fit_end: str
+    """Last day of the fit part (an embargo follows)."""
     valid_start: str
+    """First day of the validation tail."""
     valid_end: str
+    """Last day of the validation tail (an embargo follows)."""
     test_start: str
+    """First day of the out-of-sample block."""
     test_end: str
+    """Last day of the out-of-sample block."""
     update_start: str
     """First training day of an incremental update (see the module docstring)."""
     positions: tuple[int, int, int, int, int, int, int]

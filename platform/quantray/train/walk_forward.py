@@ -49,15 +49,21 @@ class FoldPlan:
     """Everything one fold needs; plain data, shipped to a Ray task as is."""
 
     fold: Fold
+    """The fold's dates."""
     stage1: PriceRunSpec
     """Stage-1 run (model, training, data path); its split is replaced by the fold's."""
     strategy: StrategyConfig
+    """Stage-2 settings (feature_dim is set from the fold's features)."""
     cost: CostConfig
+    """Cost model of training, validation and the out-of-sample record."""
     embargo: int
+    """Trading days between fit part, validation tail and block."""
     update: str
     """'retrain' or 'incremental'."""
     seed: int
+    """Seed of stage 2 (stage 1 has its own in ``stage1.train``) and of the random baseline."""
     steps_per_epoch: int | None
+    """Stage-2 steps per epoch (None: up to 200, from the number of training episodes)."""
     cache_root: str
     """Shared stage-1 / feature cache directory."""
     out_dir: str
