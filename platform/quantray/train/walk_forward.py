@@ -11,6 +11,8 @@ training or selection; the positions of a block day depend on bars up to that da
 
 ``update='incremental'`` warm-starts both models from the previous fold's weights and trains
 them on the days after the previous fit part plus a replay window (``Fold.update_start``).
+Its feature normalisation is refitted on that update window (training data of the fold
+only), so the warm-started stage-1 weights meet slightly shifted inputs and adapt to them.
 
 Per-fold results go to ``out_dir/<fold name>/``: ``oos.parquet`` (one row per method,
 episode and day), ``result.json`` (dates, samples, seconds, validation metrics; written
