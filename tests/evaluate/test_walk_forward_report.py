@@ -9,9 +9,8 @@ import pytest
 from quantray.config import CostConfig
 from quantray.evaluate import pooled_metrics, run_backtest
 from quantray.evaluate.walk_forward import (
-    backtest_record,
-    month_block_ci,
     record_metrics,
+    score_record,
     write_walk_forward_report,
 )
 
@@ -50,39 +49,40 @@ def _record(n_episodes: int = 24, seed: int = 0) -> pd.DataFrame:
 def test_pooled_sharpe_and_returns_match_the_shared_metrics():
     record = _record()
     cost = CostConfig.preset("us_equity")
-    books = backtest_record(record, cost)
-    metrics = record_metrics(books).set_index("method")
+    scored = score_record(record, cost)
+    metrics = record_metrics(scored).set_index("method")
     r = record["next_return"].to_numpy().reshape(-1, E)
+    hold = run_backtest(np.ones_like(r), r, cost)
     for name in ("gru", "buy_and_hold"):
         bt = run_backtest(record[name].to_numpy().reshape(-1, E), r, cost)
         pooled = pooled_metrics(bt.net, bt.executed)
         assert metrics.loc[name, "sharpe"] == pytest.approx(pooled["sharpe"], rel=1e-10)
-        assert metrics.loc[name, "turnover"] == pytest.approx(pooled["turnover"], rel=1e-12)
         # total return of the equal-weight daily portfolio, by hand
         daily = pd.Series(bt.net.reshape(-1), index=record["date"]).groupby(level=0).mean()
         assert metrics.loc[name, "total_return"] == pytest.approx(np.prod(1 + daily) - 1)
-    assert metrics.loc["cash", "sharpe"] == 0.0  # all cash is Sharpe 0, not NaN
-    assert metrics.loc["buy_and_hold", "sharpe_vs_bh"] == 0.0
-    assert metrics.loc["gru", "sharpe_vs_bh"] == pytest.approx(
-        metrics.loc["gru", "sharpe"] - metrics.loc["buy_and_hold", "sharpe"]
+    active = run_backtest(record["gru"].to_numpy().reshape(-1, E), r, cost).net - hold.net
+    assert metrics.loc["gru", "ir"] == pytest.approx(
+        pooled_metrics(active, np.ones_like(active))["sharpe"], rel=1e-10
     )
+    assert metrics.loc["cash", "sharpe"] == 0.0  # all cash is Sharpe 0, not NaN
+    assert metrics.loc["cash", "total_return"] == 0.0
+    assert np.isnan(metrics.loc["buy_and_hold", "ir"])  # no IR of the benchmark against itself
     for name, m in metrics.iterrows():
         assert m.sharpe_low <= m.sharpe <= m.sharpe_high, name
 
 
-def test_month_blocks_keep_shared_dates_together():
-    # Symbol B is an exact copy of A: resampling rows or episodes one by one would treat the
-    # copies as independent and shrink the interval; month blocks must not.
+def test_same_dated_episodes_share_a_date_block():
+    # Symbol B is an exact copy of A: its episodes fall in A's date blocks, so the interval
+    # is not narrowed by the copy (episode-by-episode resampling would narrow it ~1/sqrt(2)).
     record = _record()
     a = record[record.symbol == "A"]
     twin = pd.concat([a, a.assign(symbol="B")], ignore_index=True)
-    one = backtest_record(a, CostConfig())["buy_and_hold"]
-    two = backtest_record(twin, CostConfig())["buy_and_hold"]
-    ci_one, ci_two = month_block_ci(one), month_block_ci(two)
-    # equal up to the ddof=1 factor sqrt((n - 1) / (2n - 1) * 2) of the doubled sample; a
-    # row-wise bootstrap would narrow the interval by about 1 / sqrt(2)
-    assert ci_two.estimate == pytest.approx(ci_one.estimate, rel=0.01)
-    assert ci_two.high - ci_two.low == pytest.approx(ci_one.high - ci_one.low, rel=0.03)
+    one, two = score_record(a, CostConfig()), score_record(twin, CostConfig())
+    assert two.blocks.n_blocks == one.blocks.n_blocks
+    m1 = record_metrics(one).set_index("method").loc["buy_and_hold"]
+    m2 = record_metrics(two).set_index("method").loc["buy_and_hold"]
+    assert m2.sharpe == pytest.approx(m1.sharpe, rel=0.01)
+    assert m2.sharpe_high - m2.sharpe_low == pytest.approx(m1.sharpe_high - m1.sharpe_low, rel=0.05)
 
 
 def test_report_files(tmp_path):
@@ -97,6 +97,8 @@ def test_report_files(tmp_path):
             "strategy_samples": 200,
             "seconds": 1.5,
             "valid_sharpe": 0.3,
+            "selected_by": "valid_ir",
+            "valid_score": 0.1,
         }
         for f in (0, 1)
     ]

@@ -38,7 +38,7 @@ from quantray.evaluate.baselines import baseline_positions
 from quantray.evaluate.versus import MOMENTUM_LOOKBACK
 from quantray.train.features import ensure_stage1_features, spec_key
 from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec, steps_per_epoch
-from quantray.train.strategy import load_strategy, policy_positions, train_strategy
+from quantray.train.strategy import load_strategy, policy_positions, score_key, train_strategy
 
 UPDATES = ("retrain", "incremental")
 RESULT_FILE = "result.json"
@@ -178,6 +178,8 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
         "train_episodes": len(task.episodes("train")),
         "oos_episodes": len(oos),
         "valid_sharpe": float(result.best["valid_sharpe"]),
+        "selected_by": score_key(feature_dim),
+        "valid_score": float(result.best[score_key(feature_dim)]),
         "selected_epoch": int(result.best["epoch"]),
         "feature_cache": str(cache),
     }

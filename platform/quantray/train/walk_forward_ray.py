@@ -60,6 +60,6 @@ def run_folds(
 def _report(say: Callable[[str], None], r: dict[str, Any]) -> None:
     say(
         f"[walk-forward] {r['update']} fold {r['fold']} ({r['test_start']}..{r['test_end']}): "
-        f"valid Sharpe {r['valid_sharpe']:+.2f}, {r['oos_episodes']} OOS episodes, "
+        f"{r['selected_by']} {r['valid_score']:+.2f}, {r['oos_episodes']} OOS episodes, "
         f"{r['seconds']:.1f}s"
     )
