@@ -191,7 +191,9 @@ def write_walk_forward_report(
             "windows + stage-2 episodes):",
             "",
             "| fold | train from | OOS block | stage-1 samples | stage-2 samples | seconds | "
-            f"valid {info.selected_by.iloc[0]} | " + " | ".join(wide.columns) + " |",
+            f"valid {info.selected_by.iloc[0].removeprefix('valid_')} | "
+            + " | ".join(wide.columns)
+            + " |",
             "|---|---|---|---|---|---|---|" + "---|" * len(wide.columns),
         ]
         for r in info.itertuples():
