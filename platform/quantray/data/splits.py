@@ -1,5 +1,8 @@
 """Walk-forward splits by date: train | embargo | validation | embargo | test.
 
+Days before ``train_start`` and after ``test_end`` (when set) are unused, like an embargo:
+one walk-forward fold (``quantray.data.folds``) is exactly such a split.
+
 Boundaries are dates on the union calendar of all symbols, so no symbol's training period
 overlaps another symbol's test period. A stage-1 sample ending on day t belongs to a split
 when its decision day t AND its whole label t+1..t+H lie inside that split; a stage-2 episode
@@ -58,16 +61,21 @@ def make_splits(
         )
     calendar = np.unique(panel.dates)  # [C] sorted trading days of all symbols
     n = len(calendar)
+    s0, t1 = 0, n  # train_start / test_end (exclusive) as calendar positions
     if split.valid_start is not None and split.test_start is not None:
         v0 = int(np.searchsorted(calendar, np.datetime64(split.valid_start, "D")))
         t0 = int(np.searchsorted(calendar, np.datetime64(split.test_start, "D")))
+        if split.train_start is not None:
+            s0 = int(np.searchsorted(calendar, np.datetime64(split.train_start, "D")))
+        if split.test_end is not None:
+            t1 = int(np.searchsorted(calendar, np.datetime64(split.test_end, "D"), side="right"))
     else:
         v0 = int(split.train_frac * n) + split.embargo
         t0 = v0 + int(split.valid_frac * n) + split.embargo
     bounds = {
-        "train": (0, v0 - split.embargo),
+        "train": (s0, v0 - split.embargo),
         "valid": (v0, t0 - split.embargo),
-        "test": (t0, n),
+        "test": (t0, t1),
     }
     for name, (a, b) in bounds.items():
         if b - a < need + 1:

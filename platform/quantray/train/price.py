@@ -311,7 +311,10 @@ def _setup(spec: PriceRunSpec, rank: int = 0, world: int = 1) -> tuple[Any, ...]
     torch.manual_seed(tc.seed + rank)
     data = build_price_data(spec)
     device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
-    model = PriceTransformer(spec.model).to(device)
+    model = PriceTransformer(spec.model)
+    if tc.init_checkpoint is not None:
+        model.load_state_dict(load_checkpoint(tc.init_checkpoint)["model"])
+    model = model.to(device)
     steps = steps_per_epoch(len(data.train), tc, world)
     updates = math.ceil(steps / tc.grad_accum) * tc.epochs  # optimizer steps in the run
     optimizer, scheduler = make_optimizer(model, tc, updates, device)

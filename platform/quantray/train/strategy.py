@@ -184,6 +184,7 @@ def train_strategy(
     log: Callable[[str], None] | None = print,
     on_best: Callable[[pd.Series], None] | None = None,
     budget: TrainingBudget | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
 ) -> StrategyResult:
     """Train the GRU strategy on ``task`` (train split), select on validation, return the best.
 
@@ -193,7 +194,9 @@ def train_strategy(
     ``steps_per_epoch`` / ``patience``: optimizer steps until ``budget.amount`` episode-days
     (batch x E per step) or training seconds are used, validating at each
     ``budget.mark(i)`` (one "epoch" per validation, no early stop). Every history row carries
-    ``samples`` (episode-days so far) and ``train_seconds``."""
+    ``samples`` (episode-days so far) and ``train_seconds``.
+    ``init_state`` (a ``StrategyGRU`` state dict) warm-starts the model instead of a fresh
+    initialisation: an incremental walk-forward update."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -206,6 +209,8 @@ def train_strategy(
     steps = steps_per_epoch or max(1, min(200, n_train // config.batch_size))
 
     model = StrategyGRU(config, feature_dim=task.dim)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     loss_fn = StrategyLoss(config, cost)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay

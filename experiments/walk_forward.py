@@ -1,0 +1,234 @@
+"""Walk-forward evaluation: retrain (or incrementally update) the two-stage model fold by fold
+and stitch every fold's out-of-sample positions into one continuous record.
+
+    python experiments/walk_forward.py --smoke-test
+    python experiments/walk_forward.py --first-test 2007-01-02 --update retrain,incremental
+    python experiments/walk_forward.py --config runs/tune/best_config.json --window rolling \
+        --rolling-days 1260 --address auto
+
+Fold k trains stage 1 and the GRU strategy on the data before its one-year (--block-months)
+out-of-sample block, minus an embargo and a validation tail, and plays the block; the blocks
+tile the span with no gap and no overlap (quantray.data.folds). --update retrain trains every
+fold from scratch (folds run in parallel as Ray tasks); --update incremental warm-starts
+each fold from the previous one and trains on the new days plus --replay-days (sequential,
+each step still a Ray task). Finished folds are kept under OUT/<update>/ and never
+recomputed; --resume continues an interrupted run. Writes OUT/walk_forward.md, CSVs and
+OUT/equity.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quantray.cli import add_common_args, run
+from quantray.config import ConfigError, CostConfig, StrategyConfig, check_choice
+from quantray.data import Panel, load_bars
+from quantray.data.folds import WalkForwardConfig, describe_folds, make_folds
+from quantray.data.sample import SAMPLE_PATH
+
+SETTINGS_FILE = "walk_forward.json"
+METHODS = ("gru",)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_common_args(parser, default_out="runs/walk_forward")
+    d = WalkForwardConfig()
+    parser.add_argument("--window", default=d.window, help="expanding | rolling")
+    parser.add_argument("--rolling-days", type=int, default=d.rolling_days)
+    parser.add_argument("--block-months", type=int, default=d.block_months)
+    parser.add_argument("--first-test", default=None, help="first out-of-sample day (ISO)")
+    parser.add_argument("--end", default=None, help="last out-of-sample day (ISO)")
+    parser.add_argument("--min-train-days", type=int, default=d.min_train_days)
+    parser.add_argument("--valid-days", type=int, default=d.valid_days)
+    parser.add_argument("--embargo", type=int, default=d.embargo)
+    parser.add_argument("--replay-days", type=int, default=d.replay_days)
+    parser.add_argument(
+        "--update", default="retrain,incremental", help="retrain, incremental, or both (comma)"
+    )
+    parser.add_argument("--methods", default="gru", help="learned methods (gru)")
+    parser.add_argument("--config", default=None, help="the main job's best_config.json")
+    parser.add_argument("--cost", default=None, help="none | us_equity | cn_a_share")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--cpus-per-fold", type=float, default=1.0)
+    parser.add_argument("--gpus-per-fold", type=float, default=0.0)
+    parser.add_argument("--num-cpus", type=int, default=None, help="local Ray CPUs")
+    parser.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
+    parser.add_argument("--resume", action="store_true", help="continue the run in OUT")
+    parser.add_argument("--dry-run", action="store_true", help="print the folds and stop")
+    return parser.parse_args()
+
+
+def _settings(args: argparse.Namespace, data_path: str) -> dict:
+    """The plan: stage-1 spec, strategy, cost, seed, steps (from --config or defaults)."""
+    from quantray.train.features import small_stage1_spec
+    from quantray.train.price import PriceRunSpec
+
+    if args.config is not None:
+        path = Path(args.config)
+        if not path.exists():
+            raise ConfigError(
+                f"--config: {path} does not exist; give the main job's best_config.json"
+            )
+        cfg = json.loads(path.read_text())
+        missing = [k for k in ("stage1_spec", "strategy", "cost", "seed") if k not in cfg]
+        if missing:
+            raise ConfigError(
+                f"--config: {path} lacks {missing}; expected the best_config.json that "
+                "experiments/tune_strategy.py writes"
+            )
+        spec = PriceRunSpec.from_dict(cfg["stage1_spec"])
+        stage1 = PriceRunSpec(spec.model, spec.train, data_path, spec.data, spec.split)
+        strategy = StrategyConfig.from_dict(cfg["strategy"])
+        cost = CostConfig.from_dict(cfg["cost"])
+        seed, steps = int(cfg["seed"]), cfg.get("steps_per_epoch")
+    else:
+        stage1 = small_stage1_spec(data_path, smoke=args.smoke_test, seed=args.seed or 0)
+        strategy = StrategyConfig(**({"epochs": 2} if args.smoke_test else {}))
+        cost = CostConfig.preset("us_equity")
+        seed, steps = args.seed or 0, 10 if args.smoke_test else None
+    if args.gpus_per_fold > 0:  # stage 1 trains on the fold's GPU share
+        stage1 = PriceRunSpec(
+            stage1.model, stage1.train.replace(use_gpu=True), data_path, stage1.data, stage1.split
+        )
+    if args.cost is not None:
+        cost = CostConfig.preset(args.cost)
+    if args.seed is not None:
+        seed = args.seed
+    return {"stage1": stage1, "strategy": strategy, "cost": cost, "seed": seed, "steps": steps}
+
+
+def main() -> int:
+    args = parse_args()
+    updates = [u.strip() for u in args.update.split(",") if u.strip()]
+    for u in updates:
+        check_choice("--update", "update", u, ("retrain", "incremental"))
+    for m in args.methods.split(","):
+        check_choice("--methods", "method", m.strip(), METHODS)
+    if args.storage_path is not None and "://" in args.storage_path:
+        raise ConfigError(
+            f"--storage-path {args.storage_path}: walk-forward folds need a filesystem path "
+            "(shared by all nodes on a cluster, e.g. NFS), not a URI"
+        )
+    out = Path(args.out)
+    data_path = str(Path(SAMPLE_PATH if args.data is None else args.data).resolve())
+    bars = load_bars(data_path)  # bad data stops here with a clear message
+    if args.smoke_test:
+        # Two one-year folds (2017, 2018) with tiny models, on the bundled S&P 500 since 2008
+        # only (or the first symbol of --data): every fold exports features for all rows.
+        symbol = "SP500" if "SP500" in bars else sorted(bars)[0]
+        small = {symbol: bars[symbol].loc["2008-01-01":]}
+        out.mkdir(parents=True, exist_ok=True)
+        data_path = str((out / "smoke_bars.parquet").resolve())
+        small[symbol].rename_axis("Date").reset_index().assign(Symbol=symbol).to_parquet(
+            data_path, index=False
+        )
+        bars = load_bars(data_path)
+        args.first_test = args.first_test or "2017-01-03"
+        args.min_train_days = min(args.min_train_days, 500)
+        args.valid_days = min(args.valid_days, 120)
+    calendar = np.unique(Panel.from_bars(bars).dates)
+    wf = WalkForwardConfig(
+        window=args.window,
+        rolling_days=args.rolling_days,
+        block_months=args.block_months,
+        first_test=args.first_test,
+        end=args.end,
+        min_train_days=args.min_train_days,
+        valid_days=args.valid_days,
+        embargo=args.embargo,
+        replay_days=args.replay_days,
+    )
+    s = _settings(args, data_path)
+    folds = make_folds(calendar, wf, s["stage1"].data)
+    print(describe_folds(folds).to_string(index=False))
+    if args.dry_run:
+        return 0
+
+    root = Path(args.storage_path or out).resolve()
+    settings = {
+        "walk_forward": wf.to_dict(),
+        "stage1": s["stage1"].to_dict(),
+        "strategy": s["strategy"].to_dict(),
+        "cost": s["cost"].to_dict(),
+        "seed": s["seed"],
+        "steps_per_epoch": s["steps"],
+    }
+    saved = root / SETTINGS_FILE
+    if saved.exists():
+        before = json.loads(saved.read_text())
+        if before != json.loads(json.dumps(settings)):
+            raise ConfigError(
+                f"{saved} holds a walk-forward with different settings; choose a new --out "
+                "(or --storage-path), or rerun with the same settings to --resume it"
+            )
+        if not args.resume:
+            raise ConfigError(
+                f"{root} already holds this walk-forward; pass --resume to continue it (finished "
+                "folds are reused) or choose a new --out"
+            )
+    root.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(settings, indent=2))
+
+    from quantray.evaluate.walk_forward import stitch, write_walk_forward_report
+    from quantray.train.monitoring import init_ray
+    from quantray.train.walk_forward import OOS_FILE, FoldPlan
+    from quantray.train.walk_forward_ray import run_folds
+
+    init_ray(args.address, __file__, num_cpus=args.num_cpus or (2 if args.smoke_test else None))
+    runs, walls = {}, {}
+    for update in updates:
+        plans = [
+            FoldPlan(
+                fold,
+                s["stage1"],
+                s["strategy"],
+                s["cost"],
+                wf.embargo,
+                update,
+                s["seed"],
+                s["steps"],
+                str(root / "stage1"),
+                str(root / update),
+                threads=max(1, int(args.cpus_per_fold)),
+            )
+            for fold in folds
+        ]
+        started = time.perf_counter()
+        results = run_folds(
+            plans, cpus_per_fold=args.cpus_per_fold, gpus_per_fold=args.gpus_per_fold
+        )
+        walls[update] = time.perf_counter() - started
+        record = stitch([pd.read_parquet(p.fold_dir / OOS_FILE) for p in plans])
+        runs[update] = (results, record)
+
+    header = [
+        f"- data `{data_path}`; {len(folds)} folds, window **{wf.window}**"
+        + (f" ({wf.rolling_days} days)" if wf.window == "rolling" else "")
+        + f", {wf.block_months}-month out-of-sample blocks, validation tail {wf.valid_days} "
+        f"days, embargo {wf.embargo} days, replay {wf.replay_days} days (incremental)",
+        f"- config: {args.config or 'defaults'}; cost {json.dumps(s['cost'].to_dict())}; seed "
+        f"{s['seed']}; stage 1 `{json.dumps(s['stage1'].model.to_dict())}`",
+        "- wall-clock per update mode (this run, incl. reused folds): "
+        + ", ".join(f"{u} {w:.1f}s" for u, w in walls.items()),
+        "- fold dates: `folds.csv`; every day's positions: `record_<update>.csv`",
+    ]
+    path = write_walk_forward_report(runs, s["cost"], out, header=header, seed=s["seed"])
+    print(path.read_text())
+    print(f"report: {path}")
+    import ray
+
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,78 @@
+"""experiments/walk_forward.py as a user runs it: smoke run on Ray, report files, --resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+def _smoke(out: Path, run_script) -> None:
+    proc = run_script("experiments/walk_forward.py", "--smoke-test", "--out", out, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_smoke_writes_the_report(tmp_path, run_script):
+    out = tmp_path / "wf"
+    _smoke(out, run_script)
+    report = (out / "walk_forward.md").read_text()
+    for section in (
+        "`retrain`: stitched",
+        "`incremental`: stitched",
+        "Retrain vs incremental",
+        "By market regime",
+        "![stitched equity](equity.png)",
+    ):
+        assert section in report
+    assert (out / "equity.png").stat().st_size > 10_000
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["update"]) == {"retrain", "incremental"}
+    assert {"gru", "buy_and_hold", "cash", "momentum"} <= set(metrics["method"])
+    gru = metrics[metrics["method"] == "gru"]
+    assert (
+        gru["ir"].notna().all()
+        and gru["verdict"].isin(["better", "worse", "no clear difference"]).all()
+    )
+    assert (metrics["sharpe_low"] <= metrics["sharpe"]).all()
+    assert (metrics["sharpe"] <= metrics["sharpe_high"]).all()
+    cash = metrics[metrics["method"] == "cash"]
+    assert (cash["sharpe"] == 0).all() and (cash["total_return"] == 0).all()
+    folds = pd.read_csv(out / "folds.csv")
+    assert len(folds) == 4  # two folds per update mode
+    for _, part in folds.groupby("update"):
+        starts = pd.to_datetime(part["test_start"]).to_numpy()
+        ends = pd.to_datetime(part["test_end"]).to_numpy()
+        assert (starts[1:] > ends[:-1]).all()
+    record = pd.read_csv(out / "record_retrain.csv")
+    assert (record.groupby("fold")["date"].min().to_numpy() >= part["test_start"].to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_resume_reuses_every_finished_fold(tmp_path, run_script):
+    out = tmp_path / "wf"
+    _smoke(out, run_script)
+    marks = sorted(out.glob("*/fold*/result.json"))
+    assert len(marks) == 4
+    stamps = [m.stat().st_mtime_ns for m in marks]
+    again = run_script("experiments/walk_forward.py", "--smoke-test", "--out", out, timeout=300)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = run_script(
+        "experiments/walk_forward.py", "--smoke-test", "--out", out, "--resume", timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("finished earlier, reused") == 4
+    assert [m.stat().st_mtime_ns for m in marks] == stamps
+
+
+def test_user_mistakes_exit_2_with_a_clear_message(tmp_path, run_script):
+    proc = run_script(
+        "experiments/walk_forward.py", "--smoke-test", "--update", "sometimes", "--out", tmp_path
+    )
+    assert proc.returncode == 2
+    assert 'update must be one of retrain, incremental, got "sometimes"' in proc.stderr
+    assert "Traceback" not in proc.stderr
+    bad = tmp_path / "best_config.json"
+    bad.write_text('{"strategy": {}}')
+    proc = run_script("experiments/walk_forward.py", "--config", bad, "--out", tmp_path)
+    assert proc.returncode == 2 and "lacks ['stage1_spec', 'cost', 'seed']" in proc.stderr
