@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quantray.data import SAMPLE_PATH, load_bars, load_sample
+from quantray.data import CSI300_PATH, SAMPLE_PATH, load_bars, load_sample
 from quantray.data.synthetic import generate, write_bars
 
 
 def test_sample_data_is_real_and_canonical():
     bars = load_sample()
-    assert set(bars) == {"SP500", "NASDAQ", "MSFT", "CSI300"}
+    assert set(bars) == {"SP500", "NASDAQ", "MSFT"}
     sp = bars["SP500"]
     assert list(sp.columns) == ["open", "high", "low", "close", "volume"]
     assert all(sp.dtypes == "float64")
@@ -20,7 +20,7 @@ def test_sample_data_is_real_and_canonical():
     # First S&P 500 close of 1999 from the source file.
     assert abs(sp["close"].iloc[0] - 1228.099976) < 1e-6
     assert len(bars["MSFT"]) == 7983
-    csi = bars["CSI300"]
+    csi = load_bars(CSI300_PATH)["CSI300"]
     assert len(csi) == 4857
     assert str(csi.index[0].date()) == "2006-01-06" and str(csi.index[-1].date()) == "2025-12-31"
     # First and last CSI 300 closes in the source file.

@@ -45,7 +45,7 @@ def test_default_make_on_bundled_data():
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     assert obs.shape == (13,) and env.action_space == gym.spaces.Discrete(11)
-    assert info["symbol"] in ("CSI300", "MSFT", "NASDAQ", "SP500")
+    assert info["symbol"] in ("MSFT", "NASDAQ", "SP500")
     # A second make reuses the memoised Task: no reload.
     again = gym.make("quantray/TradingEnv-v0")
     assert again.unwrapped.task is env.unwrapped.task

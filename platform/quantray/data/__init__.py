@@ -14,13 +14,14 @@ from quantray.data.features import (
 )
 from quantray.data.load import data_hash, load_bars, load_bars_with_reports
 from quantray.data.panel import Panel
-from quantray.data.sample import SAMPLE_PATH, US_STOCKS_PATH, load_sample
+from quantray.data.sample import CSI300_PATH, SAMPLE_PATH, US_STOCKS_PATH, load_sample
 from quantray.data.splits import Splits, episode_rows, make_splits, sample_rows
 from quantray.data.task import Task, load_task
 from quantray.data.validate import SymbolReport
 from quantray.data.windows import Episodes, WindowDataset
 
 __all__ = [
+    "CSI300_PATH",
     "FEATURE_NAMES",
     "FEATURE_WARMUP",
     "N_FEATURES",
