@@ -53,7 +53,11 @@ def yf_download(
 
 
 def assert_same(loaded: pd.DataFrame, expected: pd.DataFrame, factor: float = 1.0) -> None:
-    assert list(loaded.columns) == ["open", "high", "low", "close", "volume"]
+    base = ["open", "high", "low", "close", "volume"]
+    # With Adj Close the loader back-adjusts and keeps the raw close for the price-limit rule.
+    assert list(loaded.columns) == (base if factor == 1.0 else [*base, "close_unadj"])
+    if factor != 1.0:
+        np.testing.assert_allclose(loaded["close_unadj"].to_numpy(), expected["close"].to_numpy())
     assert (loaded.index == expected.index).all()
     for col in ("open", "high", "low", "close"):
         np.testing.assert_allclose(loaded[col].to_numpy(), expected[col].to_numpy() * factor)

@@ -53,7 +53,9 @@ def write_portfolio_report(
         "Sharpe: annualised, of all daily net returns back to back. Return, excess and "
         "drawdown: mean per episode. Brackets: 95% date-block bootstrap CIs "
         "(quantray.evaluate.blocks). Excess is against 1/N rebalanced daily through the same "
-        "accounting; concentration is the effective number of holdings 1 / sum w^2.",
+        "accounting; concentration is the effective number of holdings 1 / sum w^2. Exit "
+        "costs are not charged in the portfolio task: an episode's final weights are not sold "
+        "at its end (the same for every method and baseline).",
         "",
         "| method | pooled Sharpe | return | excess vs 1/N | max drawdown | turnover "
         "| concentration | cash |",

@@ -69,10 +69,12 @@ def score_record(record: pd.DataFrame, cost: CostConfig) -> Scored:
     its episodes (``evaluate.table``: the same table and intervals as every report)."""
     e = int(record["day"].max()) + 1
     r = _episodes(record, "next_return", e).astype(np.float64)
+    # The record keeps returns only: the return-based limit rule (no exchange rounding, no
+    # suspensions) decides which orders fill when re-scoring it.
     up, down = limit_flags(_episodes(record, "prev_return", e).astype(np.float64), cost.price_limit)
     backtests = {
         name: run_backtest(
-            _episodes(record, name, e).astype(np.float64), r, cost, limit_up=up, limit_down=down
+            _episodes(record, name, e).astype(np.float64), r, cost, can_buy=~up, can_sell=~down
         )
         for name in method_names(record)
     }
