@@ -347,8 +347,8 @@ def finalize(
         *evidence.markdown(),
         "",
         f"On the held-out test split (touched once, after selection) the selected strategy's "
-        f"active return vs buy-and-hold per episode is {format_ci(gru_test['active'])}: "
-        f"**{gru_test['verdict']}** than buy-and-hold at 95% (date-block intervals).",
+        f"active return vs buy-and-hold per episode is {format_ci(gru_test['active'])}; "
+        f"verdict against buy-and-hold at 95% (date-block interval): **{gru_test['verdict']}**.",
         "",
         f"- experiment `{settings.name}` in `{settings.storage_path}`; budget **{budget.name}**"
         f" ({settings.num_samples or budget.num_samples} trials, up to "
