@@ -3,6 +3,7 @@
     python experiments/compare.py --smoke-test
     python experiments/compare.py --features runs/features/features-<id>-<hash> --seeds 3
     python experiments/compare.py --budget-by seconds --budget 120 --tune 8
+    python experiments/compare.py --task portfolio --data platform/quantray/data/sample/us_stocks.parquet
 
 Every learned method gets the same training budget per run (``--budget-by samples``: env-days,
 an RL env step = one GRU episode-day; or ``seconds`` of training), is validated at the same
@@ -31,7 +32,14 @@ import numpy as np
 import pandas as pd
 
 from quantray.cli import add_common_args, mlflow_target, run, storage_path
-from quantray.config import BUDGET_UNITS, ConfigError, CostConfig, TrainingBudget
+from quantray.config import (
+    BUDGET_UNITS,
+    ConfigError,
+    CostConfig,
+    PortfolioConfig,
+    TrainingBudget,
+    check_choice,
+)
 from quantray.data import load_bars, load_task
 from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, return_dates
 from quantray.evaluate.metrics import Backtest
@@ -82,6 +90,13 @@ def parse_args() -> argparse.Namespace:
         "hyperparameters, each trained to the budget and selected on validation",
     )
     parser.add_argument("--address", default=None, help="Ray cluster ('auto'); default local")
+    parser.add_argument(
+        "--task",
+        default="single",
+        help="single (one asset per episode) | portfolio (weights over a universe; one seed, "
+        "default training lengths: no budget matching or tuning yet)",
+    )
+    parser.add_argument("--universe", default=None, help="portfolio: comma-separated symbols")
     return parser.parse_args()
 
 
@@ -114,8 +129,11 @@ def _settings(args: argparse.Namespace) -> tuple[list[str], TrainingBudget, int]
 
 def main() -> int:
     args = parse_args()
+    check_choice("compare", "--task", args.task, ("single", "portfolio"))
     methods, budget, seeds = _settings(args)
     cost = CostConfig.preset(args.cost)
+    if args.task == "portfolio":
+        return compare_portfolio(args, methods, cost)
     tracking = mlflow_target(args, "compare")  # no mlflow package: exit 2 here
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
@@ -284,6 +302,89 @@ def main() -> int:
     track.means(pd.concat([r.rows for r in results], ignore_index=True), prefix="test_mean")
     track.artifacts([path, *sorted(out.glob("*.csv")), *sorted(out.glob("*.png"))])
     track.finish()
+    print(path.read_text().split("![")[0])
+    print(f"report: {path}")
+    return 0
+
+
+def compare_portfolio(args: argparse.Namespace, methods: list[str], cost: CostConfig) -> int:
+    """``--task portfolio``: the portfolio strategy (reported as "gru"), PPO and SAC on
+    PortfolioEnv-v0 and the portfolio baselines play the same test episodes through the
+    portfolio accounting. One seed, each method at its default training length: budget
+    matching, seeds and --tune are not wired for portfolios yet, so those flags are refused."""
+    from quantray.data.universe import load_portfolio_task
+    from quantray.evaluate.portfolio import baseline_weights, evaluate_weights
+    from quantray.evaluate.portfolio_report import write_portfolio_report
+    from quantray.train.portfolio import policy_weights, train_portfolio
+
+    unsupported = {
+        "--seeds": args.seeds not in (None, 1),
+        "--tune": args.tune != 0,
+        "--budget": args.budget is not None,
+        "--evaluations": args.evaluations is not None,
+        "--budget-by": args.budget_by != "samples",
+    }
+    refused = [flag for flag, given in unsupported.items() if given]
+    if refused:
+        raise ConfigError(
+            f"compare --task portfolio: found {', '.join(refused)}; expected none of them (the "
+            "portfolio comparison runs one seed per method at default training lengths for "
+            "now); drop them, or use --task single"
+        )
+    universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
+    features = None if args.features in (None, "raw") else args.features
+    task = load_portfolio_task(args.data, universe=universe, features=features)
+    weights: dict[str, np.ndarray] = {}
+    notes = []
+    if "gru" in methods:
+        smoke = {"epochs": 2, "steps_per_epoch": 5, "batch_size": 16} if args.smoke_test else {}
+        result = train_portfolio(task, PortfolioConfig(**smoke), cost, log=None)
+        notes.append(f"gru: {result.episodes_seen:,} training episodes, {result.seconds:.0f}s")
+    rl = {}
+    rl_methods = [m for m in methods if m in ("ppo", "sac")]
+    if rl_methods:
+        from quantray.rl.portfolio import train_portfolio_rl
+        from quantray.train.monitoring import init_ray
+
+        init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
+        env_config = {
+            "data": None if args.data is None else str(Path(args.data).resolve()),
+            "universe": universe,
+            "features": None if features is None else str(Path(features).resolve()),
+            "cost": args.cost,
+        }
+        for algo in rl_methods:
+            started = time.perf_counter()
+            rl[algo], steps = train_portfolio_rl(
+                algo, task, "test", env_config=env_config, smoke=args.smoke_test
+            )
+            notes.append(f"{algo}: {steps:,} env steps, {time.perf_counter() - started:.0f}s")
+    # Test positions only after training; nothing is selected on the test split.
+    test = task.episodes("test", stride=task.episode_len)
+    if "gru" in methods:
+        weights["gru"] = policy_weights(result.model, test, task.task.table, cost)
+    weights.update(rl)
+    weights.update(baseline_weights(task, test, cost))
+    frames, paths = [], {}
+    for name, w in weights.items():
+        frame, paths[name] = evaluate_weights(name, w, test, cost)
+        frames.append(frame)
+    header = [
+        f"- {task.describe()}",
+        f"- test episodes: {len(test)} non-overlapping {task.episode_len}-day episodes; "
+        f"cost model `{args.cost}`; one seed (0) per learned method, default training "
+        "lengths (not budget-matched, not tuned)",
+        *(f"- {note}" for note in notes),
+    ]
+    path = write_portfolio_report(
+        pd.concat(frames, ignore_index=True),
+        paths,
+        task.symbols,
+        task.episode_dates(test),
+        args.out,
+        header=header,
+        reference="gru" if "gru" in weights else next(iter(weights)),
+    )
     print(path.read_text().split("![")[0])
     print(f"report: {path}")
     return 0
