@@ -299,6 +299,9 @@ def main() -> int:
         curve_metric=SELECT,
         curves=pd.concat(curves, ignore_index=True) if curves else None,
     )
+    for curve in curves:  # every method's and seed's validation marks, as MLflow steps
+        for step, row in enumerate(curve.to_dict("records")):
+            track.metrics(row, step=step, prefix=f"{row['method']}/seed{row['seed']}/")
     track.means(pd.concat([r.rows for r in results], ignore_index=True), prefix="test_mean")
     track.artifacts([path, *sorted(out.glob("*.csv")), *sorted(out.glob("*.png"))])
     track.finish()

@@ -229,7 +229,7 @@ def main() -> int:
         "The test split is untouched here (experiments/compare.py reports it).",
     ]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
-    track.means(scored, prefix="valid_mean")  # the summary table
+    track.means(scored.rows(), prefix="valid_mean")  # the summary table
     track.artifacts([out / "metrics.csv", out / "summary.md"])
     track.finish()
     print("\n".join(lines))

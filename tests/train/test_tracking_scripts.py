@@ -81,6 +81,7 @@ def test_compare(mlflow, tmp_path, run_script):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run,) = finished_runs(mlflow, out, "compare")
+    # smoke: 2 validation marks of the GRU's learning curve
     assert steps(mlflow, run, "gru/seed0/valid_sharpe") == [0, 1]
     assert "test_mean/gru/total_return" in run.data.metrics
     assert {"report.md", "episodes.csv"} <= artifacts(mlflow, run)
