@@ -316,7 +316,7 @@ def compare_portfolio(args: argparse.Namespace, methods: list[str], cost: CostCo
     portfolio accounting. One seed, each method at its default training length: budget
     matching, seeds and --tune are not wired for portfolios yet, so those flags are refused."""
     from quantray.data.universe import load_portfolio_task
-    from quantray.evaluate.portfolio import baseline_weights, evaluate_weights
+    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
     from quantray.evaluate.portfolio_report import write_portfolio_report
     from quantray.train.portfolio import policy_weights, train_portfolio
 
@@ -368,10 +368,7 @@ def compare_portfolio(args: argparse.Namespace, methods: list[str], cost: CostCo
         weights["gru"] = policy_weights(result.model, test, task.task.table, cost)
     weights.update(rl)
     weights.update(baseline_weights(task, test, cost))
-    frames, paths = [], {}
-    for name, w in weights.items():
-        frame, paths[name] = evaluate_weights(name, w, test, cost)
-        frames.append(frame)
+    rows, paths = evaluate_all(weights, test, cost)
     header = [
         f"- {task.describe()}",
         f"- test episodes: {len(test)} non-overlapping {task.episode_len}-day episodes; "
@@ -380,7 +377,7 @@ def compare_portfolio(args: argparse.Namespace, methods: list[str], cost: CostCo
         *(f"- {note}" for note in notes),
     ]
     path = write_portfolio_report(
-        pd.concat(frames, ignore_index=True),
+        rows,
         paths,
         task.symbols,
         task.episode_dates(test),

@@ -68,7 +68,7 @@ def main() -> int:
     task = load_portfolio_task(args.data, universe=universe, features=args.features)
     print(f"[portfolio] {task.describe()}")
 
-    from quantray.evaluate.portfolio import baseline_weights, evaluate_weights
+    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
     from quantray.evaluate.portfolio_report import write_portfolio_report
     from quantray.train.portfolio import policy_weights, save_portfolio, train_portfolio
 
@@ -82,10 +82,7 @@ def main() -> int:
     episodes = task.episodes(args.report_split, stride=task.episode_len)
     weights = {"strategy": policy_weights(result.model, episodes, task.task.table, cost)}
     weights.update(baseline_weights(task, episodes, cost))
-    frames, paths = [], {}
-    for name, w in weights.items():
-        frame, paths[name] = evaluate_weights(name, w, episodes, cost)
-        frames.append(frame)
+    rows, paths = evaluate_all(weights, episodes, cost)
     header = [
         f"- {task.describe()}",
         f"- cost model {args.cost}; cap {config.cap}; seed {args.seed}; "
@@ -96,7 +93,7 @@ def main() -> int:
         f"- config: {config.to_dict()}",
     ]
     report = write_portfolio_report(
-        pd.concat(frames, ignore_index=True),
+        rows,
         paths,
         task.symbols,
         task.episode_dates(episodes),

@@ -184,6 +184,18 @@ def evaluate_weights(
     return frame, {"net": net, "executed": executed}
 
 
+def evaluate_all(
+    weights: dict[str, np.ndarray], episodes: PortfolioEpisodes, cost: CostConfig
+) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    """``evaluate_weights`` for every method: the stacked per-episode rows and each
+    method's paths, ready for ``write_portfolio_report``."""
+    frames, paths = [], {}
+    for name, w in weights.items():
+        frame, paths[name] = evaluate_weights(name, w, episodes, cost)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), paths
+
+
 def pooled_summary(paths: dict[str, np.ndarray]) -> dict[str, float]:
     """Headline statistics of one method: annualised Sharpe of the pooled daily net returns
     (``metrics.pooled_sharpe``: all-cash = 0), compounded return and max drawdown of the

@@ -104,10 +104,9 @@ def finalize_portfolio(
     retrained (same seed) and tested ONCE on the test split against the portfolio baselines
     (``report.md`` as ``train_portfolio.py``'s). Returns the report path."""
     import numpy as np
-    import pandas as pd
 
     from quantray.evaluate.metrics import TRADING_DAYS_PER_YEAR
-    from quantray.evaluate.portfolio import baseline_weights, evaluate_weights
+    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
     from quantray.evaluate.portfolio_report import write_portfolio_report
     from quantray.evaluate.stats import deflated_sharpe_ratio
     from quantray.train.portfolio import policy_weights
@@ -133,10 +132,7 @@ def finalize_portfolio(
     test = task.episodes("test", stride=task.episode_len)
     weights = {"strategy": policy_weights(result.model, test, task.task.table, cost)}
     weights.update(baseline_weights(task, test, cost))
-    frames, paths = [], {}
-    for name, w in weights.items():
-        frame, paths[name] = evaluate_weights(name, w, test, cost)
-        frames.append(frame)
+    rows, paths = evaluate_all(weights, test, cost)
     header = [
         f"- {task.describe()}",
         f"- portfolio search: {len(trials)} trials in {wall_seconds:.0f}s; selected by "
@@ -147,7 +143,7 @@ def finalize_portfolio(
         f"- the selected config retrained with seed {best.config['seed']} and tested once",
     ]
     return write_portfolio_report(
-        pd.concat(frames, ignore_index=True),
+        rows,
         paths,
         task.symbols,
         task.episode_dates(test),
