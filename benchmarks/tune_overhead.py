@@ -21,9 +21,10 @@ from dataclasses import replace
 
 import optuna
 
+from quantray.config import TuneSettings, get_budget
 from quantray.train.price import default_data_path
-from quantray.tune.space import SearchSpace, get_budget
-from quantray.tune.tuner import OBJECTIVE, TuneSettings, make_tuner, run_trial
+from quantray.tune.space import SearchSpace
+from quantray.tune.tuner import OBJECTIVE, make_tuner, run_trial
 
 
 def trivial(config: dict) -> None:

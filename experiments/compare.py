@@ -41,8 +41,8 @@ from quantray.config import (
     check_choice,
 )
 from quantray.data import load_bars, load_task
+from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, return_dates
-from quantray.evaluate.metrics import Backtest
 from quantray.evaluate.report import REGIME_NAMES, MethodResult, write_report
 from quantray.evaluate.table import exit_cost_note, mean_backtest
 from quantray.evaluate.versus import backtest_episodes, baseline_backtests
@@ -142,7 +142,7 @@ def main() -> int:
 
     features = args.features
     if features is None:
-        from quantray.train.features import ensure_feature_cache, small_stage1_spec
+        from quantray.features.store import ensure_feature_cache, small_stage1_spec
 
         spec = small_stage1_spec(args.data, smoke=args.smoke_test)
         features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
@@ -159,7 +159,7 @@ def main() -> int:
     torch.set_num_threads(1)
 
     if args.tune or any(m != "gru" for m in methods):
-        from quantray.train.monitoring import init_ray
+        from quantray.train.ray_runtime import init_ray
 
         init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
 
@@ -347,7 +347,7 @@ def compare_portfolio(args: argparse.Namespace, methods: list[str], cost: CostCo
     rl_methods = [m for m in methods if m in ("ppo", "sac")]
     if rl_methods:
         from quantray.rl.portfolio import train_portfolio_rl
-        from quantray.train.monitoring import init_ray
+        from quantray.train.ray_runtime import init_ray
 
         init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
         env_config = {

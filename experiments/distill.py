@@ -79,7 +79,7 @@ def main() -> int:
         windows_per_second,
     )
     from quantray.data import load_task
-    from quantray.train.features import export_features
+    from quantray.features.export import export_features
     from quantray.train.price import (
         build_price_data,
         evaluate,

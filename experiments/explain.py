@@ -80,7 +80,7 @@ def load_models(args: argparse.Namespace, out: Path):
             f"checkpoint whose feature cache the strategy was trained on"
         )
     if args.features is not None:
-        from quantray.train.features import checkpoint_id
+        from quantray.features.export import checkpoint_id
 
         meta_path = Path(args.features) / "meta.json"
         if not meta_path.exists():

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from quantray.cli import add_common_args, run
-from quantray.data import FeatureCache, load_bars
+from quantray.data import load_bars
+from quantray.features.cache import FeatureCache
 
 
 def main() -> int:
@@ -57,7 +58,7 @@ def main() -> int:
         )
         return 2
 
-    from quantray.train.features import export_features
+    from quantray.features.export import export_features
 
     path = export_features(checkpoint, args.out, args.data, args.batch_size, args.device)
     cache = FeatureCache.load(path)

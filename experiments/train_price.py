@@ -101,7 +101,7 @@ def main() -> int:
 
     import ray
 
-    from quantray.train.monitoring import init_ray
+    from quantray.train.ray_runtime import init_ray
 
     init_ray(args.address, __file__, log_to_driver=True)
     started = time.perf_counter()

@@ -151,7 +151,8 @@ def main() -> int:
     print(f"[rl] {task.describe()}")
     action_type = "discrete" if args.algo == "ppo" else "continuous"
 
-    from quantray.train.monitoring import init_ray, record_env_throughput
+    from quantray.train.monitoring import record_env_throughput
+    from quantray.train.ray_runtime import init_ray
 
     init_ray(
         args.address,

@@ -79,7 +79,7 @@ def main() -> int:
 
     features = args.features
     if features is None:
-        from quantray.train.features import ensure_feature_cache, small_stage1_spec
+        from quantray.features.store import ensure_feature_cache, small_stage1_spec
 
         print("[stage 2] no --features given: training a small stage-1 model for features")
         spec = small_stage1_spec(args.data, smoke=args.smoke_test, seed=args.seed)

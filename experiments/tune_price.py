@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.config import BUDGETS, TuneSettings, get_budget
 from quantray.data import load_bars
 from quantray.train.price import default_data_path
-from quantray.tune.space import BUDGETS, get_budget
-from quantray.tune.tuner import TuneSettings, stage1_spec
+from quantray.tune.tuner import stage1_spec
 
 
 def price_trial(config: dict[str, Any]) -> None:
@@ -87,7 +87,7 @@ def main() -> int:
         mode="min",
         sampler=optuna.samplers.TPESampler(seed=args.seed),
     )
-    from quantray.train.monitoring import init_ray
+    from quantray.train.ray_runtime import init_ray
 
     init_ray(args.address, __file__)
     # The trial itself only drives the TorchTrainer; its workers hold the CPUs.

@@ -27,12 +27,10 @@ import time
 from pathlib import Path
 
 from quantray.cli import add_common_args, mlflow_target, run, storage_path
-from quantray.config import SELECTION_SCORES, CostConfig
+from quantray.config import BUDGETS, SELECTION_SCORES, CostConfig, TuneSettings, get_budget
 from quantray.data import load_bars
 from quantray.evaluate.table import format_ci
 from quantray.train.price import default_data_path
-from quantray.tune.space import BUDGETS, get_budget
-from quantray.tune.tuner import TuneSettings
 
 SETTINGS_FILE = "latest_search.json"
 
@@ -137,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from quantray.train.monitoring import init_ray
+    from quantray.train.ray_runtime import init_ray
     from quantray.train.tracking import tracked_run
     from quantray.tune.report import finalize
     from quantray.tune.tuner import can_resume, make_tuner, restore_tuner
@@ -209,7 +207,7 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
 
     import ray
 
-    from quantray.train.monitoring import init_ray
+    from quantray.train.ray_runtime import init_ray
     from quantray.tune.portfolio import PortfolioSpace, finalize_portfolio, portfolio_trial
     from quantray.tune.tuner import make_tuner
 

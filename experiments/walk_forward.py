@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from quantray.cli import add_common_args, run
-from quantray.config import ConfigError, CostConfig, StrategyConfig, check_choice
+from quantray.config import ConfigError, CostConfig, StrategyConfig, WalkForwardConfig, check_choice
 from quantray.data import Panel, load_bars
-from quantray.data.folds import WalkForwardConfig, describe_folds, make_folds
+from quantray.data.folds import describe_folds, make_folds
 from quantray.data.sample import SAMPLE_PATH
 
 SETTINGS_FILE = "walk_forward.json"
@@ -69,7 +69,7 @@ def parse_args() -> argparse.Namespace:
 
 def _settings(args: argparse.Namespace, data_path: str) -> dict:
     """The plan: stage-1 spec, strategy, cost, seed, steps (from --config or defaults)."""
-    from quantray.train.features import small_stage1_spec
+    from quantray.features.store import small_stage1_spec
     from quantray.train.price import PriceRunSpec
 
     if args.config is not None:
@@ -179,7 +179,7 @@ def main() -> int:
     saved.write_text(json.dumps(settings, indent=2))
 
     from quantray.evaluate.walk_forward import stitch, write_walk_forward_report
-    from quantray.train.monitoring import init_ray
+    from quantray.train.ray_runtime import init_ray
     from quantray.train.walk_forward import OOS_FILE, FoldPlan
     from quantray.train.walk_forward_ray import run_folds
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from quantray.train.monitoring import job_name, submission_id
+from quantray.train.ray_runtime import job_name, submission_id
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "experiments/train_strategy.py"

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from quantray.train import monitoring
+from quantray.train import monitoring, ray_runtime
 
 LINE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(\{(?P<labels>.*)\})? (?P<value>\S+)$")
 
@@ -57,22 +57,22 @@ def poll(port: int, done, timeout: float = 30.0) -> str:
 
 
 def test_job_names():
-    assert monitoring.job_name("experiments/tune_strategy.py") == "quantray-tune_strategy"
-    assert monitoring.job_name("train rl.py") == "quantray-train-rl"
-    sid = monitoring.submission_id("experiments/train_rl.py", now=0.0)
+    assert ray_runtime.job_name("experiments/tune_strategy.py") == "quantray-tune_strategy"
+    assert ray_runtime.job_name("train rl.py") == "quantray-train-rl"
+    sid = ray_runtime.submission_id("experiments/train_rl.py", now=0.0)
     assert re.fullmatch(r"quantray-train_rl-19700101-000000-[0-9a-f]{4}", sid)
     with pytest.raises(ValueError, match="cannot name a Ray job"):
-        monitoring.job_name("///")
+        ray_runtime.job_name("///")
 
 
 def test_joins_cluster_rules(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert not monitoring.joins_cluster(None)
-    assert not monitoring.joins_cluster("local")
-    assert monitoring.joins_cluster("auto")
-    assert monitoring.joins_cluster("10.0.0.1:6379")
+    assert not ray_runtime.joins_cluster(None)
+    assert not ray_runtime.joins_cluster("local")
+    assert ray_runtime.joins_cluster("auto")
+    assert ray_runtime.joins_cluster("10.0.0.1:6379")
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")
-    assert monitoring.joins_cluster(None)  # inside `ray job submit` the driver joins
+    assert ray_runtime.joins_cluster(None)  # inside `ray job submit` the driver joins
 
 
 def test_bad_rates_are_rejected():
@@ -114,7 +114,7 @@ def local_ray():
     port = free_port()
     monitoring._metrics.clear()
     monitoring._best_sharpe.clear()
-    context = monitoring.init_ray(
+    context = ray_runtime.init_ray(
         None,
         "tests/cluster/test_monitoring.py",
         num_cpus=1,
@@ -136,7 +136,7 @@ def test_metrics_from_driver_task_and_actor_reach_the_export_endpoint(local_ray)
 
     port, _ = local_ray
     # The job is named after the script (JobConfig metadata the dashboard shows).
-    assert ray.get_runtime_context().namespace == monitoring.NAMESPACE
+    assert ray.get_runtime_context().namespace == ray_runtime.NAMESPACE
 
     @ray.remote(num_cpus=0)
     def stage1_worker() -> bool:

@@ -19,7 +19,7 @@ import pytest
 
 from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
 from quantray.data.synthetic import generate, write_bars
-from quantray.train import monitoring
+from quantray.train import ray_runtime
 from quantray.train.price import PriceRunSpec, fit_price_model, load_checkpoint
 
 TRAIN_WORKER = "RayTrainWorker"
@@ -56,7 +56,7 @@ def train_worker_nodes() -> dict[str, tuple[str, str]]:
 @pytest.fixture(scope="module")
 def cluster():
     """Head with 0 CPUs (it schedules nothing) and two 1-CPU worker nodes; the driver
-    joins it through ``monitoring.init_ray`` (which drops the local-only num_cpus)."""
+    joins it through ``ray_runtime.init_ray`` (which drops the local-only num_cpus)."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -71,7 +71,7 @@ def cluster():
     try:
         workers = [sim.add_node(num_cpus=1) for _ in range(2)]
         sim.wait_for_nodes()
-        monitoring.init_ray(sim.address, "tests/cluster/test_multinode.py", num_cpus=8)
+        ray_runtime.init_ray(sim.address, "tests/cluster/test_multinode.py", num_cpus=8)
         bars = {s: f.drop(columns="regime") for s, f in generate(2, 700, seed=5).items()}
         data = write_bars(bars, tmp / "bars.parquet")
         yield sim, workers, tmp, data
@@ -88,7 +88,7 @@ def test_driver_joined_the_simulated_cluster(cluster):
     nodes = [n for n in ray.nodes() if n["Alive"]]
     assert len(nodes) == 3
     assert ray.cluster_resources()["CPU"] == 2.0  # num_cpus=8 was not applied when joining
-    assert ray.get_runtime_context().namespace == monitoring.NAMESPACE
+    assert ray.get_runtime_context().namespace == ray_runtime.NAMESPACE
 
 
 def test_train_workers_spread_across_nodes(cluster, micro_model):
@@ -117,7 +117,7 @@ def test_stage1_cache_built_once_by_two_nodes_at_the_same_time(cluster, micro_mo
 
     @ray.remote(num_cpus=1)
     def build(spec_dict: dict, root: str) -> tuple[str, str, float, float]:
-        from quantray.train.features import ensure_feature_cache
+        from quantray.features.store import ensure_feature_cache
         from quantray.train.price import PriceRunSpec
 
         started = time.time()

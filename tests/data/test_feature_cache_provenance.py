@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantray.data import DataError, load_task, write_cache
+from quantray.data import DataError, load_task
 from quantray.data.synthetic import generate, write_bars
-from quantray.train.features import small_stage1_spec, spec_key
+from quantray.features.cache import write_cache
+from quantray.features.store import small_stage1_spec, spec_key
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantray.config import ConfigError, DataConfig, SplitConfig
+from quantray.config import ConfigError, DataConfig, SplitConfig, WalkForwardConfig
 from quantray.data import Panel, episode_rows, make_splits, sample_rows
-from quantray.data.folds import WalkForwardConfig, make_folds
+from quantray.data.folds import make_folds
 from quantray.data.synthetic import generate
 
 CALENDAR = pd.bdate_range("2000-01-03", "2015-06-30").values.astype("datetime64[D]")

@@ -1,4 +1,4 @@
-"""quantray's lean PPO path (quantray.rl.learner, quantray.rl.sampling) against RLlib's stock
+"""quantray's lean PPO path (quantray.rl.lean.learner, quantray.rl.lean.sampling) against RLlib's stock
 learner and sampling pipelines: same minibatch order, same update, same episodes."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from quantray.config import CostConfig
 from quantray.envs.vector_env import TradingVectorEnv
 from quantray.evaluate import backtest_episodes
 from quantray.rl import ppo_config, rl_positions
-from quantray.rl.learner import LeanPPOTorchLearner, minibatch_indices, ppo_loss
-from quantray.rl.sampling import LeanPPOTorchRLModule
+from quantray.rl.lean.learner import LeanPPOTorchLearner, minibatch_indices, ppo_loss
+from quantray.rl.lean.sampling import LeanPPOTorchRLModule
 
 
 @pytest.mark.parametrize(

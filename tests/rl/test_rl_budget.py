@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from quantray.config import TrainingBudget
+from quantray.config.rl import PPOSettings, SACSettings
 from quantray.envs.market import resolve_cost
 from quantray.rl.budget import train_rl
-from quantray.rl.settings import PPOSettings, SACSettings
 from quantray.train.strategy import validation_of
 
 COST = "us_equity"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from quantray.data.splits import SPLIT_AUDIT_ENV
-from quantray.evaluate.metrics import Backtest
+from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.report import MethodResult, write_report
 
 

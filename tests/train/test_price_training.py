@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from quantray.config import ConfigError, DataConfig, PriceTrainConfig, SplitConfig
-from quantray.data import FeatureCache, Panel, load_bars
+from quantray.data import Panel, load_bars
 from quantray.data.synthetic import generate, write_bars
-from quantray.train.features import export_features, feature_table
+from quantray.features.cache import FeatureCache
+from quantray.features.export import export_features, feature_table
 from quantray.train.price import PriceRunSpec, fit_in_process, load_checkpoint, lr_lambda
 
 

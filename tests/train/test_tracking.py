@@ -143,9 +143,9 @@ def three_epoch_trial(config: dict) -> None:
 def test_tune_trials_become_runs_with_every_report(mlflow, store, tmp_path):
     import ray
 
+    from quantray.config import TuneSettings, get_budget
     from quantray.train.price import default_data_path
-    from quantray.tune.space import get_budget
-    from quantray.tune.tuner import TuneSettings, make_tuner
+    from quantray.tune.tuner import make_tuner
 
     target = resolve_target(LOCAL_STORE, store, "tune")
     settings = TuneSettings(

@@ -9,9 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
-from quantray.config import CostConfig, DataConfig, PriceTrainConfig, SplitConfig, StrategyConfig
+from quantray.config import (
+    CostConfig,
+    DataConfig,
+    PriceTrainConfig,
+    SplitConfig,
+    StrategyConfig,
+    WalkForwardConfig,
+)
 from quantray.data import Panel
-from quantray.data.folds import WalkForwardConfig, make_folds
+from quantray.data.folds import make_folds
 from quantray.data.synthetic import generate, write_bars
 from quantray.evaluate.walk_forward import stitch
 from quantray.train.price import PriceRunSpec, load_checkpoint

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from quantray.config import TuneSettings, get_budget
 from quantray.train.price import default_data_path
-from quantray.tune.space import get_budget
-from quantray.tune.tuner import OBJECTIVE, TuneSettings, make_tuner
+from quantray.tune.tuner import OBJECTIVE, make_tuner
 
 
 def sleepy_trial(config: dict) -> None:

@@ -7,11 +7,11 @@ import json
 import optuna
 import pytest
 
-from quantray.config import ConfigError, PriceModelConfig
+from quantray.config import BUDGETS, ConfigError, PriceModelConfig, TuneSettings, get_budget
 from quantray.data.sample import SAMPLE_PATH
-from quantray.train.features import spec_key
-from quantray.tune.space import BUDGETS, LOSS_WEIGHTS, SearchSpace, get_budget, stage1_model
-from quantray.tune.tuner import TuneSettings, stage1_spec, strategy_config
+from quantray.features.store import spec_key
+from quantray.tune.space import LOSS_WEIGHTS, SearchSpace, stage1_model
+from quantray.tune.tuner import stage1_spec, strategy_config
 
 
 def _sample(budget: str, n: int, stage1_only: bool = False) -> list[dict]:

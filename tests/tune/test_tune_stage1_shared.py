@@ -6,9 +6,9 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
+from quantray.config import TuneSettings, get_budget
 from quantray.train.price import default_data_path
-from quantray.tune.space import get_budget
-from quantray.tune.tuner import TuneSettings, run_trial
+from quantray.tune.tuner import run_trial
 
 ARCH = {"s1_d_model": 16, "s1_n_layers": 1, "s1_ffn": "swiglu"}
 STAGE2 = {

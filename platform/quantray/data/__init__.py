@@ -4,7 +4,6 @@ Importing this package never imports Ray (a GPU box with bare PyTorch can use it
 """
 
 from quantray.data.errors import DataError
-from quantray.data.feature_cache import FeatureCache, cache_dir_name, write_cache
 from quantray.data.features import (
     FEATURE_NAMES,
     FEATURE_WARMUP,
@@ -29,14 +28,12 @@ __all__ = [
     "US_STOCKS_PATH",
     "DataError",
     "Episodes",
-    "FeatureCache",
     "FeatureNormalizer",
     "Panel",
     "Splits",
     "SymbolReport",
     "Task",
     "WindowDataset",
-    "cache_dir_name",
     "data_hash",
     "episode_rows",
     "load_bars",
@@ -46,5 +43,4 @@ __all__ = [
     "make_features",
     "make_splits",
     "sample_rows",
-    "write_cache",
 ]

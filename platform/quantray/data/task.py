@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from quantray.config import CostConfig, DataConfig, SplitConfig
-from quantray.data.feature_cache import FeatureCache
 from quantray.data.features import FeatureNormalizer
 from quantray.data.load import load_bars
 from quantray.data.panel import Panel
 from quantray.data.sample import SAMPLE_PATH
 from quantray.data.splits import Splits, episode_rows, make_splits
 from quantray.data.windows import Episodes
+from quantray.features.cache import FeatureCache
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ buy-and-hold, date-block bootstrap intervals (``blocks``). After a search, ``sel
 gives the deflated Sharpe ratios and Hansen's SPA test.
 """
 
-from .backtest import backtest_episodes, episode_results
+from .backtest import (
+    Backtest,
+    backtest_episodes,
+    episode_results,
+    evaluate_positions,
+    run_backtest,
+)
 from .baselines import (
     N_LEVELS,
     buy_and_hold,
@@ -21,19 +27,16 @@ from .baselines import (
 from .metrics import (
     METRIC_COLUMNS,
     TRADING_DAYS_PER_YEAR,
-    Backtest,
     annual_return,
     annual_volatility,
     calmar_ratio,
     downside_deviation,
     episode_metrics,
     equity_curve,
-    evaluate_positions,
     hit_rate,
     max_drawdown,
     pooled_metrics,
     pooled_sharpe,
-    run_backtest,
     sharpe_from_moments,
     sharpe_ratio,
     sortino_ratio,

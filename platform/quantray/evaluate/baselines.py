@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from .. import accounting
 from ..accounting import N_LEVELS, position_levels
 from ..config import CostConfig
-from .metrics import evaluate_positions
+from .backtest import evaluate_positions
 
 Array = NDArray[np.float64]
 

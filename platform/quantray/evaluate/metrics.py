@@ -36,14 +36,9 @@ nan_policy="omit")``) and say how many were dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-
-from .. import accounting
-from ..config import CostConfig
 
 TRADING_DAYS_PER_YEAR: int = 252
 """Annualisation factor for daily returns (empyrical's DAILY convention)."""
@@ -200,7 +195,7 @@ def calmar_ratio(net: ArrayLike, periods_per_year: int = TRADING_DAYS_PER_YEAR) 
     return np.where((mdd > 0) & np.isfinite(out), out, np.nan)
 
 
-def _prev_column(prev_position: float | ArrayLike, batch_shape: tuple[int, ...]) -> Array:
+def prev_column(prev_position: float | ArrayLike, batch_shape: tuple[int, ...]) -> Array:
     """Broadcast a scalar or [...] previous position to [..., 1]."""
     prev = np.asarray(prev_position, dtype=np.float64)
     if prev.ndim > 0 and prev.shape != batch_shape:
@@ -214,7 +209,7 @@ def _prev_column(prev_position: float | ArrayLike, batch_shape: tuple[int, ...])
 def turnover(positions: ArrayLike, prev_position: float | ArrayLike = 0.0) -> Array:
     """Mean daily ``|p_t - p_{t-1}|`` including the entry from ``prev_position``. [..., E] -> [...]."""
     p = np.asarray(positions, dtype=np.float64)
-    prev = _prev_column(prev_position, p.shape[:-1])
+    prev = prev_column(prev_position, p.shape[:-1])
     trades = np.diff(p, axis=-1, prepend=prev)  # [..., E]
     return np.mean(np.abs(trades), axis=-1)
 
@@ -239,7 +234,7 @@ def hit_rate(net: ArrayLike, positions: ArrayLike) -> Array:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_2d(name: str, array: ArrayLike, shape: tuple[int, ...] | None = None) -> Array:
+def check_2d(name: str, array: ArrayLike, shape: tuple[int, ...] | None = None) -> Array:
     a = np.asarray(array, dtype=np.float64)
     if a.ndim != 2:
         raise ValueError(
@@ -293,14 +288,14 @@ def _episode_inputs(
     costs: ArrayLike | None,
 ) -> tuple[Array, Array, Array, Array]:
     """[N, E] net, positions, benchmark and costs, shape-checked; zeros for omitted ones."""
-    r = _check_2d("net", net)
-    p = _check_2d("positions", positions, r.shape)
+    r = check_2d("net", net)
+    p = check_2d("positions", positions, r.shape)
     bench = (
         np.zeros_like(r)
         if benchmark_returns is None
-        else _check_2d("benchmark_returns", benchmark_returns, r.shape)
+        else check_2d("benchmark_returns", benchmark_returns, r.shape)
     )
-    c = np.zeros_like(r) if costs is None else _check_2d("costs", costs, r.shape)
+    c = np.zeros_like(r) if costs is None else check_2d("costs", costs, r.shape)
     return r, p, bench, c
 
 
@@ -365,123 +360,3 @@ def pooled_metrics(
     pooled["turnover"] = float(np.mean(turnover(p, prev_position)))
     pooled["n_days"] = float(n_episodes * n_days)
     return pooled
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """The accounting output for N episodes: what every metric is computed from."""
-
-    net: Array
-    """[N, E] daily net returns ``p_t * r_{t+1} - cost_t``."""
-    costs: Array
-    """[N, E] daily transaction costs (fraction of equity); the last day includes the exit
-    sale when ``cost.charge_exit``."""
-    executed: Array
-    """[N, E] positions actually held (after blocked trades: price limits, suspensions)."""
-    next_returns: Array
-    """[N, E] the asset's returns r_{t+1}; the buy-and-hold benchmark for excess return."""
-    prev_position: float | Array
-    """Position before day 0 (scalar or [N])."""
-
-    def episode_metrics(self, periods_per_year: int = TRADING_DAYS_PER_YEAR) -> pd.DataFrame:
-        """Per-episode metrics (see ``episode_metrics``)."""
-        return episode_metrics(
-            self.net,
-            self.executed,
-            prev_position=self.prev_position,
-            benchmark_returns=self.next_returns,
-            costs=self.costs,
-            periods_per_year=periods_per_year,
-        )
-
-    def pooled_metrics(self, periods_per_year: int = TRADING_DAYS_PER_YEAR) -> dict[str, float]:
-        """Metrics of all episodes concatenated (see ``pooled_metrics``)."""
-        return pooled_metrics(
-            self.net,
-            self.executed,
-            prev_position=self.prev_position,
-            benchmark_returns=self.next_returns,
-            costs=self.costs,
-            periods_per_year=periods_per_year,
-        )
-
-
-def run_backtest(
-    positions: ArrayLike,
-    next_returns: ArrayLike,
-    cost: CostConfig,
-    prev_position: float | ArrayLike = 0.0,
-    can_buy: ArrayLike | None = None,
-    can_sell: ArrayLike | None = None,
-) -> Backtest:
-    """Run positions [N, E] through ``accounting.net_returns_np`` and keep every output.
-
-    Positions must lie in [0, 1] (long-only, fraction of equity); ``can_buy`` / ``can_sell``
-    are [N, E] boolean trade permissions (``Episodes.trade_flags(cost)``; False: that side
-    does not fill). Each episode's last day pays the exit sale when ``cost.charge_exit``.
-    Prefer ``quantray.evaluate.backtest(positions, episodes, cost)``, which takes the
-    permissions from the episodes.
-    """
-    r = _check_2d("next_returns", next_returns)
-    p = _check_2d("positions", positions, r.shape)
-    if p.min() < 0.0 or p.max() > 1.0:
-        raise ValueError(
-            f"positions: found values in [{p.min():.4g}, {p.max():.4g}], expected [0, 1] "
-            "(fraction of equity, long only). Map action indices a in 0..10 to a / 10."
-        )
-    prev = np.asarray(prev_position, dtype=np.float64)
-    _prev_column(prev, r.shape[:-1])  # validates the shape
-    net, costs, executed = accounting.net_returns_np(
-        p,
-        r,
-        cost,
-        prev_position=prev_position,
-        can_buy=None if can_buy is None else np.asarray(can_buy, dtype=bool),
-        can_sell=None if can_sell is None else np.asarray(can_sell, dtype=bool),
-    )
-    return Backtest(
-        net=np.asarray(net, dtype=np.float64),
-        costs=np.asarray(costs, dtype=np.float64),
-        executed=np.asarray(executed, dtype=np.float64),
-        next_returns=r,
-        prev_position=prev if prev.ndim else float(prev),
-    )
-
-
-def evaluate_positions(
-    name: str,
-    positions: ArrayLike,
-    next_returns: ArrayLike,
-    cost: CostConfig,
-    prev_position: float | ArrayLike = 0.0,
-    can_buy: ArrayLike | None = None,
-    can_sell: ArrayLike | None = None,
-    episode_ids: ArrayLike | None = None,
-) -> pd.DataFrame:
-    """Evaluate one strategy's positions on N test episodes: the single evaluation path.
-
-    Args:
-        name: method name written to the ``method`` column (e.g. "gru", "ppo", "buy_and_hold").
-        positions: [N, E] positions in [0, 1]; p_t is decided at close t.
-        next_returns: [N, E] r_{t+1} = close_{t+1} / close_t - 1, aligned with positions.
-        cost: the cost model (``CostConfig.preset(...)``).
-        prev_position: position held before day 0, scalar or [N].
-        can_buy, can_sell: optional [N, E] boolean trade permissions (suspensions, price
-            limits); ``backtest_episodes`` takes them from the episodes.
-        episode_ids: [N] identifiers for the ``episode`` column; 0..N-1 when omitted. Use the
-            same ids for every strategy so paired comparisons line up.
-
-    Returns:
-        DataFrame with one row per episode: ``method``, ``episode`` and ``METRIC_COLUMNS``.
-    """
-    backtest = run_backtest(positions, next_returns, cost, prev_position, can_buy, can_sell)
-    frame = backtest.episode_metrics()
-    n_episodes = frame.shape[0]
-    ids = np.arange(n_episodes) if episode_ids is None else np.asarray(episode_ids)
-    if ids.shape != (n_episodes,):
-        raise ValueError(
-            f"episode_ids: expected shape ({n_episodes},) (one id per episode), got {ids.shape}."
-        )
-    frame.insert(0, "episode", ids)
-    frame.insert(0, "method", name)
-    return frame

@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.blocks import paired_mean_ci
 from quantray.evaluate.calendar import calendar_summary
-from quantray.evaluate.metrics import Backtest
 from quantray.evaluate.plots import plot_calendar, plot_learning_curves, plot_positions
 from quantray.evaluate.table import Scored, format_ci, verdict
 

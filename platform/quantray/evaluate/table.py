@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from quantray.config import CostConfig
+from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.blocks import (
     BLOCK_RESAMPLES,
     CONFIDENCE,
@@ -33,7 +34,6 @@ from quantray.evaluate.blocks import (
     paired_mean_ci,
     pooled_sharpe_ci,
 )
-from quantray.evaluate.metrics import Backtest
 from quantray.evaluate.stats import ConfidenceInterval
 
 BENCHMARK = "buy_and_hold"

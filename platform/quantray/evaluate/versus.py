@@ -12,9 +12,8 @@ import numpy as np
 
 from quantray.config import CostConfig
 from quantray.data import Episodes, Task
-from quantray.evaluate.backtest import backtest_episodes
+from quantray.evaluate.backtest import Backtest, backtest_episodes
 from quantray.evaluate.baselines import baseline_positions
-from quantray.evaluate.metrics import Backtest
 from quantray.evaluate.table import Scored
 
 MOMENTUM_LOOKBACK = 20

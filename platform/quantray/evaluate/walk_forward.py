@@ -29,8 +29,9 @@ import torch
 
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig
+from quantray.evaluate.backtest import run_backtest
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
-from quantray.evaluate.metrics import pooled_sharpe, run_backtest
+from quantray.evaluate.metrics import pooled_sharpe
 from quantray.evaluate.report import REGIME_NAMES
 from quantray.evaluate.stats import ConfidenceInterval
 from quantray.evaluate.table import Scored, exit_cost_note, format_ci

@@ -12,6 +12,7 @@ callbacks, greedy evaluation and budget-limited training with validation selecti
     frame = evaluate_algo(algo, shared_task(), "valid", "us_equity", action_type="discrete")
 """
 
+from quantray.config.rl import PPOSettings, SACSettings
 from quantray.rl.budget import RLRun, train_rl
 from quantray.rl.callbacks import METRIC_KEYS, TradingMetricsCallback
 from quantray.rl.config import (
@@ -24,9 +25,8 @@ from quantray.rl.config import (
 )
 from quantray.rl.evaluate import evaluate_algo, rl_positions
 from quantray.rl.gru_module import GRUActorCritic
-from quantray.rl.learner import LeanPPOTorchLearner
-from quantray.rl.sampling import LeanPPOTorchRLModule
-from quantray.rl.settings import PPOSettings, SACSettings
+from quantray.rl.lean.learner import LeanPPOTorchLearner
+from quantray.rl.lean.sampling import LeanPPOTorchRLModule
 
 __all__ = [
     "ENV_NAME",

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from quantray.config import CostConfig, StrategyConfig, TrainingBudget
+from quantray.config.rl import PPOSettings, SACSettings
 from quantray.data import Episodes, Task
 from quantray.envs.market import resolve_cost
 from quantray.rl.config import algo_config
 from quantray.rl.evaluate import _env_kwargs, module_positions
-from quantray.rl.settings import PPOSettings, SACSettings
 from quantray.train.strategy import score_key, validation_of
 
 ACTION_TYPES = {"ppo": "discrete", "sac": "continuous"}

@@ -30,8 +30,8 @@ from ray.tune.registry import register_env
 
 from quantray.config import ConfigError, check_choice
 from quantray.envs import ENV_ID
-from quantray.rl.learner import LeanPPOTorchLearner
-from quantray.rl.sampling import LeanPPOTorchRLModule, lean_env_to_module, lean_module_to_env
+from quantray.rl.lean.learner import LeanPPOTorchLearner
+from quantray.rl.lean.sampling import LeanPPOTorchRLModule, lean_env_to_module, lean_module_to_env
 
 ENV_NAME = ENV_ID
 """Name of the env in RLlib's registry (the same id as Gymnasium's)."""
@@ -128,16 +128,16 @@ def ppo_config(
             100 / 2 smoke; 4000 / 256 / 6 otherwise).
         lr: Adam learning rate.
         entropy_coeff / gamma / lambda_ / clip_param: PPO's entropy bonus, discount, GAE
-            lambda and ratio clip (``quantray.rl.settings.PPOSettings`` documents them).
+            lambda and ratio clip (``quantray.config.rl.PPOSettings`` documents them).
         hidden: hidden width of the MLP layers, or of the GRU state and its heads.
         strategy_checkpoint: ``module="gru"`` only: a stage-2 ``strategy.pt`` whose GRUCell
             and position head initialise the actor (PPO then fine-tunes the GRU strategy).
         evaluation_interval: run RLlib's greedy evaluation on the validation list every this
             many iterations (None: off), over its first ``evaluation_episodes`` episodes.
-        lean_learner: step the epochs x minibatches with ``quantray.rl.learner``'s
+        lean_learner: step the epochs x minibatches with ``quantray.rl.lean.learner``'s
             ``LeanPPOTorchLearner`` (same PPO update, ~3x less overhead per minibatch);
             False: RLlib's stock ``PPOTorchLearner``.
-        lean_sampling: ``module="mlp"`` only: sample through ``quantray.rl.sampling``'s
+        lean_sampling: ``module="mlp"`` only: sample through ``quantray.rl.lean.sampling``'s
             two connector pieces, module and ``TradingVectorEnv`` (~2x fewer seconds per env
             step; with one env the same episodes as RLlib's default pipelines, with N envs
             the vector env draws starts from one seeded generator where SyncVectorEnv seeds

@@ -22,7 +22,7 @@ from quantray.config import (
 )
 from quantray.data import load_task
 from quantray.data.sample import SAMPLE_PATH
-from quantray.train.features import export_features
+from quantray.features.export import export_features
 from quantray.train.price import PriceRunSpec, fit_and_save
 
 SMOKE_SYMBOLS = ("NASDAQ", "SP500")

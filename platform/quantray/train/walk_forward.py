@@ -36,7 +36,7 @@ from quantray.data import Task, load_task, sample_rows
 from quantray.data.folds import Fold
 from quantray.evaluate.baselines import baseline_positions
 from quantray.evaluate.versus import MOMENTUM_LOOKBACK
-from quantray.train.features import ensure_stage1_features, spec_key
+from quantray.features.store import ensure_stage1_features, spec_key
 from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec, steps_per_epoch
 from quantray.train.strategy import load_strategy, policy_positions, score_key, train_strategy
 

@@ -102,7 +102,7 @@ class MethodSpace:
 
 
 def _rl_settings(method: str, params: dict[str, Any], smoke: bool) -> Any:
-    from quantray.rl.settings import SETTINGS
+    from quantray.config.rl import SETTINGS
 
     cls = SETTINGS[method]
     base = cls.smoke() if smoke else cls()

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from quantray.config import CostConfig, PortfolioConfig
+from quantray.config import Budget, CostConfig, PortfolioConfig, get_budget
 from quantray.data.universe import load_portfolio_task
 from quantray.train.portfolio import SELECTION_METRIC, train_portfolio
-from quantray.tune.space import _WEIGHT_RANGES, Budget, get_budget
+from quantray.tune.space import _WEIGHT_RANGES
 from quantray.tune.tuner import search_metrics
 
 PORTFOLIO_WEIGHTS = (

@@ -27,24 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig
+from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig, TuneSettings
 from quantray.data import Task, load_task
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
 from quantray.evaluate.selection import SearchEvidence, deflate, spa_pvalue
 from quantray.evaluate.table import BENCHMARK, Scored, exit_cost_note, format_ci
 from quantray.evaluate.versus import versus_baselines
-from quantray.train.features import ensure_feature_cache
+from quantray.features.store import ensure_feature_cache
 from quantray.train.price import PriceRunSpec
 from quantray.train.strategy import load_strategy, policy_positions, train_strategy
 from quantray.tune.space import LOSS_WEIGHTS, SearchSpace
-from quantray.tune.tuner import (
-    DRAWDOWN,
-    OBJECTIVE,
-    STRATEGY_FILE,
-    TRIAL_FILE,
-    TuneSettings,
-    load_valid_paths,
-)
+from quantray.tune.tuner import DRAWDOWN, OBJECTIVE, STRATEGY_FILE, TRIAL_FILE, load_valid_paths
 
 
 def trials_frame(results: Any, space: SearchSpace) -> pd.DataFrame:

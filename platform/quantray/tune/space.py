@@ -16,11 +16,9 @@ budget keeps to a dozen cheap variants.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from quantray.config import ConfigError, PriceModelConfig, did_you_mean
-from quantray.train.features import SMALL_STAGE1
+from quantray.config import SMALL_STAGE1, Budget, PriceModelConfig
 
 LOSS_WEIGHTS = (
     "relative_return_weight",
@@ -40,93 +38,6 @@ _WEIGHT_RANGES: dict[str, tuple[float, float]] = {
     "transaction_cost_weight": (0.01, 10.0),
     "information_ratio_weight": (0.001, 1.0),
 }
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How big a search is: trial count, per-trial training length and the architecture menu."""
-
-    name: str
-    """"smoke" | "small" | "full"."""
-    num_samples: int
-    """Trials sampled by the search."""
-    max_concurrent: int
-    """Upper bound on trials running at once (also bounded by the cluster's resources)."""
-    stage1_steps: int
-    """Stage-1 optimizer steps (one epoch capped at this many steps)."""
-    stage1_eval_samples: int
-    """Validation windows scored after stage-1 training (logged with the checkpoint)."""
-    smoke_stage1: bool
-    """Use ``small_stage1_spec(smoke=True)`` training settings."""
-    epochs: int
-    """Stage-2 epochs per trial (ASHA's max_t, plus one final report)."""
-    steps_per_epoch: int | None
-    """Stage-2 batches per epoch (None = the trainer's default)."""
-    patience: int
-    """Stage-2 early stopping patience (epochs)."""
-    grace_period: int
-    """ASHA: epochs every trial runs before it can be stopped."""
-    d_models: tuple[int, ...]
-    """Stage-1 width choices (D, also the frozen-feature width)."""
-    n_layers: tuple[int, ...]
-    """Stage-1 depth choices."""
-    ffns: tuple[str, ...]
-    """Stage-1 feed-forward kinds."""
-    num_experts: tuple[int, ...]
-    """MoE expert counts (asked only when ffn="moe")."""
-    top_ks: tuple[int, ...]
-    """MoE top-k choices (asked only when ffn="moe"; each <= every expert count)."""
-    hidden_sizes: tuple[int, ...]
-    """GRU hidden-size choices."""
-    startup_trials: int
-    """TPE: random trials before the model-based sampling starts."""
-
-    def __post_init__(self) -> None:
-        if max(self.top_ks) > min(self.num_experts):
-            raise ConfigError(
-                f"Budget {self.name}: top_ks {self.top_ks} must not exceed the smallest expert "
-                f"count in {self.num_experts}; lower top_ks or raise num_experts"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-BUDGETS: dict[str, Budget] = {
-    # CI: three trials, a few seconds of training each; two cheap architectures.
-    "smoke": Budget(
-        name="smoke", num_samples=3, max_concurrent=2, stage1_steps=10,
-        stage1_eval_samples=128, smoke_stage1=True, epochs=2, steps_per_epoch=10, patience=2,
-        grace_period=1, d_models=(16,), n_layers=(1,), ffns=("swiglu", "moe"),
-        num_experts=(2,), top_ks=(1,), hidden_sizes=(16, 32), startup_trials=2,
-    ),
-    # The default: a complete search in well under 15 minutes on a 2-core laptop.
-    "small": Budget(
-        name="small", num_samples=32, max_concurrent=2, stage1_steps=300,
-        stage1_eval_samples=512, smoke_stage1=False, epochs=12, steps_per_epoch=80,
-        patience=4, grace_period=3, d_models=(16, 32, 48), n_layers=(1, 2),
-        ffns=("swiglu", "geglu", "moe"), num_experts=(2, 4), top_ks=(1, 2),
-        hidden_sizes=(32, 64), startup_trials=6,
-    ),
-    # A workstation / cluster search.
-    "full": Budget(
-        name="full", num_samples=64, max_concurrent=8, stage1_steps=400,
-        stage1_eval_samples=2048, smoke_stage1=False, epochs=30, steps_per_epoch=None,
-        patience=6, grace_period=5, d_models=(32, 64, 128), n_layers=(1, 2, 4),
-        ffns=("swiglu", "geglu", "moe"), num_experts=(4, 8), top_ks=(1, 2),
-        hidden_sizes=(32, 64, 128), startup_trials=12,
-    ),
-}  # fmt: skip
-
-
-def get_budget(name: str) -> Budget:
-    """The named budget; a ConfigError with a did-you-mean hint for an unknown name."""
-    if name not in BUDGETS:
-        names = list(BUDGETS)
-        raise ConfigError(
-            f'unknown budget "{name}".{did_you_mean(name, names)} Known: {", ".join(names)}.'
-        )
-    return BUDGETS[name]
 
 
 def stage1_model(params: dict[str, Any]) -> PriceModelConfig:

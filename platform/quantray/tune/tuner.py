@@ -28,7 +28,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quantray.config import CostConfig, StrategyConfig
+from quantray.config import (
+    EVENTS_FILE,
+    CostConfig,
+    StrategyConfig,
+    TuneSettings,
+    get_budget,
+)
 from quantray.data import load_task
-from quantray.train.features import ensure_stage1_features, small_stage1_spec, spec_key
+from quantray.features.store import ensure_stage1_features, small_stage1_spec, spec_key
 from quantray.train.monitoring import trial_metrics_callback
 from quantray.train.price import PriceRunSpec
 from quantray.train.strategy import score_key, train_strategy
-from quantray.train.tracking import MlflowTarget, tune_callbacks
-from quantray.tune.space import LOSS_WEIGHTS, Budget, SearchSpace, get_budget, stage1_model
+from quantray.train.tracking import tune_callbacks
+from quantray.tune.space import LOSS_WEIGHTS, SearchSpace, stage1_model
 
 OBJECTIVE = "objective"
 """Search metric (maximised): best validation score so far (``select_by``), NaN counted as 0."""
@@ -52,91 +57,6 @@ DRAWDOWN = "objective_drawdown"
 TRIAL_FILE = "trial.json"
 """Written beside ``strategy.pt`` in every finished trial's checkpoint: how to rebuild it."""
 STRATEGY_FILE = "strategy.pt"
-EVENTS_FILE = "trial_events.jsonl"
-"""One JSON line per trial start / end (time, pid, host, resources, stage-1 reuse)."""
-
-
-@dataclass(frozen=True)
-class TuneSettings:
-    """Everything the driver decides about one search (the CLI flags, resolved)."""
-
-    budget: Budget
-    """Trial count, per-trial training length and architecture menu."""
-    data_path: str
-    """Absolute path of the bars file or directory."""
-    storage_path: str
-    """Tune storage: a local directory or a URI (s3://, gs://, ...)."""
-    name: str
-    """Experiment name: the run lives in ``storage_path/name``."""
-    cost: str = "us_equity"
-    """Cost preset used in training and evaluation."""
-    seed: int = 0
-    """Seeds the TPE sampler, every stage-1 model and every stage-2 training."""
-    cpus_per_trial: float = 1.0
-    """CPUs reserved per trial (torch uses max(1, floor(cpus)) threads)."""
-    gpus_per_trial: float = 0.0
-    """GPUs reserved per trial; 0.25 packs four trials on one GPU."""
-    num_samples: int | None = None
-    """Override of the budget's trial count."""
-    max_concurrent: int | None = None
-    """Override of the budget's concurrency limit."""
-    multi_objective: bool = False
-    """Optimise (validation score max, validation max drawdown min) instead of the score alone."""
-    objective: str = "ir"
-    """Validation score trials and epochs are selected by: "ir" (information ratio vs
-    buy-and-hold) or "sharpe" (``StrategyConfig.select_by``)."""
-    cache_root: str | None = None
-    """Stage-1 model + feature store shared by trials; default ``storage_path/stage1_cache``
-    (a local or shared filesystem path: the file lock needs one)."""
-    events: bool = True
-    """Append trial start/end lines to ``storage_path/name/trial_events.jsonl`` (local storage)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Extra constants merged into every trial config (tests)."""
-    tracking: MlflowTarget | None = None
-    """MLflow target of ``--mlflow``: one run per trial (config, every epoch's report)."""
-
-    @property
-    def local_storage(self) -> bool:
-        return "://" not in self.storage_path
-
-    @property
-    def experiment_path(self) -> str:
-        return f"{self.storage_path.rstrip('/')}/{self.name}"
-
-    def resolved_cache_root(self) -> str:
-        if self.cache_root is not None:
-            return str(Path(self.cache_root).resolve())
-        if not self.local_storage:
-            raise ValueError(
-                f"storage path {self.storage_path} is a URI: give a filesystem cache_root "
-                "(--stage1-cache) for the shared stage-1 store (it needs file locks)"
-            )
-        return str(Path(self.storage_path) / "stage1_cache")
-
-    def valid_paths_dir(self) -> str:
-        """Where trials leave their daily validation paths: beside the shared stage-1 store
-        (a filesystem every trial can write, whatever the storage path is)."""
-        return str(Path(self.resolved_cache_root()).parent / "valid_paths" / self.name)
-
-    def constants(self) -> dict[str, Any]:
-        """Values every trial gets besides its sampled parameters (all plain, JSON-able)."""
-        events = (
-            str(Path(self.experiment_path) / EVENTS_FILE)
-            if self.events and self.local_storage
-            else ""
-        )
-        return {
-            "budget": self.budget.name,
-            "seed": self.seed,
-            "data_path": self.data_path,
-            "cost": self.cost,
-            "cache_root": self.resolved_cache_root(),
-            "torch_threads": max(1, int(self.cpus_per_trial)),
-            "events_log": events,
-            "select_by": self.objective,
-            "valid_paths_dir": self.valid_paths_dir(),
-            **self.extra,
-        }
 
 
 def stage1_spec(config: dict[str, Any]) -> PriceRunSpec:

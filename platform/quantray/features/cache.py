@@ -5,7 +5,7 @@ A cache is a directory holding ``features.npy`` ([N, D] float32, row-aligned wit
 (data hash, checkpoint id, d_model, symbols, rows). Its name is derived from the checkpoint
 id and the data hash, so a cache is computed once per (model, data) and shared by stage 2,
 the env and every Tune trial. The writer that runs the model lives in
-``quantray.train.features``.
+``quantray.features.export``.
 """
 
 from __future__ import annotations

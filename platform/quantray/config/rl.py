@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from quantray.config import Config, _check
+from quantray.config.base import Config, check
 
 
 @dataclass(frozen=True)
@@ -43,24 +43,24 @@ class PPOSettings(Config):
 
     def __post_init__(self) -> None:
         owner = "PPOSettings"
-        _check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
-        _check(
+        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
+        check(
             self.entropy_coeff >= 0, owner, f"entropy_coeff must be >= 0, got {self.entropy_coeff}"
         )
         for name in ("gamma", "lambda_"):
             value = getattr(self, name)
-            _check(0 < value <= 1, owner, f"{name} must be in (0, 1], got {value}")
-        _check(
+            check(0 < value <= 1, owner, f"{name} must be in (0, 1], got {value}")
+        check(
             0 < self.clip_param < 1, owner, f"clip_param must be in (0, 1), got {self.clip_param}"
         )
-        _check(
+        check(
             1 <= self.minibatch_size <= self.train_batch_size,
             owner,
             f"need 1 <= minibatch_size <= train_batch_size, got {self.minibatch_size} and "
             f"{self.train_batch_size}",
         )
         for name in ("num_epochs", "hidden", "num_envs"):
-            _check(
+            check(
                 getattr(self, name) >= 1, owner, f"{name} must be >= 1, got {getattr(self, name)}"
             )
 
@@ -112,28 +112,26 @@ class SACSettings(Config):
 
     def __post_init__(self) -> None:
         owner = "SACSettings"
-        _check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
-        _check(0 < self.tau <= 1, owner, f"tau must be in (0, 1], got {self.tau}")
-        _check(
-            self.initial_alpha > 0, owner, f"initial_alpha must be > 0, got {self.initial_alpha}"
-        )
-        _check(
+        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
+        check(0 < self.tau <= 1, owner, f"tau must be in (0, 1], got {self.tau}")
+        check(self.initial_alpha > 0, owner, f"initial_alpha must be > 0, got {self.initial_alpha}")
+        check(
             0 < self.updates_per_step <= 16,
             owner,
             f"updates_per_step must be in (0, 16], got {self.updates_per_step}",
         )
-        _check(0 < self.gamma <= 1, owner, f"gamma must be in (0, 1], got {self.gamma}")
-        _check(
+        check(0 < self.gamma <= 1, owner, f"gamma must be in (0, 1], got {self.gamma}")
+        check(
             self.replay_capacity >= self.train_batch_size,
             owner,
             f"replay_capacity ({self.replay_capacity}) must hold one batch "
             f"({self.train_batch_size})",
         )
         for name in ("train_batch_size", "hidden", "num_envs"):
-            _check(
+            check(
                 getattr(self, name) >= 1, owner, f"{name} must be >= 1, got {getattr(self, name)}"
             )
-        _check(
+        check(
             self.learning_starts >= 0,
             owner,
             f"learning_starts must be >= 0, got {self.learning_starts}",

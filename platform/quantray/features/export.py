@@ -4,38 +4,26 @@ The encoder is frozen (eval mode, no gradients) and maps the 180-day window endi
 row to its [D] feature; rows without a full window stay NaN. Normalisation comes from the
 checkpoint (fitted on the training period when the model was trained), never refitted here.
 The result is written as a cache keyed by checkpoint content and data hash (see
-``quantray.data.feature_cache``), read by stage 2, the env and every Tune trial.
+``quantray.features.cache``), read by stage 2, the env and every Tune trial.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import json
-import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from filelock import FileLock
 from tqdm.auto import tqdm
 
-from quantray.data import (
-    FeatureNormalizer,
-    Panel,
-    cache_dir_name,
-    data_hash,
-    load_bars,
-    write_cache,
-)
+from quantray.data import FeatureNormalizer, Panel, data_hash, load_bars
 from quantray.data.sample import SAMPLE_PATH
+from quantray.features.cache import cache_dir_name, write_cache
 from quantray.models import PriceTransformer
 from quantray.train.price import (
     CHECKPOINT_FILE,
     PriceRunSpec,
-    fit_and_save,
     load_checkpoint,
     model_from_checkpoint,
 )
@@ -129,92 +117,3 @@ def export_features(
         "seconds": round(time.perf_counter() - t0, 2),
     }
     return write_cache(target, table, meta)
-
-
-def _content_hash(path: str | Path) -> str:
-    """``data_hash`` of the bars at ``path``, computed once per (path, size, mtime) version."""
-    stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in _data_files(Path(path))]
-    return _hash_of_version(str(path), tuple(stats))
-
-
-def _data_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-
-
-@functools.lru_cache(maxsize=32)
-def _hash_of_version(path: str, version: tuple[tuple[str, int, int], ...]) -> str:
-    del version  # part of the cache key only
-    return data_hash(load_bars(path))
-
-
-def spec_key(spec: PriceRunSpec) -> str:
-    """Key of a stage-1 run in the shared store: a hash of the spec (architecture, training,
-    splits) and of the CONTENT of its data, so replacing the data file at the same path
-    never reuses a model trained on the old file."""
-    text = json.dumps(
-        {**spec.to_dict(), "data_content": _content_hash(spec.data_path)}, sort_keys=True
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def ensure_feature_cache(spec: PriceRunSpec, root: str | Path, progress: bool = False) -> Path:
-    """Train the stage-1 model of ``spec`` once and export its feature cache once, under
-    ``root`` (content-addressed by the spec and the data); return the cache directory.
-
-    Safe when called at the same time from several processes (Tune trials) sharing ``root``:
-    a file lock per spec makes one of them train while the others wait and then reuse it."""
-    return ensure_stage1_features(spec, root, progress)[0]
-
-
-def ensure_stage1_features(
-    spec: PriceRunSpec, root: str | Path, progress: bool = False
-) -> tuple[Path, bool]:
-    """``ensure_feature_cache`` plus whether THIS call trained the stage-1 model (decided
-    under the per-spec lock, so exactly one of several racing callers gets True)."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    key = spec_key(spec)
-    model_dir = root / f"stage1-{key}"
-    with FileLock(str(root / f".stage1-{key}.lock")):
-        trained = not (model_dir / CHECKPOINT_FILE).exists()
-        if trained:
-            tmp = root / f".stage1-{key}.partial"
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            fit_and_save(spec, tmp)
-            os.rename(tmp, model_dir)
-        return export_features(model_dir, root, spec.data_path, progress=progress), trained
-
-
-SMALL_STAGE1 = dict(
-    d_model=32,
-    n_layers=2,
-    n_heads=2,
-    kv_lora_rank=16,
-    qk_nope_head_dim=8,
-    qk_rope_head_dim=8,
-    v_head_dim=16,
-    ffn_hidden=64,
-)
-"""A ~40k-parameter stage-1 model: enough to give stage 2 learned features in a minute on a
-laptop CPU when the user gives no feature cache."""
-
-
-def small_stage1_spec(
-    data_path: str | Path | None = None, *, smoke: bool = False, seed: int = 0
-) -> PriceRunSpec:
-    """The stage-1 run used when stage 2 needs features and none were given."""
-    from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
-
-    train = PriceTrainConfig(
-        epochs=1,
-        batch_size=32,
-        max_steps_per_epoch=10 if smoke else 150,
-        eval_samples=128 if smoke else 1024,
-        warmup_steps=5,
-        lr=1e-3,
-        seed=seed,
-    )
-    model = PriceModelConfig.preset("tiny").replace(**SMALL_STAGE1)
-    data = str(Path(SAMPLE_PATH if data_path is None else data_path).resolve())
-    return PriceRunSpec(model, train, data, DataConfig(), SplitConfig())

@@ -1,0 +1,59 @@
+"""Typed, frozen settings shared by the CLI, Ray Tune and checkpoints: one module per area.
+
+Every settings object is a frozen dataclass with a docstring under each field, validated in
+``__post_init__``; ``from_dict`` rejects unknown keys with a "did you mean" hint, so a typo in
+a JSON config or a Tune search space fails loudly. ``quantray.cli.add_config_flags`` turns
+the fields into command-line flags, so every field is settable from the CLI.
+
+| module            | settings                                                       |
+|-------------------|----------------------------------------------------------------|
+| ``base``          | ``Config`` machinery, ``ConfigError``, the checks               |
+| ``data``          | ``DataConfig`` (geometry), ``SplitConfig``, ``CostConfig``      |
+| ``price``         | ``PriceModelConfig`` + ALL stage-1 size presets, ``PriceTrainConfig`` |
+| ``strategy``      | ``StrategyConfig`` (stage-2 GRU), ``SELECTION_SCORES``          |
+| ``env``           | ``EnvSettings`` (both trading envs and RLlib's ``env_config``)  |
+| ``rl``            | ``PPOSettings``, ``SACSettings``                                |
+| ``budget``        | ``TrainingBudget`` (equal budgets across methods)               |
+| ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
+| ``portfolio``     | ``PortfolioConfig``                                             |
+| ``walk_forward``  | ``WalkForwardConfig``                                           |
+"""
+
+from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
+from quantray.config.budget import BUDGET_UNITS, TrainingBudget
+from quantray.config.data import CostConfig, DataConfig, SplitConfig
+from quantray.config.portfolio import PortfolioConfig
+from quantray.config.price import SMALL_STAGE1, PriceModelConfig, PriceTrainConfig
+from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
+from quantray.config.strategy import SELECTION_SCORES, StrategyConfig
+from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
+from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
+
+__all__ = [
+    "BUDGETS",
+    "BUDGET_UNITS",
+    "EVENTS_FILE",
+    "SELECTION_SCORES",
+    "SETTINGS",
+    "SMALL_STAGE1",
+    "WINDOWS",
+    "Budget",
+    "Config",
+    "ConfigError",
+    "CostConfig",
+    "DataConfig",
+    "PPOSettings",
+    "PortfolioConfig",
+    "PriceModelConfig",
+    "PriceTrainConfig",
+    "SACSettings",
+    "SplitConfig",
+    "StrategyConfig",
+    "TrainingBudget",
+    "TuneSettings",
+    "WalkForwardConfig",
+    "check",
+    "check_choice",
+    "did_you_mean",
+    "get_budget",
+]

@@ -1,0 +1,130 @@
+"""Stage 2: the GRU strategy's settings and the validation scores it is selected by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quantray.config.base import Config, check, check_choice
+
+SELECTION_SCORES: dict[str, str] = {
+    "ir": "pooled daily information ratio vs buy-and-hold",
+    "sharpe": "pooled daily Sharpe",
+}
+"""Validation scores an epoch / trial can be selected by (``StrategyConfig.select_by``)."""
+
+
+@dataclass(frozen=True)
+class StrategyConfig(Config):
+    """Stage 2: the GRU position strategy, its Gumbel-softmax head, loss weights and training."""
+
+    # -- network
+    feature_dim: int = 64
+    """D: width of the frozen stage-1 features (the price model's d_model)."""
+    hidden_size: int = 64
+    """GRUCell hidden state size."""
+    head_hidden: int = 64
+    """Hidden width of the position-head MLP (GRU state -> logits)."""
+    n_actions: int = 11
+    """A: number of discrete positions, evenly spaced over [0, 1] (11 -> 0%, 10%, ..., 100%)."""
+    tau_start: float = 1.0
+    """Gumbel-softmax temperature at step 0 (higher = softer, lower-variance gradients)."""
+    tau_min: float = 0.1
+    """Temperature floor reached after ``tau_decay_steps`` (lower = closer to discrete)."""
+    tau_decay_steps: int = 2000
+    """Optimizer steps over which tau decays exponentially from tau_start to tau_min."""
+    hard: bool = False
+    """Straight-through Gumbel-softmax: one-hot positions forward, soft gradients backward."""
+
+    # -- loss weights (StrategyLoss)
+    relative_return_weight: float = 1.0
+    """Weight of -(strategy - benchmark) episode return; benchmark chosen by market type."""
+    risk_cost_weight: float = 0.5
+    """Weight of the risk cost (downside deviation and/or max drawdown of the equity path)."""
+    opportunity_cost_weight: float = 0.5
+    """Weight of the upside missed while under-invested in bull episodes."""
+    transaction_cost_weight: float = 0.0
+    """Extra weight on episode transaction costs. Costs are already inside net returns, so 0
+    counts them once; > 0 penalises turnover on top."""
+    information_ratio_weight: float = 0.0
+    """Weight of -mean(active)/std(active) of daily returns vs the benchmark (noisy at E=20)."""
+    risk_measure: str = "both"
+    """Risk cost: "downside" (downside deviation), "drawdown" (max drawdown) or "both" (sum)."""
+
+    # -- market classifier (hindsight labels for the loss; never a policy input)
+    market_simple_threshold: float = 0.001
+    """Simple voter: bull if mean daily return > this, bear if < -this."""
+    market_technical_threshold: float = 0.005
+    """Technical voter: bull if short/long moving average of the price path - 1 > this."""
+    market_adaptive_vol_scale: float = 0.1
+    """Adaptive voter: bull if mean daily return > this * daily volatility (bear if < -)."""
+    market_ma_short: int = 5
+    """Technical voter: short moving-average window (days)."""
+    market_ma_long: int = 20
+    """Technical voter: long moving-average window (days; clamped to the episode length)."""
+
+    # -- training
+    lr: float = 1e-3
+    """AdamW learning rate."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    batch_size: int = 64
+    """Episodes per optimizer step."""
+    epochs: int = 20
+    """Passes over the training episodes."""
+    grad_clip: float = 1.0
+    """Max global gradient norm (0 disables clipping)."""
+    patience: int = 5
+    """Early stopping: epochs without validation improvement before stopping."""
+    select_by: str = "ir"
+    """Validation score that picks the best epoch (and is the search objective): "ir", the
+    annualised information ratio of the pooled daily active return vs buy-and-hold (always
+    fully invested scores 0), or "sharpe", the pooled daily Sharpe (rewards holding a
+    rising market)."""
+
+    def __post_init__(self) -> None:
+        owner = "StrategyConfig"
+        check(self.feature_dim >= 1, owner, f"feature_dim must be >= 1, got {self.feature_dim}")
+        check(self.hidden_size >= 1, owner, f"hidden_size must be >= 1, got {self.hidden_size}")
+        check(self.head_hidden >= 1, owner, f"head_hidden must be >= 1, got {self.head_hidden}")
+        check(self.n_actions >= 2, owner, f"n_actions must be >= 2, got {self.n_actions}")
+        check(
+            0 < self.tau_min <= self.tau_start,
+            owner,
+            f"need 0 < tau_min <= tau_start, got tau_min={self.tau_min}, "
+            f"tau_start={self.tau_start}",
+        )
+        check(
+            self.tau_decay_steps >= 1,
+            owner,
+            f"tau_decay_steps must be >= 1, got {self.tau_decay_steps}",
+        )
+        for name in (
+            "relative_return_weight",
+            "risk_cost_weight",
+            "opportunity_cost_weight",
+            "transaction_cost_weight",
+            "information_ratio_weight",
+        ):
+            value = getattr(self, name)
+            check(value >= 0, owner, f"{name} must be >= 0, got {value}")
+        check_choice(owner, "risk_measure", self.risk_measure, ("downside", "drawdown", "both"))
+        check_choice(owner, "select_by", self.select_by, tuple(SELECTION_SCORES))
+        for name in (
+            "market_simple_threshold",
+            "market_technical_threshold",
+            "market_adaptive_vol_scale",
+        ):
+            value = getattr(self, name)
+            check(value >= 0, owner, f"{name} must be >= 0, got {value}")
+        check(
+            1 <= self.market_ma_short < self.market_ma_long,
+            owner,
+            f"need 1 <= market_ma_short < market_ma_long, got {self.market_ma_short}, "
+            f"{self.market_ma_long}",
+        )
+        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
+        check(self.weight_decay >= 0, owner, f"weight_decay must be >= 0, got {self.weight_decay}")
+        check(self.batch_size >= 1, owner, f"batch_size must be >= 1, got {self.batch_size}")
+        check(self.epochs >= 1, owner, f"epochs must be >= 1, got {self.epochs}")
+        check(self.grad_clip >= 0, owner, f"grad_clip must be >= 0, got {self.grad_clip}")
+        check(self.patience >= 1, owner, f"patience must be >= 1, got {self.patience}")
