@@ -148,17 +148,21 @@ def time_rllib_ppo(
 
     ``lean=True`` is quantray's path (``LeanPPOTorchLearner`` + the lean sampling connectors
     and ``TradingVectorEnv``); ``lean=False`` is RLlib's stock learner and pipelines."""
+    from quantray.config import PPOSettings
     from quantray.rl.config import ppo_config
 
-    config = ppo_config(
-        {},
-        seed=seed,
-        num_env_runners=0,
-        num_envs_per_env_runner=num_envs,
+    settings = PPOSettings(
+        num_envs=num_envs,
         train_batch_size=n_steps * num_envs,
         minibatch_size=SB3_BATCH_SIZE,
         num_epochs=SB3_N_EPOCHS,
         hidden=SB3_HIDDEN,
+    )
+    config = ppo_config(
+        {},
+        settings,
+        seed=seed,
+        num_env_runners=0,
         lean_learner=lean,
         lean_sampling=lean,
     )

@@ -3,75 +3,44 @@ single-env spaces and the read-only properties. Each env keeps its own state and
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from quantray.accounting import position_levels
-from quantray.config import CostConfig, DataConfig, SplitConfig, check_choice
+from quantray.config import N_LEVELS, CostConfig, EnvSettings
 from quantray.data import Task
 from quantray.data.features import NORM_CLIP
 from quantray.envs.market import Market, make_market
-from quantray.envs.reward import check_weights
-from quantray.envs.spaces import (
-    ACTION_TYPES,
-    N_ACTIONS,
-    REWARD_KINDS,
-    action_space,
-    observation_space,
-)
+from quantray.envs.spaces import action_space, observation_space
 
 
 class MarketEnvMixin:
-    """Set up by ``_configure`` (the arguments both envs take, documented on ``TradingEnv``)."""
+    """Set up by ``_configure`` from one ``EnvSettings`` (the arguments both envs take)."""
 
     market: Market
 
     def _configure(
-        self,
-        *,
-        data: str | Path | None,
-        features: str | Path | None,
-        split: str,
-        mode: str,
-        episode_indices: np.ndarray | list[int] | None,
-        cost: str | CostConfig,
-        action_type: str,
-        reward: str,
-        include_episode_return: bool,
-        risk_weight: float,
-        opportunity_weight: float,
-        task: Task | None,
-        data_config: DataConfig | None,
-        split_config: SplitConfig | None,
+        self, settings: EnvSettings | None, task: Task | None, fields: dict[str, Any]
     ) -> tuple[gym.Space, gym.spaces.Box]:
-        """Checks and stores the shared arguments and builds the Market; returns the single
-        env's (action space, observation space)."""
-        self.action_type = check_choice("TradingEnv", "action_type", action_type, ACTION_TYPES)
-        self.reward_kind = check_choice("TradingEnv", "reward", reward, REWARD_KINDS)
-        check_weights(risk_weight, opportunity_weight)
-        self.risk_weight = float(risk_weight)
-        self.opportunity_weight = float(opportunity_weight)
-        self.include_episode_return = bool(include_episode_return)
-        self.market = make_market(
-            data=data,
-            features=features,
-            task=task,
-            data_config=data_config,
-            split_config=split_config,
-            split=split,
-            mode=mode,
-            cost=cost,
-            episode_indices=episode_indices,
-        )
+        """Resolve the settings (``settings`` with ``fields`` changed; fields are
+        ``EnvSettings``'s, documented there and on ``TradingEnv``), build the Market and return
+        the single env's (action space, observation space)."""
+        self.settings = s = EnvSettings.of(settings, **fields)
+        self.action_type = s.action_type
+        self.reward_kind = s.reward
+        self.risk_weight = float(s.risk_weight)
+        self.opportunity_weight = float(s.opportunity_weight)
+        self.include_episode_return = s.include_episode_return
+        self.market = make_market(s, task)
         self.dim = self.market.dim
         self.episode_len = E = self.market.episode_len
         self._discrete = self.action_type == "discrete"
         self._shaping = (
             (self.risk_weight, self.opportunity_weight) if self.reward_kind == "shaped" else None
         )
-        self._levels = position_levels(N_ACTIONS)  # [A]
+        self._levels = position_levels(N_LEVELS)  # [A]
         # t / E, gathered by day: both envs write exactly these float32 values.
         self._day_fraction = (np.arange(E + 1) / E).astype(np.float32)  # [E+1]
         feature_bound = NORM_CLIP if self.market.task.source == "raw" else np.inf

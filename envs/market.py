@@ -18,13 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.config import CostConfig, DataConfig, EnvSettings, SplitConfig
 from quantray.data import Task, load_task
-from quantray.data.splits import SPLIT_NAMES, episode_rows
-
-MODES = ("train", "eval")
-"""train: episodes drawn uniformly (with replacement) from every start day of the split;
-eval: the fixed non-overlapping stride-E list of the split, replayed in order."""
+from quantray.data.splits import episode_rows
 
 
 @functools.lru_cache(maxsize=8)
@@ -60,18 +56,6 @@ def shared_task(
 def clear_task_cache() -> None:
     """Forget the Tasks memoised by ``shared_task`` (the next env reloads its data)."""
     _cached_task.cache_clear()
-
-
-def resolve_cost(cost: str | CostConfig) -> CostConfig:
-    """A CostConfig from a preset name ("none" | "us_equity" | "cn_a_share") or as given."""
-    if isinstance(cost, CostConfig):
-        return cost
-    if isinstance(cost, str):
-        return CostConfig.preset(cost)
-    raise TypeError(
-        f"TradingEnv: cost must be a preset name or a CostConfig, got {type(cost).__name__}; "
-        'use cost="us_equity" or cost=CostConfig(commission=0.0005)'
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,16 +126,7 @@ class Market:
         episode_indices: np.ndarray | list[int] | None,
     ) -> Market:
         """Select the split's episode list for ``mode`` and gather the per-row arrays."""
-        if split not in SPLIT_NAMES:
-            raise ValueError(
-                f'TradingEnv: split="{split}" is not a split; expected one of '
-                f"{', '.join(SPLIT_NAMES)}"
-            )
-        if mode not in MODES:
-            raise ValueError(
-                f'TradingEnv: mode="{mode}" is not supported; expected "train" (random starts) '
-                'or "eval" (the fixed non-overlapping list, in order)'
-            )
+        # split and mode are checked by EnvSettings (quantray.config.env).
         E = task.data.episode_len
         # Only the start rows: the per-row arrays below are gathered once for the split, never
         # per episode ([n, E] copies of returns would be ~15x this env's own arrays).
@@ -215,27 +190,17 @@ class Market:
         )
 
 
-def make_market(
-    *,
-    data: str | Path | None,
-    features: str | Path | None,
-    task: Task | None,
-    data_config: DataConfig | None,
-    split_config: SplitConfig | None,
-    split: str,
-    mode: str,
-    cost: str | CostConfig,
-    episode_indices: np.ndarray | list[int] | None,
-) -> Market:
-    """Resolve the env arguments (a shared Task or paths) into a ``Market``."""
+def make_market(settings: EnvSettings, task: Task | None = None) -> Market:
+    """Resolve the env settings (and a shared Task, if given) into a ``Market``."""
+    s = settings
     if task is not None:
         given = [
             name
             for name, value in (
-                ("data", data),
-                ("features", features),
-                ("data_config", data_config),
-                ("split_config", split_config),
+                ("data", s.data),
+                ("features", s.features),
+                ("data_config", s.data_config),
+                ("split_config", s.split_config),
             )
             if value is not None
         ]
@@ -245,5 +210,5 @@ def make_market(
                 "fixes its data, features and splits. Pass either task= or the paths."
             )
     else:
-        task = shared_task(data, features, data_config, split_config)
-    return Market.build(task, split, mode, resolve_cost(cost), episode_indices)
+        task = shared_task(s.data, s.features, s.data_config, s.split_config)
+    return Market.build(task, s.split, s.mode, s.cost_config(), s.episode_indices)

@@ -13,11 +13,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.config import ENV_MODES, SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
 from quantray.data.features import NORM_CLIP
-from quantray.data.splits import SPLIT_NAMES
 from quantray.data.universe import PortfolioTask, load_portfolio_task
-from quantray.envs.market import MODES, resolve_cost
 from quantray.portfolio_accounting import fill_flags, scores_to_weights_np, step_np
 
 
@@ -86,13 +84,13 @@ class PortfolioBook:
     ) -> None:
         if split not in SPLIT_NAMES:
             raise ValueError(f'PortfolioEnv: split="{split}"; expected one of {SPLIT_NAMES}')
-        if mode not in MODES:
-            raise ValueError(f'PortfolioEnv: mode="{mode}"; expected one of {MODES}')
+        if mode not in ENV_MODES:
+            raise ValueError(f'PortfolioEnv: mode="{mode}"; expected one of {ENV_MODES}')
         if cap is not None and not 0.0 < cap <= 1.0:
             raise ValueError(f"PortfolioEnv: cap must be in (0, 1] or None, got {cap!r}")
         self.task = task
         self.split, self.mode, self.cap = split, mode, cap
-        self.cost = resolve_cost(cost)
+        self.cost = CostConfig.resolve(cost)
         E = self.episode_len = task.episode_len
         self.starts = task.episode_starts(split, stride=1 if mode == "train" else E)
         if len(self.starts) == 0:

@@ -20,13 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def check_weights(risk_weight: float, opportunity_weight: float) -> None:
-    """Both shaping weights must be finite and >= 0 (a negative one would reward losses)."""
-    for name, value in (("risk_weight", risk_weight), ("opportunity_weight", opportunity_weight)):
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"TradingEnv: {name} must be a finite number >= 0, got {value!r}")
-
-
 def shaped_reward(
     net: np.ndarray,
     executed: np.ndarray,

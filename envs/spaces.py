@@ -19,20 +19,14 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from quantray.config import check_choice
-
-N_ACTIONS = 11
-"""A: discrete positions 0%, 10%, ..., 100% (the stage-2 GRU head uses the same levels)."""
-
-ACTION_TYPES = ("discrete", "continuous")
-REWARD_KINDS = ("return", "shaped")
+from quantray.config import ACTION_TYPES, N_LEVELS, check_choice
 
 
 def action_space(action_type: str) -> spaces.Space:
     """``Discrete(11)`` (index a -> position a/10) or ``Box(0, 1, (1,), float32)``."""
     check_choice("TradingEnv", "action_type", action_type, ACTION_TYPES)
     if action_type == "discrete":
-        return spaces.Discrete(N_ACTIONS)
+        return spaces.Discrete(N_LEVELS)
     return spaces.Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)
 
 

@@ -16,13 +16,13 @@ import gymnasium as gym
 import numpy as np
 
 from quantray.accounting import step_np
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.config import EnvSettings
 from quantray.data import Task
 from quantray.envs.common import MarketEnvMixin
 from quantray.envs.episode_block import EpisodeBlock
 from quantray.envs.reward import shaped_reward
 from quantray.envs.spaces import (
-    N_ACTIONS,
+    N_LEVELS,
     observation_size,
 )
 
@@ -97,23 +97,26 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
 
     ## Arguments
 
+    The fields of ``quantray.config.EnvSettings`` as keyword arguments (each documented
+    there), or a whole ``settings=EnvSettings(...)`` with keyword arguments overriding its
+    fields; a misspelt name is an error with a "did you mean" hint. In short:
+
     * ``data``: bars file or directory (``quantray.data.load_bars``); None = bundled sample
-      (S&P 500, NASDAQ composite, MSFT daily).
-    * ``features``: frozen-feature cache directory; None = normalised raw features.
-    * ``split``: "train" | "valid" | "test".
-    * ``mode``: "train" (random starts, all start days, overlapping) | "eval" (the split's
-      non-overlapping stride-E list, the one ``quantray.evaluate`` scores, in order).
-    * ``episode_indices``: a fixed list of indices into the mode's episode list to replay in
-      order (cycling), e.g. for evaluation on chosen episodes.
+      (S&P 500, NASDAQ composite, MSFT daily). ``features``: frozen-feature cache directory;
+      None = normalised raw features.
+    * ``split``: "train" | "valid" | "test"; ``mode``: "train" (random starts, all start
+      days, overlapping) | "eval" (the split's non-overlapping stride-E list, the one
+      ``quantray.evaluate`` scores, in order); ``episode_indices``: a fixed list of indices
+      into the mode's episode list to replay in order (cycling).
     * ``cost``: "none" | "us_equity" | "cn_a_share" or a ``CostConfig``.
-    * ``action_type``: "discrete" | "continuous".
-    * ``reward``: "return" | "shaped"; ``risk_weight`` (0.5) and ``opportunity_weight`` (0.0)
-      are used by "shaped" only.
-    * ``include_episode_return``: add observation column D + 2.
-    * ``task``: a prebuilt ``quantray.data.Task`` to share between envs (then data, features
-      and the configs must be None). Without it Tasks are memoised per process by their
-      arguments (``quantray.envs.market.shared_task``), so making many envs is cheap.
+    * ``action_type``: "discrete" | "continuous"; ``reward``: "return" | "shaped" (with
+      ``risk_weight`` 0.5 and ``opportunity_weight`` 0.0); ``include_episode_return``: add
+      observation column D + 2.
     * ``data_config`` / ``split_config``: geometry and split dates for ``load_task``.
+
+    ``task``: a prebuilt ``quantray.data.Task`` to share between envs (then data, features
+    and the configs must be None). Without it Tasks are memoised per process by their
+    arguments (``quantray.envs.market.shared_task``), so making many envs is cheap.
 
     ## Info
 
@@ -139,36 +142,13 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self,
         data: str | Path | None = None,
         *,
-        features: str | Path | None = None,
-        split: str = "train",
-        mode: str = "train",
-        episode_indices: np.ndarray | list[int] | None = None,
-        cost: str | CostConfig = "none",
-        action_type: str = "discrete",
-        reward: str = "return",
-        include_episode_return: bool = False,
-        risk_weight: float = 0.5,
-        opportunity_weight: float = 0.0,
         task: Task | None = None,
-        data_config: DataConfig | None = None,
-        split_config: SplitConfig | None = None,
+        settings: EnvSettings | None = None,
+        **fields: Any,
     ) -> None:
-        self.action_space, self.observation_space = self._configure(
-            data=data,
-            features=features,
-            split=split,
-            mode=mode,
-            episode_indices=episode_indices,
-            cost=cost,
-            action_type=action_type,
-            reward=reward,
-            include_episode_return=include_episode_return,
-            risk_weight=risk_weight,
-            opportunity_weight=opportunity_weight,
-            task=task,
-            data_config=data_config,
-            split_config=split_config,
-        )
+        if data is not None:
+            fields["data"] = data
+        self.action_space, self.observation_space = self._configure(settings, task, fields)
         E = self.episode_len
         self._levels_list: list[float] = self._levels.tolist()
         self._obs_size = observation_size(self.dim, self.include_episode_return)
@@ -182,6 +162,7 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._equity = 1.0
         self._held_index = 0
         self._held = 0.0
+        self._trade = self._trade_level if self._discrete else self._trade_position
 
     # ------------------------------------------------------------------ reset
 
@@ -278,49 +259,9 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
                 "TradingEnv.step: the episode has ended (or reset() was never called); call "
                 "reset() before stepping again"
             )
-        if self._discrete:
-            try:
-                a = operator.index(action)  # ints and NumPy integers; a float is a client bug
-            except TypeError:
-                a = -1
-            if not 0 <= a < N_ACTIONS:
-                raise ValueError(
-                    f"TradingEnv.step: action {action!r} is outside Discrete({N_ACTIONS}); "
-                    f"expected an integer 0..{N_ACTIONS - 1} (position a/10)"
-                )
-            # step_np's outputs for (day t, held level, wanted level a), precomputed.
-            trade = a * N_ACTIONS + self._held_index
-            k = trade * self._trade_stride + self._day0 + t
-            net = self._net[k]
-            reward = net if self._reward is None else self._reward[k]
-            if self._executed_index is None:
-                cost = self._cost[trade]  # nothing blocked: the cost depends on the trade only
-                held = a
-                if self._exit_cost is not None and t == self.episode_len - 1:
-                    cost += self._exit_cost[a]  # the last day also sells the position
-            else:
-                # A trade may be blocked: the level actually held, day-t costs (exit included).
-                cost = self._cost[k]
-                held = int(self._executed_index[k])
-            self._held_index = held
-            wanted = self._levels_list[a]
-            executed = self._levels_list[held]
-        else:
-            wanted = self._continuous_position(action)
-            net, cost, executed = step_np(
-                wanted,
-                self._held,
-                self._next_returns[t],
-                self.market.cost,
-                self._can_buy[t],
-                self._can_sell[t],
-                last_day=t == self.episode_len - 1,
-            )
-            executed = float(executed)
-            self._held = executed
-            reward = net
-            if self._shaping is not None:
-                reward = shaped_reward(net, executed, self._next_returns[t], *self._shaping)
+        # The accounting rule on day t: the position wanted, the one actually held (a blocked
+        # order keeps the old one), the day's net return and cost, and the reward.
+        wanted, executed, net, cost, reward = self._trade(action, t)
         self._t = day = t + 1
 
         obs = self._obs[day]
@@ -339,6 +280,52 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             "date": self._dates[t],
         }
         return obs, reward, False, day == self.episode_len, info
+
+    def _trade_level(self, action: Any, t: int) -> tuple[float, float, float, float, float]:
+        """Discrete actions: ``step_np``'s outcome for (day t, held level, wanted level a),
+        read from the block's precomputed tables (``EpisodeBlock``)."""
+        try:
+            a = operator.index(action)  # ints and NumPy integers; a float is a client bug
+        except TypeError:
+            a = -1
+        if not 0 <= a < N_LEVELS:
+            raise ValueError(
+                f"TradingEnv.step: action {action!r} is outside Discrete({N_LEVELS}); "
+                f"expected an integer 0..{N_LEVELS - 1} (position a/10)"
+            )
+        trade = a * N_LEVELS + self._held_index
+        k = trade * self._trade_stride + self._day0 + t
+        net = self._net[k]
+        reward = net if self._reward is None else self._reward[k]
+        if self._executed_index is None:
+            cost = self._cost[trade]  # nothing blocked: the cost depends on the trade only
+            held = a
+            if self._exit_cost is not None and t == self.episode_len - 1:
+                cost += self._exit_cost[a]  # the last day also sells the position
+        else:
+            # A trade may be blocked: the level actually held, day-t costs (exit included).
+            cost = self._cost[k]
+            held = int(self._executed_index[k])
+        self._held_index = held
+        return self._levels_list[a], self._levels_list[held], net, cost, reward
+
+    def _trade_position(self, action: Any, t: int) -> tuple[float, float, float, float, float]:
+        """Continuous actions: ``quantray.accounting.step_np`` on the wanted position."""
+        wanted = self._continuous_position(action)
+        net, cost, executed = step_np(
+            wanted,
+            self._held,
+            self._next_returns[t],
+            self.market.cost,
+            self._can_buy[t],
+            self._can_sell[t],
+            last_day=t == self.episode_len - 1,
+        )
+        self._held = executed = float(executed)
+        reward = net
+        if self._shaping is not None:
+            reward = shaped_reward(net, executed, self._next_returns[t], *self._shaping)
+        return wanted, executed, net, cost, reward
 
     @staticmethod
     def _continuous_position(action: Any) -> float:

@@ -22,12 +22,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from quantray.accounting import step_np
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.config import EnvSettings
 from quantray.data import Task
 from quantray.envs.common import MarketEnvMixin
 from quantray.envs.reward import shaped_reward
 from quantray.envs.spaces import (
-    N_ACTIONS,
+    N_LEVELS,
     observation_size,
 )
 
@@ -83,41 +83,20 @@ class TradingVectorEnv(MarketEnvMixin, VectorEnv):
         num_envs: int = 1,
         data: str | Path | None = None,
         *,
-        features: str | Path | None = None,
-        split: str = "train",
-        mode: str = "train",
-        episode_indices: np.ndarray | list[int] | None = None,
-        cost: str | CostConfig = "none",
-        action_type: str = "discrete",
-        reward: str = "return",
-        include_episode_return: bool = False,
-        risk_weight: float = 0.5,
-        opportunity_weight: float = 0.0,
         task: Task | None = None,
-        data_config: DataConfig | None = None,
-        split_config: SplitConfig | None = None,
+        settings: EnvSettings | None = None,
         copy: bool = True,
+        **fields: Any,
     ) -> None:
         if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
             raise ValueError(
                 f"TradingVectorEnv: num_envs must be an integer >= 1, got {num_envs!r}"
             )
         self.copy = bool(copy)
+        if data is not None:
+            fields["data"] = data
         self.single_action_space, self.single_observation_space = self._configure(
-            data=data,
-            features=features,
-            split=split,
-            mode=mode,
-            episode_indices=episode_indices,
-            cost=cost,
-            action_type=action_type,
-            reward=reward,
-            include_episode_return=include_episode_return,
-            risk_weight=risk_weight,
-            opportunity_weight=opportunity_weight,
-            task=task,
-            data_config=data_config,
-            split_config=split_config,
+            settings, task, fields
         )
         N = self.num_envs = int(num_envs)
         market = self.market
@@ -257,9 +236,9 @@ class TradingVectorEnv(MarketEnvMixin, VectorEnv):
                     f"({self.num_envs},)), got {a.dtype} {a.shape}"
                 )
             # One reduction checks both ends: viewed as unsigned, negatives are huge.
-            if a.view(f"u{a.dtype.itemsize}").max() >= N_ACTIONS:
+            if a.view(f"u{a.dtype.itemsize}").max() >= N_LEVELS:
                 raise ValueError(
-                    f"TradingVectorEnv.step: actions must lie in 0..{N_ACTIONS - 1} (position "
+                    f"TradingVectorEnv.step: actions must lie in 0..{N_LEVELS - 1} (position "
                     f"a/10), got min {a.min()} max {a.max()}"
                 )
             return self._levels[a]

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from quantray.cli import add_common_args, mlflow_target, run, storage_path
-from quantray.config import ConfigError, CostConfig
+from quantray.config import ConfigError, CostConfig, EnvSettings, PPOSettings, SACSettings
+from quantray.config.flags import add_flags, from_flags, given_flags
 from quantray.evaluate.table import exit_cost_note
 from quantray.evaluate.versus import versus_baselines
 
@@ -51,10 +52,32 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--iterations", type=int, default=None, help="training iterations")
     parser.add_argument("--num-env-runners", type=int, default=None, help="env-runner actors")
-    parser.add_argument("--envs-per-runner", type=int, default=None, help="envs per runner")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--address", default=None, help="join a running Ray cluster ('auto')")
+    # Every hyperparameter of both algorithms and the env's reward settings.
+    add_flags(parser, PPOSettings, prefix="ppo-", title="PPO settings (--algo ppo)")
+    add_flags(parser, SACSettings, prefix="sac-", title="SAC settings (--algo sac)")
+    add_flags(parser, EnvSettings, skip=ENV_FIXED, title="env settings")
     return parser.parse_args()
+
+
+ENV_FIXED = ("data", "features", "cost", "split", "mode", "episode_indices", "action_type")
+"""Env settings the script sets itself (from --data, --features, --cost and --algo)."""
+
+
+def algo_settings(args: argparse.Namespace) -> PPOSettings | SACSettings:
+    """The chosen algorithm's settings: smoke or default sizes, with the flags given."""
+    cls = PPOSettings if args.algo == "ppo" else SACSettings
+    other = SACSettings if args.algo == "ppo" else PPOSettings
+    stray = given_flags(args, other, prefix=f"{'sac' if args.algo == 'ppo' else 'ppo'}-")
+    if stray:
+        raise ConfigError(
+            f"--{'sac' if args.algo == 'ppo' else 'ppo'}-* flags "
+            f"({', '.join(sorted(stray))}) set the other algorithm; use "
+            f"--{args.algo}-* flags with --algo {args.algo}"
+        )
+    base = cls.smoke() if args.smoke_test else cls()
+    return from_flags(args, cls, base, prefix=f"{args.algo}-")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -140,14 +163,19 @@ def main() -> int:
     from quantray.train.tracking import RunLog, start_run
 
     # Absolute paths: env runners may start in another working directory.
-    env_config = {
-        "data": None if args.data is None else str(Path(args.data).resolve()),
-        "features": None if args.features is None else str(Path(args.features).resolve()),
-        "cost": args.cost,
-        "split": "train",
-    }
+    env = from_flags(
+        args,
+        EnvSettings,
+        EnvSettings(
+            data=None if args.data is None else str(Path(args.data).resolve()),
+            features=None if args.features is None else str(Path(args.features).resolve()),
+            cost=args.cost,
+            split="train",
+        ),
+    )
+    settings = algo_settings(args)
     # Loads and validates the data: bad data stops here, before Ray, with a clear message.
-    task = shared_task(env_config["data"], env_config["features"])
+    task = shared_task(env.data, env.features)
     print(f"[rl] {task.describe()}")
     action_type = "discrete" if args.algo == "ppo" else "continuous"
 
@@ -162,14 +190,12 @@ def main() -> int:
     )
     track = RunLog(None)  # ended FAILED by quantray.cli.run if anything below raises
     try:
-        kwargs = {"smoke": args.smoke_test, "seed": args.seed, "module": args.module}
+        kwargs = {"settings": settings, "seed": args.seed, "module": args.module}
         if args.num_env_runners is not None:
             kwargs["num_env_runners"] = args.num_env_runners
         if args.strategy_checkpoint is not None:
             kwargs["strategy_checkpoint"] = args.strategy_checkpoint
-        if args.envs_per_runner is not None:
-            kwargs["num_envs_per_env_runner"] = args.envs_per_runner
-        config = algo_config(args.algo, env_config, **kwargs).callbacks(TradingMetricsCallback)
+        config = algo_config(args.algo, env, **kwargs).callbacks(TradingMetricsCallback)
         algo = config.build_algo()
         label = args.algo + ("-gru" if args.module == "gru" else "")
         print(f"[rl] {label}: {iterations} iterations, seed {args.seed}, cost {args.cost}")

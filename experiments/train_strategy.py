@@ -21,6 +21,7 @@ import pandas as pd
 
 from quantray.cli import add_common_args, mlflow_target, run
 from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig
+from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars, load_task
 from quantray.evaluate.table import exit_cost_note
 from quantray.evaluate.versus import versus_baselines
@@ -31,46 +32,20 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser, default_out="runs/strategy", tracking=True)
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--steps-per-epoch", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--relative-return-weight", type=float, default=None)
-    parser.add_argument("--risk-cost-weight", type=float, default=None)
-    parser.add_argument("--opportunity-cost-weight", type=float, default=None)
-    parser.add_argument("--transaction-cost-weight", type=float, default=None)
-    parser.add_argument("--information-ratio-weight", type=float, default=None)
-    parser.add_argument("--hard", action="store_true", help="straight-through hard Gumbel-softmax")
     parser.add_argument(
-        "--select-by",
-        default=None,
-        choices=tuple(SELECTION_SCORES),
-        help="validation score that picks the epoch: ir (vs buy-and-hold, default) or sharpe",
+        "--steps-per-epoch", type=int, default=None, help="optimizer steps per epoch"
     )
     parser.add_argument("--seed", type=int, default=0)
+    # Every StrategyConfig field (feature_dim comes from the features).
+    add_flags(parser, StrategyConfig, skip=("feature_dim",), title="strategy settings")
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
     cost = CostConfig.preset(args.cost)
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "epochs",
-            "batch_size",
-            "lr",
-            "relative_return_weight",
-            "risk_cost_weight",
-            "opportunity_cost_weight",
-            "transaction_cost_weight",
-            "information_ratio_weight",
-            "select_by",
-        )
-        if getattr(args, k) is not None
-    }
-    config = StrategyConfig(**({"epochs": 2} if args.smoke_test else {}))
-    config = config.replace(**overrides, **({"hard": True} if args.hard else {}))
+    base = StrategyConfig(**({"epochs": 2} if args.smoke_test else {}))
+    config = from_flags(args, StrategyConfig, base)
     tracking = mlflow_target(args, "train_strategy")  # no mlflow package: exit 2 here
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from quantray.config import CostConfig
+from quantray.config import N_LEVELS, CostConfig
 from quantray.data.limits import LIMIT_TOLERANCE, limit_flags
 
 __all__ = [
@@ -55,10 +55,6 @@ if TYPE_CHECKING:
 
 # torch is imported inside the torch functions only: the env and the numpy backtests use
 # this module on every step and should not pay torch's ~3 s import.
-
-N_LEVELS: int = 11
-"""A: the discrete position levels 0, 0.1, ..., 1.0 shared by the GRU head, the env's
-actions and the baselines."""
 
 
 def position_levels(n_levels: int = N_LEVELS) -> np.ndarray:

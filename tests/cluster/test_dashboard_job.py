@@ -38,8 +38,8 @@ GAUGE = "ray_quantray_best_valid_sharpe"
 # their process) so the short-lived driver's values reach the node's exporter before it exits.
 PUBLISH = (
     "import time, pandas as pd; "
-    "from quantray.train import monitoring as m; "
-    "m.init_ray(None, '{script}'); "
+    "from quantray.train import monitoring as m, ray_runtime; "
+    "ray_runtime.init_ray(None, '{script}'); "
     "h = pd.read_csv('{out}/history.csv'); "
     "best = float(h['valid_sharpe'].fillna(0.0).max()); "
     "assert m.record_trial_finished(best, experiment='{sid}'); "

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from quantray import accounting
+from quantray.accounting import position_levels
 from quantray.config import CostConfig
 from quantray.evaluate import (
     buy_and_hold,
@@ -15,7 +16,6 @@ from quantray.evaluate import (
     evaluate_baselines,
     momentum,
     perfect_foresight,
-    position_levels,
     random_policy,
 )
 

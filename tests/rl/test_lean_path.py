@@ -13,7 +13,7 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.rllib.utils.minibatch_utils import MiniBatchCyclicIterator
 
-from quantray.config import CostConfig
+from quantray.config import CostConfig, PPOSettings
 from quantray.envs.vector_env import TradingVectorEnv
 from quantray.evaluate import backtest_episodes
 from quantray.rl import ppo_config, rl_positions
@@ -43,14 +43,16 @@ def test_minibatch_order_is_rllibs_cyclic_iterator(rows, size, epochs, shuffle):
 
 
 def _pair(task, *, lean_learner: bool, lean_sampling: bool, envs: int = 2, **training):
-    config = ppo_config(
-        {"task": task, "cost": "cn_a_share"},
-        smoke=True,
-        seed=0,
-        num_envs_per_env_runner=envs,
+    settings = PPOSettings.smoke().replace(
+        num_envs=envs,
         train_batch_size=200,
         minibatch_size=48,  # 200 + the extra bootstrap steps is no multiple: wrap-around
         num_epochs=3,
+    )
+    config = ppo_config(
+        {"task": task, "cost": "cn_a_share"},
+        settings,
+        seed=0,
         lean_learner=lean_learner,
         lean_sampling=lean_sampling,
     )

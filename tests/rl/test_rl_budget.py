@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from quantray.config import TrainingBudget
+from quantray.config import CostConfig, TrainingBudget
 from quantray.config.rl import PPOSettings, SACSettings
-from quantray.envs.market import resolve_cost
 from quantray.rl.budget import train_rl
 from quantray.train.strategy import validation_of
 
@@ -35,7 +34,7 @@ def test_budget_used_to_one_iteration_and_best_validation_kept(
     replayed = validation_of(
         run.positions(regime_task, valid, COST),
         valid,
-        resolve_cost(COST),
+        CostConfig.resolve(COST),
         regime_task.episode_dates(valid),
     ).metrics
     assert replayed["valid_ir"] == pytest.approx(best, abs=1e-12)

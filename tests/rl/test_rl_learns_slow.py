@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from quantray.config import CostConfig
+from quantray.config import CostConfig, PPOSettings, SACSettings
 from quantray.evaluate import evaluate_positions, random_policy
 from quantray.rl import evaluate_algo, ppo_config, sac_config
 
@@ -37,14 +37,19 @@ def _random_return(task) -> float:
 def test_rl_beats_random_policy_on_regime_task(ray_local, regime_task, algo):
     env_config = {"task": regime_task, "include_episode_return": True}
     if algo == "ppo":
-        config = ppo_config(
-            env_config, seed=0, train_batch_size=1000, minibatch_size=200, num_epochs=4, lr=1e-3
-        )
+        settings = PPOSettings(train_batch_size=1000, minibatch_size=200, num_epochs=4, lr=1e-3)
+        config = ppo_config(env_config, settings, seed=0)
         iterations, action_type = 20, "discrete"
     else:
-        config = sac_config(
-            env_config, seed=0, train_batch_size=128, updates_per_step=0.25, initial_alpha=0.001
+        # The builder's former defaults besides the three set here.
+        settings = SACSettings(
+            train_batch_size=128,
+            updates_per_step=0.25,
+            initial_alpha=0.001,
+            replay_capacity=200_000,
+            learning_starts=1000,
         )
+        config = sac_config(env_config, settings, seed=0)
         iterations, action_type = 60, "continuous"
     agent = config.build_algo()
     for _ in range(iterations):

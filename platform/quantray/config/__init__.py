@@ -21,27 +21,34 @@ the fields into command-line flags, so every field is settable from the CLI.
 
 from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
 from quantray.config.budget import BUDGET_UNITS, TrainingBudget
-from quantray.config.data import CostConfig, DataConfig, SplitConfig
+from quantray.config.data import SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
+from quantray.config.env import ACTION_TYPES, ENV_MODES, REWARD_KINDS, EnvSettings
 from quantray.config.portfolio import PortfolioConfig
 from quantray.config.price import SMALL_STAGE1, PriceModelConfig, PriceTrainConfig
 from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
-from quantray.config.strategy import SELECTION_SCORES, StrategyConfig
+from quantray.config.strategy import N_LEVELS, SELECTION_SCORES, StrategyConfig
 from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
 from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
 
 __all__ = [
+    "ACTION_TYPES",
     "BUDGETS",
     "BUDGET_UNITS",
+    "ENV_MODES",
     "EVENTS_FILE",
+    "N_LEVELS",
+    "REWARD_KINDS",
     "SELECTION_SCORES",
     "SETTINGS",
     "SMALL_STAGE1",
+    "SPLIT_NAMES",
     "WINDOWS",
     "Budget",
     "Config",
     "ConfigError",
     "CostConfig",
     "DataConfig",
+    "EnvSettings",
     "PPOSettings",
     "PortfolioConfig",
     "PriceModelConfig",

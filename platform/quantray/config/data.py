@@ -8,6 +8,9 @@ from typing import Any
 
 from quantray.config.base import Config, ConfigError, check, did_you_mean
 
+SPLIT_NAMES = ("train", "valid", "test")
+"""The three periods of a split, in time order."""
+
 
 @dataclass(frozen=True)
 class DataConfig(Config):
@@ -207,6 +210,18 @@ class CostConfig(Config):
     def sell_rate(self) -> float:
         """Cost per unit of position sold: commission + stamp_duty + slippage."""
         return self.commission + self.stamp_duty + self.slippage
+
+    @classmethod
+    def resolve(cls, cost: str | CostConfig) -> CostConfig:
+        """A CostConfig from a preset name ("none" | "us_equity" | "cn_a_share") or as given."""
+        if isinstance(cost, CostConfig):
+            return cost
+        if isinstance(cost, str):
+            return cls.preset(cost)
+        raise TypeError(
+            f"cost must be a preset name or a CostConfig, got {type(cost).__name__}; "
+            'use cost="us_equity" or cost=CostConfig(commission=0.0005)'
+        )
 
     @classmethod
     def preset(cls, name: str) -> CostConfig:

@@ -1,8 +1,9 @@
 """PPO and SAC hyperparameters as settings objects: the CLI, Tune trials and reports share them.
 
-``PPOSettings`` / ``SACSettings`` are frozen, validated, and turned into ``ppo_config`` /
-``sac_config`` keyword arguments by ``config_kwargs()``. The defaults are sized to TRAIN each
-agent, not to run it: PPO at the batch sizes of ``ppo_config``'s non-smoke defaults, SAC with
+``PPOSettings`` / ``SACSettings`` are frozen and validated; ``quantray.rl.config``'s
+``ppo_config`` / ``sac_config`` build RLlib configs from them (every hyperparameter lives here,
+none in the builders). The defaults are sized to TRAIN each agent, not to run it: PPO at
+4,000 env steps per iteration in 256-step minibatches, SAC with
 one 256-sample update per 4 env steps (DQN-style ``train_freq=4``; stable-baselines3 uses 1 per
 step, RLlib's defaults likewise, at ~55 ms an update on 2 CPU cores) from a 100k-step replay
 buffer after 1,000 warm-up steps. ``smoke()`` gives the seconds-long CI sizes.
@@ -11,7 +12,6 @@ buffer after 1,000 warm-up steps. ``smoke()`` gives the seconds-long CI sizes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from quantray.config.base import Config, check
 
@@ -30,6 +30,8 @@ class PPOSettings(Config):
     """GAE lambda."""
     clip_param: float = 0.2
     """PPO ratio clip."""
+    vf_clip_param: float = 10.0
+    """Value-loss clip. Rewards are daily returns (~1e-2): the clip must not bind on them."""
     minibatch_size: int = 256
     """SGD minibatch (env steps)."""
     train_batch_size: int = 4000
@@ -53,6 +55,7 @@ class PPOSettings(Config):
         check(
             0 < self.clip_param < 1, owner, f"clip_param must be in (0, 1), got {self.clip_param}"
         )
+        check(self.vf_clip_param > 0, owner, f"vf_clip_param must be > 0, got {self.vf_clip_param}")
         check(
             1 <= self.minibatch_size <= self.train_batch_size,
             owner,
@@ -68,21 +71,6 @@ class PPOSettings(Config):
     def smoke(cls) -> PPOSettings:
         """CI sizes: 400 env steps (20 episodes) per iteration, 2 epochs."""
         return cls(train_batch_size=400, minibatch_size=100, num_epochs=2, num_envs=4)
-
-    def config_kwargs(self) -> dict[str, Any]:
-        """``ppo_config`` keyword arguments."""
-        return {
-            "lr": self.lr,
-            "entropy_coeff": self.entropy_coeff,
-            "gamma": self.gamma,
-            "lambda_": self.lambda_,
-            "clip_param": self.clip_param,
-            "minibatch_size": self.minibatch_size,
-            "train_batch_size": self.train_batch_size,
-            "num_epochs": self.num_epochs,
-            "hidden": self.hidden,
-            "num_envs_per_env_runner": self.num_envs,
-        }
 
 
 @dataclass(frozen=True)
@@ -101,6 +89,10 @@ class SACSettings(Config):
     """Replay samples per update."""
     replay_capacity: int = 100_000
     """Replay buffer size (env steps)."""
+    replay_alpha: float = 0.6
+    """Prioritised replay: how strongly TD errors skew sampling (0 = uniform)."""
+    replay_beta: float = 0.4
+    """Prioritised replay: importance-sampling correction (1 = full)."""
     learning_starts: int = 1000
     """Env steps sampled before the first update."""
     gamma: float = 0.99
@@ -121,6 +113,9 @@ class SACSettings(Config):
             f"updates_per_step must be in (0, 16], got {self.updates_per_step}",
         )
         check(0 < self.gamma <= 1, owner, f"gamma must be in (0, 1], got {self.gamma}")
+        for name in ("replay_alpha", "replay_beta"):
+            value = getattr(self, name)
+            check(0 <= value <= 1, owner, f"{name} must be in [0, 1], got {value}")
         check(
             self.replay_capacity >= self.train_batch_size,
             owner,
@@ -139,29 +134,15 @@ class SACSettings(Config):
 
     @classmethod
     def smoke(cls) -> SACSettings:
-        """CI sizes: 64-sample updates, one per 80 env steps, learning after one 160-step round."""
+        """CI sizes: 64-sample updates, one per 80 env steps, learning after the first
+        80-step sampling round (4 envs x E = 20)."""
         return cls(
             train_batch_size=64,
             updates_per_step=1 / 80,
             replay_capacity=20_000,
-            learning_starts=160,
-            num_envs=8,
+            learning_starts=80,
+            num_envs=4,
         )
-
-    def config_kwargs(self) -> dict[str, Any]:
-        """``sac_config`` keyword arguments."""
-        return {
-            "lr": self.lr,
-            "tau": self.tau,
-            "initial_alpha": self.initial_alpha,
-            "updates_per_step": self.updates_per_step,
-            "train_batch_size": self.train_batch_size,
-            "replay_capacity": self.replay_capacity,
-            "learning_starts": self.learning_starts,
-            "gamma": self.gamma,
-            "hidden": self.hidden,
-            "num_envs_per_env_runner": self.num_envs,
-        }
 
 
 SETTINGS = {"ppo": PPOSettings, "sac": SACSettings}

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from quantray.config.base import Config, check, check_choice
 
+N_LEVELS: int = 11
+"""A: the discrete position levels 0, 0.1, ..., 1.0 shared by the GRU head, the env's
+actions and the baselines (``quantray.accounting.position_levels``)."""
+
 SELECTION_SCORES: dict[str, str] = {
     "ir": "pooled daily information ratio vs buy-and-hold",
     "sharpe": "pooled daily Sharpe",
@@ -24,7 +28,7 @@ class StrategyConfig(Config):
     """GRUCell hidden state size."""
     head_hidden: int = 64
     """Hidden width of the position-head MLP (GRU state -> logits)."""
-    n_actions: int = 11
+    n_actions: int = N_LEVELS
     """A: number of discrete positions, evenly spaced over [0, 1] (11 -> 0%, 10%, ..., 100%)."""
     tau_start: float = 1.0
     """Gumbel-softmax temperature at step 0 (higher = softer, lower-variance gradients)."""

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantray.config import ConfigError, DataConfig, SplitConfig
+from quantray.config import SPLIT_NAMES, ConfigError, DataConfig, SplitConfig
 from quantray.data.panel import Panel
 
-SPLIT_NAMES = ("train", "valid", "test")
 EMBARGO = -1
 
 

@@ -15,13 +15,11 @@ from .backtest import (
     run_backtest,
 )
 from .baselines import (
-    N_LEVELS,
     buy_and_hold,
     cash,
     evaluate_baselines,
     momentum,
     perfect_foresight,
-    position_levels,
     random_policy,
 )
 from .metrics import (
@@ -56,7 +54,6 @@ from .stats import (
 
 __all__ = [
     "METRIC_COLUMNS",
-    "N_LEVELS",
     "TRADING_DAYS_PER_YEAR",
     "Backtest",
     "ConfidenceInterval",
@@ -83,7 +80,6 @@ __all__ = [
     "perfect_foresight",
     "pooled_metrics",
     "pooled_sharpe",
-    "position_levels",
     "probabilistic_sharpe_ratio",
     "random_policy",
     "run_backtest",

@@ -27,8 +27,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from .. import accounting
-from ..accounting import N_LEVELS, position_levels
-from ..config import CostConfig
+from ..accounting import position_levels
+from ..config import N_LEVELS, CostConfig
 from .backtest import evaluate_positions
 
 Array = NDArray[np.float64]

@@ -22,7 +22,6 @@ import numpy as np
 from quantray.config import CostConfig, StrategyConfig, TrainingBudget
 from quantray.config.rl import PPOSettings, SACSettings
 from quantray.data import Episodes, Task
-from quantray.envs.market import resolve_cost
 from quantray.rl.config import algo_config
 from quantray.rl.evaluate import _env_kwargs, module_positions
 from quantray.train.strategy import score_key, validation_of
@@ -79,7 +78,7 @@ def train_rl(
     settings = settings or (PPOSettings() if algo_name == "ppo" else SACSettings())
     started = time.perf_counter()
     env_config = {"task": task, "cost": cost, "split": "train"}
-    algo = algo_config(algo_name, env_config, seed=seed, **settings.config_kwargs()).build_algo()
+    algo = algo_config(algo_name, env_config, settings=settings, seed=seed).build_algo()
     run = RLRun(algo_name, algo.get_module(), _env_kwargs(algo))
     valid = task.episodes("valid", stride=task.data.episode_len)
     valid_dates = task.episode_dates(valid)
@@ -108,7 +107,7 @@ def train_rl(
                     module, run.env_kwargs, task, valid, action_type=run.action_type, cost=cost
                 ),
                 valid,
-                resolve_cost(cost),
+                CostConfig.resolve(cost),
                 valid_dates,
             ).metrics
             row = {

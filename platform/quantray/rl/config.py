@@ -28,7 +28,14 @@ from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.tune.registry import register_env
 
-from quantray.config import ConfigError, check_choice
+from quantray.config import (
+    ConfigError,
+    DataConfig,
+    EnvSettings,
+    PPOSettings,
+    SACSettings,
+    check_choice,
+)
 from quantray.envs import ENV_ID
 from quantray.rl.lean.learner import LeanPPOTorchLearner
 from quantray.rl.lean.sampling import LeanPPOTorchRLModule, lean_env_to_module, lean_module_to_env
@@ -41,8 +48,26 @@ MODULES = ("mlp", "gru")
 
 ALGOS = ("ppo", "sac")
 
-EPISODE_LEN = 20
-"""E: steps per episode of the env (``DataConfig.episode_len``); sets rollout fragments."""
+
+def episode_len(env_config: dict[str, Any]) -> int:
+    """E of the env ``env_config`` builds: its prebuilt Task's, else its ``data_config``'s
+    (RLlib cuts rollout fragments and GRU training sequences at this length)."""
+    task = env_config.get("task")
+    if task is not None:
+        return int(task.data.episode_len if hasattr(task, "data") else task.episode_len)
+    data_config = env_config.get("data_config")
+    if isinstance(data_config, dict):
+        data_config = DataConfig.from_dict(data_config)
+    return (data_config or DataConfig()).episode_len
+
+
+def env_config_of(env: EnvSettings | dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """RLlib's ``env_config``: ``EnvSettings`` as a plain dict (checked here, in the driver, so
+    a misspelt field fails before any env runner starts), plus a shared ``task`` if given."""
+    given = dict(env.to_dict() if isinstance(env, EnvSettings) else (env or {}))
+    extra = {k: given.pop(k) for k in ("task", "num_envs") if k in given}
+    settings = EnvSettings.from_dict({**given, **fields})
+    return {**settings.to_dict(), **extra}
 
 
 def _make_env(env_config: dict[str, Any]) -> Any:
@@ -90,22 +115,13 @@ def _evaluation(
 
 
 def ppo_config(
-    env_config: dict[str, Any] | None = None,
+    env_config: EnvSettings | dict[str, Any] | None = None,
+    settings: PPOSettings | None = None,
     *,
     smoke: bool = False,
     seed: int = 0,
     module: str = "mlp",
     num_env_runners: int = 0,
-    num_envs_per_env_runner: int | None = None,
-    train_batch_size: int | None = None,
-    minibatch_size: int | None = None,
-    num_epochs: int | None = None,
-    lr: float = 3e-4,
-    entropy_coeff: float = 0.01,
-    gamma: float = 0.99,
-    lambda_: float = 0.95,
-    clip_param: float = 0.2,
-    hidden: int = 64,
     strategy_checkpoint: str | None = None,
     evaluation_interval: int | None = None,
     evaluation_episodes: int = 10,
@@ -115,21 +131,16 @@ def ppo_config(
     """PPO on ``Discrete(11)`` positions, new API stack.
 
     Args:
-        env_config: TradingEnv keyword arguments (``action_type`` is forced to "discrete";
-            ``module="gru"`` also sets ``include_episode_return=True``, the GRU's third
-            portfolio input).
-        smoke: tiny batches (400 env steps = 20 episodes, 2 epochs) for seconds-long runs.
+        env_config: the env's ``EnvSettings`` (or its dict, optionally with a shared ``task``);
+            ``action_type`` is forced to "discrete"; ``module="gru"`` also sets
+            ``include_episode_return=True``, the GRU's third portfolio input.
+        settings: PPO's hyperparameters (``quantray.config.PPOSettings`` documents each);
+            default ``PPOSettings.smoke()`` when ``smoke`` (400 env steps = 20 episodes, 2
+            epochs, seconds-long runs), else ``PPOSettings()``.
         seed: seeds the env runners and the learner (same seed, same run on CPU).
         module: "mlp" (RLlib's default MLP, ``hidden`` x ``hidden``, tanh) or "gru"
             (``quantray.rl.gru_module.GRUActorCritic``, hidden size ``hidden``).
         num_env_runners: env-runner actors (0 = sample in the driver's process).
-        num_envs_per_env_runner: envs per runner, stepped as one batch (default 4 smoke, 8).
-        train_batch_size / minibatch_size / num_epochs: PPO's batch settings (defaults: 400 /
-            100 / 2 smoke; 4000 / 256 / 6 otherwise).
-        lr: Adam learning rate.
-        entropy_coeff / gamma / lambda_ / clip_param: PPO's entropy bonus, discount, GAE
-            lambda and ratio clip (``quantray.config.rl.PPOSettings`` documents them).
-        hidden: hidden width of the MLP layers, or of the GRU state and its heads.
         strategy_checkpoint: ``module="gru"`` only: a stage-2 ``strategy.pt`` whose GRUCell
             and position head initialise the actor (PPO then fine-tunes the GRU strategy).
         evaluation_interval: run RLlib's greedy evaluation on the validation list every this
@@ -148,40 +159,37 @@ def ppo_config(
         raise ConfigError(
             "strategy_checkpoint initialises the GRU actor-critic; use module='gru' with it"
         )
+    s = settings or (PPOSettings.smoke() if smoke else PPOSettings())
     register_trading_env()
-    env_config = {**(env_config or {}), "action_type": "discrete"}
-    if module == "gru":
-        env_config["include_episode_return"] = True
-    envs = num_envs_per_env_runner or (4 if smoke else 8)
-    batch = train_batch_size or (400 if smoke else 4000)
+    extra = {"include_episode_return": True} if module == "gru" else {}
+    env_config = env_config_of(env_config, action_type="discrete", **extra)
     config = (
         PPOConfig()
         .environment(ENV_NAME, env_config=env_config)
         .framework("torch")
         .env_runners(
             num_env_runners=num_env_runners,
-            num_envs_per_env_runner=envs,
+            num_envs_per_env_runner=s.num_envs,
             # train batch / (runners x envs) steps per env and sampling round; a multiple of
             # E = 20 keeps episodes whole (the defaults are), but any size works.
             rollout_fragment_length="auto",
         )
         .learners(num_learners=0, learner_class=LeanPPOTorchLearner if lean_learner else None)
         .training(
-            lr=lr,
-            train_batch_size_per_learner=batch,
-            minibatch_size=minibatch_size or (100 if smoke else 256),
-            num_epochs=num_epochs or (2 if smoke else 6),
-            # Rewards are daily returns (~1e-2): the value clip must not bind on them, and
-            # a small entropy bonus keeps all 11 positions explored early on.
-            gamma=gamma,
-            lambda_=lambda_,
-            entropy_coeff=entropy_coeff,
-            clip_param=clip_param,
-            vf_clip_param=10.0,
+            lr=s.lr,
+            train_batch_size_per_learner=s.train_batch_size,
+            minibatch_size=s.minibatch_size,
+            num_epochs=s.num_epochs,
+            gamma=s.gamma,
+            lambda_=s.lambda_,
+            entropy_coeff=s.entropy_coeff,
+            clip_param=s.clip_param,
+            vf_clip_param=s.vf_clip_param,
         )
         .debugging(seed=seed)
         .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
+    hidden = s.hidden
     if module == "gru":
         from quantray.rl.gru_module import GRUActorCritic
 
@@ -190,7 +198,7 @@ def ppo_config(
             "head_hidden": hidden,
             # Training sequences of up to one episode, each starting from the GRU state
             # stored at its first step (zero at an episode start, as in StrategyGRU).
-            "max_seq_len": EPISODE_LEN,
+            "max_seq_len": episode_len(env_config),
         }
         if strategy_checkpoint is not None:
             model_config["strategy_checkpoint"] = str(strategy_checkpoint)
@@ -221,86 +229,65 @@ def ppo_config(
 
 
 def sac_config(
-    env_config: dict[str, Any] | None = None,
+    env_config: EnvSettings | dict[str, Any] | None = None,
+    settings: SACSettings | None = None,
     *,
     smoke: bool = False,
     seed: int = 0,
     num_env_runners: int = 0,
-    num_envs_per_env_runner: int | None = None,
-    train_batch_size: int | None = None,
-    updates_per_step: float | None = None,
-    learning_starts: int | None = None,
-    initial_alpha: float = 0.01,
-    hidden: int = 64,
-    lr: float = 3e-4,
-    tau: float = 5e-3,
-    gamma: float = 0.99,
-    replay_capacity: int | None = None,
     evaluation_interval: int | None = None,
     evaluation_episodes: int = 10,
 ) -> SACConfig:
     """SAC on the ``Box(0, 1)`` position, new API stack.
 
     Args:
-        env_config: TradingEnv keyword arguments (``action_type`` is forced to "continuous").
-        smoke: tiny replay batches and an early learning start for seconds-long runs.
+        env_config: the env's ``EnvSettings`` (or its dict, optionally with a shared
+            ``task``); ``action_type`` is forced to "continuous".
+        settings: SAC's hyperparameters (``quantray.config.SACSettings`` documents each);
+            default ``SACSettings.smoke()`` when ``smoke`` (64-sample updates, one per 80 env
+            steps, learning after the first sampling round), else ``SACSettings()``.
         seed: seeds the env runners and the learner.
-        num_env_runners / num_envs_per_env_runner: sampling layout (envs default 4 smoke, 8).
-        train_batch_size: replay samples per update (default 64 smoke, 256).
-        updates_per_step: gradient updates per sampled env step (default 1/80 smoke, 1/20).
-            RLlib's default does one update per env step, which costs ~55 ms on 2 CPU cores.
-        learning_starts: env steps sampled before the first update (default one sampling
-            round in smoke runs, 1000 otherwise).
-        initial_alpha: starting entropy temperature. Rewards are daily returns (~1e-2), so
-            RLlib's default alpha = 1 would make the entropy bonus dominate for a long time.
-        hidden: width of the two hidden layers of the actor and the twin critics.
-        lr: Adam learning rate of the actor, the critics and alpha.
-        tau / gamma: target-critic Polyak rate and discount.
-        replay_capacity: replay buffer size in env steps (default 20k smoke, 200k).
+        num_env_runners: env-runner actors (0 = sample in the driver's process).
         evaluation_interval: RLlib's greedy evaluation on the validation list every this many
             iterations (None: off), over its first ``evaluation_episodes`` episodes.
     """
+    s = settings or (SACSettings.smoke() if smoke else SACSettings())
     register_trading_env()
-    env_config = {**(env_config or {}), "action_type": "continuous"}
-    envs = num_envs_per_env_runner or (4 if smoke else 8)
-    batch = train_batch_size or (64 if smoke else 256)
-    per_step = updates_per_step or (1 / 80 if smoke else 1 / 20)
-    steps_per_round = EPISODE_LEN * envs * max(num_env_runners, 1)
+    env_config = env_config_of(env_config, action_type="continuous")
+    E = episode_len(env_config)
     config = (
         SACConfig()
         .environment(ENV_NAME, env_config=env_config)
         .framework("torch")
         .env_runners(
             num_env_runners=num_env_runners,
-            num_envs_per_env_runner=envs,
-            rollout_fragment_length=EPISODE_LEN,
+            num_envs_per_env_runner=s.num_envs,
+            rollout_fragment_length=E,
         )
         .learners(num_learners=0)
         .training(
-            train_batch_size_per_learner=batch,
+            train_batch_size_per_learner=s.train_batch_size,
             # RLlib's training_intensity is replayed samples per sampled step: batch *
             # updates per step.
-            training_intensity=batch * per_step,
-            num_steps_sampled_before_learning_starts=(
-                learning_starts
-                if learning_starts is not None
-                else (steps_per_round if smoke else 1000)
-            ),
+            training_intensity=s.train_batch_size * s.updates_per_step,
+            num_steps_sampled_before_learning_starts=s.learning_starts,
             replay_buffer_config={
                 "type": "PrioritizedEpisodeReplayBuffer",
-                "capacity": replay_capacity or (20_000 if smoke else 200_000),
-                "alpha": 0.6,
-                "beta": 0.4,
+                "capacity": s.replay_capacity,
+                "alpha": s.replay_alpha,
+                "beta": s.replay_beta,
             },
-            initial_alpha=initial_alpha,
-            actor_lr=lr,
-            critic_lr=lr,
-            alpha_lr=lr,
-            gamma=gamma,
-            tau=tau,
+            initial_alpha=s.initial_alpha,
+            actor_lr=s.lr,
+            critic_lr=s.lr,
+            alpha_lr=s.lr,
+            gamma=s.gamma,
+            tau=s.tau,
         )
         .rl_module(
-            model_config=DefaultModelConfig(fcnet_hiddens=[hidden, hidden], fcnet_activation="relu")
+            model_config=DefaultModelConfig(
+                fcnet_hiddens=[s.hidden, s.hidden], fcnet_activation="relu"
+            )
         )
         .debugging(seed=seed)
         .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
@@ -309,7 +296,9 @@ def sac_config(
     return config
 
 
-def algo_config(algo: str, env_config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+def algo_config(
+    algo: str, env_config: EnvSettings | dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
     """``ppo_config`` or ``sac_config`` by name ("ppo" | "sac")."""
     check_choice("algo_config", "algo", algo, ALGOS)
     if algo == "ppo":

@@ -23,7 +23,6 @@ from ray.rllib.utils.spaces.space_utils import unsquash_action
 from quantray.config import CostConfig
 from quantray.data import Episodes, Task
 from quantray.data.splits import SPLIT_NAMES, episode_rows
-from quantray.envs.market import resolve_cost
 from quantray.envs.vector_env import TradingVectorEnv
 from quantray.evaluate import episode_results
 
@@ -162,7 +161,7 @@ def evaluate_algo(
     The positions of ``rl_positions`` scored by ``quantray.evaluate.episode_results``
     (same episodes, accounting and trade permissions as every other strategy).
     """
-    cost = resolve_cost(cost)
+    cost = CostConfig.resolve(cost)
     episodes = task.episodes(split, stride=task.data.episode_len)
     positions = rl_positions(algo, task, episodes, action_type=action_type, cost=cost)
     return episode_results(name, positions, episodes, cost)

@@ -27,7 +27,7 @@ from ray.tune.registry import register_env
 from quantray.config import CostConfig, check_choice
 from quantray.data.universe import PortfolioTask
 from quantray.envs import PORTFOLIO_ENV_ID
-from quantray.rl.config import EPISODE_LEN
+from quantray.rl.config import episode_len
 
 PORTFOLIO_ENV_NAME = PORTFOLIO_ENV_ID
 """Name of the portfolio env in RLlib's registry (the Gymnasium id)."""
@@ -67,6 +67,7 @@ def portfolio_config(
     check_choice("portfolio_config", "algo", algo, ("ppo", "sac"))
     register_portfolio_env()
     envs = num_envs_per_env_runner or (2 if smoke else 8)
+    E = episode_len(dict(env_config or {}))
     if algo == "ppo":
         config: Any = (
             PPOConfig()
@@ -92,7 +93,7 @@ def portfolio_config(
             .training(
                 train_batch_size_per_learner=32 if smoke else 256,
                 training_intensity=32 / 20 if smoke else 256 / 20,
-                num_steps_sampled_before_learning_starts=EPISODE_LEN * envs if smoke else 1000,
+                num_steps_sampled_before_learning_starts=E * envs if smoke else 1000,
                 replay_buffer_config={
                     "type": "PrioritizedEpisodeReplayBuffer",
                     "capacity": 10_000 if smoke else 200_000,
@@ -114,7 +115,7 @@ def portfolio_config(
         .env_runners(
             num_env_runners=num_env_runners,
             num_envs_per_env_runner=envs,
-            rollout_fragment_length=EPISODE_LEN,
+            rollout_fragment_length=E,
             env_to_module_connector=_flatten,
         )
         .learners(num_learners=0)
