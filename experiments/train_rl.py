@@ -172,6 +172,7 @@ def main() -> int:
             cost=args.cost,
             split="train",
         ),
+        skip=ENV_FIXED,
     )
     settings = algo_settings(args)
     # Loads and validates the data: bad data stops here, before Ray, with a clear message.

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from quantray.cli import add_common_args, mlflow_target, run, storage_path
-from quantray.config import BUDGETS, SELECTION_SCORES, CostConfig, TuneSettings, get_budget
+from quantray.config import BUDGETS, CostConfig, TuneSettings, get_budget
+from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars
 from quantray.evaluate.table import format_ci
 from quantray.train.price import default_data_path
@@ -44,26 +45,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--address", default=None, help="Ray cluster to join ('auto'); default: local Ray"
     )
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray")
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0, help="e.g. 0.25")
-    parser.add_argument("--num-samples", type=int, default=None, help="override trial count")
-    parser.add_argument("--max-concurrent", type=int, default=None, help="override limit")
-    parser.add_argument(
-        "--multi-objective", action="store_true", help="validation Sharpe vs max drawdown"
-    )
-    parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
-    parser.add_argument(
-        "--objective",
-        default="ir",
-        choices=tuple(SELECTION_SCORES),
-        help="validation score to maximise: ir (information ratio vs buy-and-hold) or sharpe",
-    )
     parser.add_argument(
         "--stage1-cache",
         default=None,
         help="shared stage-1 model/feature store (a filesystem path; default STORAGE/stage1_cache)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    # Every search setting (cost, seed, resources, trial count, objective, ...).
+    add_flags(parser, TuneSettings, skip=SETTINGS_FROM_COMMON, title="search settings")
     parser.add_argument(
         "--task", default="single", choices=("single", "portfolio"), help="single | portfolio"
     )
@@ -71,41 +59,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke_test:
         args.budget = "smoke"
-    if args.cpus_per_trial <= 0:
-        parser.error(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
-    if args.gpus_per_trial < 0:
-        parser.error(f"--gpus-per-trial must be >= 0 (e.g. 0.25), got {args.gpus_per_trial}")
-    for flag in ("num_samples", "max_concurrent", "num_cpus"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    if args.stage1_cache is None and args.storage_path and "://" in args.storage_path:
-        parser.error("--storage-path is a URI: also give --stage1-cache DIR (a filesystem path)")
+    if args.num_cpus is not None and args.num_cpus < 1:
+        parser.error(f"--num-cpus must be >= 1, got {args.num_cpus}")
     return args
 
 
+SETTINGS_FROM_COMMON = ("budget", "data_path", "storage_path", "name", "cache_root")
+"""TuneSettings fields set from --budget, --data, --storage-path, the run name and
+--stage1-cache rather than flags of their own."""
+
+
 def settings_from_args(args: argparse.Namespace, name: str) -> TuneSettings:
-    return TuneSettings(
+    base = TuneSettings(
         budget=get_budget(args.budget),
         data_path=default_data_path(args.data),
         storage_path=storage_path(args),
         name=name,
-        cost=args.cost,
-        seed=args.seed,
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
-        num_samples=args.num_samples,
-        max_concurrent=args.max_concurrent,
-        multi_objective=args.multi_objective,
-        objective=getattr(args, "objective", "ir"),
         cache_root=args.stage1_cache,
-        tracking=mlflow_target(args, "tune_strategy"),
+    )
+    return from_flags(args, TuneSettings, base, skip=SETTINGS_FROM_COMMON).replace(
+        tracking=mlflow_target(args, "tune_strategy")
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    CostConfig.preset(args.cost)  # a bad preset stops here (ConfigError -> exit 2)
+    CostConfig.preset(args.cost or TuneSettings.cost)  # a bad preset: ConfigError, exit 2
     out = Path(args.out)
     saved = out / SETTINGS_FILE
     if args.task == "portfolio":
@@ -114,24 +93,18 @@ def main(argv: list[str] | None = None) -> int:
         if not saved.exists():
             print(f"error: --resume: no earlier search in {out} (missing {saved}); drop --resume")
             return 2
-        # Resume exactly the search that was started: its own flags win over today's.
-        previous = json.loads(saved.read_text())
-        name = previous.pop("name")
-        for key, value in previous.items():
-            setattr(args, key, value)
+        # Resume exactly the search that was started: its saved settings win over today's
+        # flags (only the MLflow target is today's).
+        settings = TuneSettings.from_record(
+            json.loads(saved.read_text()), tracking=mlflow_target(args, "tune_strategy")
+        )
     else:
-        name = time.strftime("tune-%Y%m%d-%H%M%S")
-    settings = settings_from_args(args, name)
+        settings = settings_from_args(args, time.strftime("tune-%Y%m%d-%H%M%S"))
+    name = settings.name
     load_bars(settings.data_path)  # validate before any Ray work: bad data stops here
     out.mkdir(parents=True, exist_ok=True)
     if not args.resume:
-        keep = (
-            "budget", "data", "storage_path", "cost", "seed", "cpus_per_trial",
-            "gpus_per_trial", "num_samples", "max_concurrent", "multi_objective", "objective", "stage1_cache",
-        )  # fmt: skip
-        record = {"name": name, **{k: getattr(args, k) for k in keep}}
-        record["storage_path"] = settings.storage_path
-        saved.write_text(json.dumps(record, indent=2))
+        saved.write_text(json.dumps(settings.to_record(), indent=2))
 
     import ray
 
@@ -192,16 +165,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
     """--task portfolio: search PortfolioConfig loss weights / size / lr, test the best once."""
-    import dataclasses
-
     from quantray.data.universe import load_portfolio_task
 
-    if args.resume or args.multi_objective:
+    if args.resume or args.multi_objective:  # None (not given) or False: fine
         print("error: --task portfolio: --resume and --multi-objective are not supported yet")
         return 2
     universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
     settings = settings_from_args(args, time.strftime("tune-portfolio-%Y%m%d-%H%M%S"))
-    settings = dataclasses.replace(settings, extra={"universe": universe})
+    settings = settings.replace(extra={"universe": universe})
     load_portfolio_task(settings.data_path, universe=universe)  # bad data / universe: exit 2
     out.mkdir(parents=True, exist_ok=True)
 

@@ -149,10 +149,15 @@ def add_flags(
     return added
 
 
-def given_flags(args: argparse.Namespace, cls: type[Config], *, prefix: str = "") -> dict:
-    """The fields of ``cls`` whose flags the user gave (name -> value)."""
+def given_flags(
+    args: argparse.Namespace, cls: type[Config], *, prefix: str = "", skip: Iterable[str] = ()
+) -> dict:
+    """The fields of ``cls`` (except ``skip``) whose flags the user gave (name -> value)."""
     given = {}
+    skipped = set(skip)
     for field in dataclasses.fields(cls):
+        if field.name in skipped:
+            continue
         value = getattr(args, _dest(field.name, prefix), None)
         if value is not None:
             given[field.name] = tuple(value) if isinstance(value, list) else value
@@ -160,12 +165,18 @@ def given_flags(args: argparse.Namespace, cls: type[Config], *, prefix: str = ""
 
 
 def from_flags(
-    args: argparse.Namespace, cls: type[C], base: C | None = None, *, prefix: str = ""
+    args: argparse.Namespace,
+    cls: type[C],
+    base: C | None = None,
+    *,
+    prefix: str = "",
+    skip: Iterable[str] = (),
 ) -> C:
-    """``base`` (default ``cls()``) with every flag of ``cls`` the user gave applied; a value
-    the settings refuse is a ``ConfigError`` naming the flag."""
+    """``base`` (default ``cls()``) with every flag of ``cls`` the user gave applied (the
+    fields in ``skip``, which the script sets from flags of its own, left alone); a value the
+    settings refuse is a ``ConfigError`` naming the flag."""
     base = base if base is not None else cls()
-    changes = given_flags(args, cls, prefix=prefix)
+    changes = given_flags(args, cls, prefix=prefix, skip=skip)
     try:
         return base.replace(**changes) if changes else base
     except ConfigError as exc:

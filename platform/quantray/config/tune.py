@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from quantray.config.base import Config, ConfigError, did_you_mean
+from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
+from quantray.config.strategy import SELECTION_SCORES
 
 if TYPE_CHECKING:
     from quantray.train.tracking import MlflowTarget
@@ -138,6 +139,48 @@ class TuneSettings(Config):
     """Extra constants merged into every trial config (tests)."""
     tracking: MlflowTarget | None = None
     """MLflow target of ``--mlflow``: one run per trial (config, every epoch's report)."""
+
+    def __post_init__(self) -> None:
+        owner = "TuneSettings"
+        if isinstance(self.budget, dict):  # a saved search (JSON) hands the budget back
+            object.__setattr__(self, "budget", Budget.from_dict(self.budget))
+        check(
+            self.cpus_per_trial > 0,
+            owner,
+            f"cpus_per_trial must be > 0, got {self.cpus_per_trial}",
+        )
+        check(
+            self.gpus_per_trial >= 0,
+            owner,
+            f"gpus_per_trial must be >= 0 (e.g. 0.25), got {self.gpus_per_trial}",
+        )
+        for name in ("num_samples", "max_concurrent"):
+            value = getattr(self, name)
+            check(value is None or value >= 1, owner, f"{name} must be >= 1, got {value}")
+        check_choice(owner, "objective", self.objective, tuple(SELECTION_SCORES))
+        check(
+            self.cache_root is not None or self.local_storage,
+            owner,
+            f"storage path {self.storage_path} is a URI: also give a filesystem cache_root "
+            "(--stage1-cache DIR) for the shared stage-1 store (it needs file locks)",
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """What ``--resume`` needs to continue this exact search (JSON-able): every setting
+        except the run-time ``tracking`` target and the test-only ``extra``."""
+        record = self.to_dict()
+        record.pop("tracking", None)
+        record.pop("extra", None)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], **changes: Any) -> TuneSettings:
+        """The settings ``to_record`` saved (budget tuples restored), with ``changes``."""
+        values = dict(record)
+        budget = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in values.pop("budget").items()
+        }
+        return cls.from_dict({**values, "budget": Budget(**budget), **changes})
 
     @property
     def local_storage(self) -> bool:
