@@ -27,10 +27,10 @@ import pandas as pd
 import torch
 
 from quantray.cli import add_common_args, frame_to_markdown, run
-from quantray.config import ConfigError, DataConfig
+from quantray.config import REGIMES, ConfigError, DataConfig
 from quantray.data import FeatureNormalizer, load_task
 from quantray.data.features import FEATURE_NAMES
-from quantray.losses.market import MARKET_NAMES, classify_market
+from quantray.losses.market import classify_market
 
 
 def parse_args() -> argparse.Namespace:
@@ -228,7 +228,7 @@ def main() -> int:
         ]
     )  # fmt: skip  [n episodes, F + 2]
     by_regime = {
-        f"{MARKET_NAMES[r]} (n={int((regimes == r).sum())})": contributions[regimes == r].mean(0)
+        f"{REGIMES[r]} (n={int((regimes == r).sum())})": contributions[regimes == r].mean(0)
         for r in np.unique(regimes)
     }
     plot_regimes(by_regime, names, out / "regimes.png")

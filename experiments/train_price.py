@@ -19,7 +19,13 @@ import time
 from pathlib import Path
 
 from quantray.cli import add_common_args, mlflow_target, run, storage_path
-from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
+from quantray.config import (
+    SMOKE_STAGE1,
+    DataConfig,
+    PriceModelConfig,
+    PriceTrainConfig,
+    SplitConfig,
+)
 from quantray.data import load_bars
 from quantray.train.price import (
     CHECKPOINT_FILE,
@@ -27,17 +33,6 @@ from quantray.train.price import (
     default_data_path,
     fit_price_model,
     load_checkpoint,
-)
-
-SMOKE_MODEL = dict(
-    d_model=64,
-    n_layers=2,
-    n_heads=4,
-    kv_lora_rank=32,
-    qk_nope_head_dim=16,
-    qk_rope_head_dim=16,
-    v_head_dim=32,
-    ffn_hidden=128,
 )
 
 
@@ -66,7 +61,7 @@ def build_spec(args: argparse.Namespace) -> PriceRunSpec:
         seed=args.seed, compile=args.compile, log_grad_norms=args.log_grad_norms
     )
     if args.smoke_test:
-        model = model.replace(**SMOKE_MODEL)
+        model = model.replace(**SMOKE_STAGE1)
         train = train.replace(
             epochs=2, batch_size=16, max_steps_per_epoch=4, eval_samples=128, warmup_steps=2
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from quantray.config import DataConfig, PriceModelConfig, SplitConfig
+from quantray.config import SMALL_STAGE1, DataConfig, PriceModelConfig, SplitConfig
 from quantray.data import Task, load_task
 from quantray.data.synthetic import RegimeParams, generate
 
@@ -63,14 +63,4 @@ def regime_task() -> Task:
 def micro_model() -> PriceModelConfig:
     """A ~20k-parameter stage-1 model over 60-day windows: real MLA blocks, trains in seconds
     (use it with DataConfig(window=60))."""
-    return PriceModelConfig.preset("tiny").replace(
-        d_model=32,
-        n_layers=1,
-        n_heads=2,
-        kv_lora_rank=16,
-        qk_nope_head_dim=8,
-        qk_rope_head_dim=8,
-        v_head_dim=16,
-        ffn_hidden=64,
-        window=60,
-    )
+    return PriceModelConfig.preset("tiny").replace(**{**SMALL_STAGE1, "n_layers": 1, "window": 60})

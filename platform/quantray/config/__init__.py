@@ -24,9 +24,9 @@ from quantray.config.budget import BUDGET_UNITS, TrainingBudget
 from quantray.config.data import SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
 from quantray.config.env import ACTION_TYPES, ENV_MODES, REWARD_KINDS, EnvSettings
 from quantray.config.portfolio import PortfolioConfig
-from quantray.config.price import SMALL_STAGE1, PriceModelConfig, PriceTrainConfig
+from quantray.config.price import SMALL_STAGE1, SMOKE_STAGE1, PriceModelConfig, PriceTrainConfig
 from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
-from quantray.config.strategy import N_LEVELS, SELECTION_SCORES, StrategyConfig
+from quantray.config.strategy import N_LEVELS, REGIMES, SELECTION_SCORES, StrategyConfig
 from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
 from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
 
@@ -37,10 +37,12 @@ __all__ = [
     "ENV_MODES",
     "EVENTS_FILE",
     "N_LEVELS",
+    "REGIMES",
     "REWARD_KINDS",
     "SELECTION_SCORES",
     "SETTINGS",
     "SMALL_STAGE1",
+    "SMOKE_STAGE1",
     "SPLIT_NAMES",
     "WINDOWS",
     "Budget",

@@ -10,6 +10,10 @@ N_LEVELS: int = 11
 """A: the discrete position levels 0, 0.1, ..., 1.0 shared by the GRU head, the env's
 actions and the baselines (``quantray.accounting.position_levels``)."""
 
+REGIMES = ("bull", "bear", "sideways")
+"""Market regimes of an episode (the hindsight label of ``quantray.losses.market``); a label
+is its index here: bull 0, bear 1, sideways 2."""
+
 SELECTION_SCORES: dict[str, str] = {
     "ir": "pooled daily information ratio vs buy-and-hold",
     "sharpe": "pooled daily Sharpe",

@@ -18,9 +18,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from quantray.config import REGIMES
+
 from .calendar import drawdown
 
-REGIME_COLOURS = {"bull": "#2ca02c", "bear": "#d62728", "sideways": "#7f7f7f"}
+REGIME_COLOURS = dict(zip(REGIMES, ("#2ca02c", "#d62728", "#7f7f7f"), strict=True))
 
 
 def _shade(ax: plt.Axes, regime: pd.Series | None) -> None:

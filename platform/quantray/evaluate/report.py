@@ -22,13 +22,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from quantray.config import REGIMES
 from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.blocks import paired_mean_ci
 from quantray.evaluate.calendar import calendar_summary
 from quantray.evaluate.plots import plot_calendar, plot_learning_curves, plot_positions
 from quantray.evaluate.table import Scored, format_ci, verdict
 
-REGIME_NAMES = ("bull", "bear", "sideways")
 CEILING = "perfect_foresight"
 
 
@@ -83,7 +83,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     episodes = pd.concat([m.rows for m in methods], ignore_index=True)
     regime_of = dict(enumerate(regimes.tolist()))
-    episodes["regime"] = episodes["episode"].map(lambda e: REGIME_NAMES[regime_of[int(e)]])
+    episodes["regime"] = episodes["episode"].map(lambda e: REGIMES[regime_of[int(e)]])
     episodes.to_csv(out / "episodes.csv", index=False)
 
     scored = Scored.build({m.name: m.backtest for m in methods}, dates)
@@ -113,15 +113,15 @@ def write_report(
             lines.append(f"| {m.name} | {format_ci(ci)} | {verdict(ci)} |")
 
     lines += ["", "## By market regime (mean episode total return; n episodes)", ""]
-    counts = {r: int((regimes == i).sum()) for i, r in enumerate(REGIME_NAMES)}
-    lines.append("| method | " + " | ".join(f"{r} (n={counts[r]})" for r in REGIME_NAMES) + " |")
-    lines.append("|---|" + "---|" * len(REGIME_NAMES))
+    counts = {r: int((regimes == i).sum()) for i, r in enumerate(REGIMES)}
+    lines.append("| method | " + " | ".join(f"{r} (n={counts[r]})" for r in REGIMES) + " |")
+    lines.append("|---|" + "---|" * len(REGIMES))
     regime_table = {}
     for m in methods:
         per_ep = _seed_mean(m.rows, "total_return")
         means = [
             float(per_ep[regimes == i].mean()) if counts[r] else np.nan
-            for i, r in enumerate(REGIME_NAMES)
+            for i, r in enumerate(REGIMES)
         ]
         regime_table[m.name] = means
         lines.append(f"| {m.name} | " + " | ".join(f"{v:+.4f}" for v in means) + " |")
@@ -196,10 +196,10 @@ def write_report(
 def _plot_regimes(table: dict[str, list[float]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / max(1, len(table))
-    x = np.arange(len(REGIME_NAMES))
+    x = np.arange(len(REGIMES))
     for i, (name, means) in enumerate(table.items()):
         ax.bar(x + i * width, np.nan_to_num(means), width, label=name)
-    ax.set_xticks(x + 0.4 - width / 2, REGIME_NAMES)
+    ax.set_xticks(x + 0.4 - width / 2, REGIMES)
     ax.set_ylabel("mean episode total return")
     ax.axhline(0, color="black", lw=0.8)
     ax.legend(fontsize=8)

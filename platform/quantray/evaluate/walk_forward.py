@@ -28,11 +28,10 @@ import pandas as pd
 import torch
 
 from quantray.accounting import limit_flags
-from quantray.config import CostConfig
+from quantray.config import REGIMES, CostConfig
 from quantray.evaluate.backtest import run_backtest
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
 from quantray.evaluate.metrics import pooled_sharpe
-from quantray.evaluate.report import REGIME_NAMES
 from quantray.evaluate.stats import ConfidenceInterval
 from quantray.evaluate.table import Scored, exit_cost_note, format_ci
 from quantray.losses.market import classify_market
@@ -129,7 +128,7 @@ def regime_metrics(scored: Scored) -> pd.DataFrame:
     regime = classify_market(torch.from_numpy(any_bt.next_returns.copy())).numpy()  # [n]
     rows = []
     for name, b in scored.backtests.items():
-        for code, label in enumerate(REGIME_NAMES):
+        for code, label in enumerate(REGIMES):
             part = b.net[regime == code]
             if part.size == 0:
                 continue
@@ -207,14 +206,14 @@ def write_walk_forward_report(
                 f"{r.valid_score:+.2f} | {cells} |"
             )
         lines += ["", "By market regime (pooled Sharpe; mean episode return; episodes):", ""]
-        lines += ["| method | " + " | ".join(REGIME_NAMES) + " |", "|---|---|---|---|"]
+        lines += ["| method | " + " | ".join(REGIMES) + " |", "|---|---|---|---|"]
         for name, part in regimes.groupby("method", sort=False):
             by = {r.regime: r for r in part.itertuples()}
             cells = [
                 f"{by[g].sharpe:+.2f}; {by[g].episode_return:+.4f}; {by[g].episodes}"
                 if g in by
                 else "—"
-                for g in REGIME_NAMES
+                for g in REGIMES
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")

@@ -1,6 +1,5 @@
 from quantray.losses.market import BEAR as BEAR
 from quantray.losses.market import BULL as BULL
-from quantray.losses.market import MARKET_NAMES as MARKET_NAMES
 from quantray.losses.market import SIDEWAYS as SIDEWAYS
 from quantray.losses.market import classify_market as classify_market
 from quantray.losses.market import market_votes as market_votes

@@ -25,13 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from quantray.config import StrategyConfig
+from quantray.config import REGIMES, StrategyConfig
 
-BULL = 0
-BEAR = 1
-SIDEWAYS = 2
-MARKET_NAMES = ("bull", "bear", "sideways")
-"""Names indexed by label: ``MARKET_NAMES[BULL] == "bull"``."""
+BULL, BEAR, SIDEWAYS = (REGIMES.index(name) for name in ("bull", "bear", "sideways"))
 
 _N_CLASSES = 3
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from quantray.config import (
+    SMALL_STAGE1,
     DataConfig,
     PriceModelConfig,
     PriceTrainConfig,
@@ -28,18 +29,8 @@ from quantray.train.price import PriceRunSpec, fit_and_save
 SMOKE_SYMBOLS = ("NASDAQ", "SP500")
 SMOKE_DAYS = 800
 SMOKE_WINDOW = 60
-MICRO_STAGE1 = dict(
-    d_model=32,
-    n_layers=2,
-    n_heads=2,
-    kv_lora_rank=16,
-    qk_nope_head_dim=8,
-    qk_rope_head_dim=8,
-    v_head_dim=16,
-    ffn_hidden=64,
-    window=SMOKE_WINDOW,
-)
-"""A ~25k-parameter stage-1 model over 60-day windows."""
+MICRO_STAGE1 = {**SMALL_STAGE1, "window": SMOKE_WINDOW}
+"""The small stage-1 shape (``quantray.config.SMALL_STAGE1``) over 60-day windows."""
 
 
 def smoke_data(out: Path) -> Path:
