@@ -34,6 +34,7 @@ import pandas as pd
 from quantray.cli import add_common_args, mlflow_target, run, storage_path
 from quantray.config import (
     BUDGET_UNITS,
+    REGIMES,
     ConfigError,
     CostConfig,
     PortfolioConfig,
@@ -43,7 +44,7 @@ from quantray.config import (
 from quantray.data import load_bars, load_task
 from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, return_dates
-from quantray.evaluate.report import REGIME_NAMES, MethodResult, write_report
+from quantray.evaluate.report import MethodResult, write_report
 from quantray.evaluate.table import exit_cost_note, mean_backtest
 from quantray.evaluate.versus import backtest_episodes, baseline_backtests
 
@@ -210,7 +211,7 @@ def main() -> int:
         {**vars(args), "seeds": seeds, "task": task.describe(), "test_episodes": len(test)},
     )
     regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()
-    names = np.asarray(REGIME_NAMES)[regimes]  # [n]
+    names = np.asarray(REGIMES)[regimes]  # [n]
     regime_by_date = majority_by_date(np.repeat(names[:, None], dates.shape[1], axis=1), dates)
 
     def result_of(name: str, per_seed: list[Backtest], **cost_used) -> MethodResult:

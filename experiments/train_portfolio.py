@@ -21,14 +21,8 @@ import torch
 
 from quantray.cli import add_common_args, run
 from quantray.config import ConfigError, CostConfig, PortfolioConfig, check_choice
+from quantray.config.flags import add_flags, from_flags
 from quantray.data.universe import load_portfolio_task
-
-LOSS_WEIGHTS = (
-    "relative_return_weight",
-    "risk_cost_weight",
-    "opportunity_cost_weight",
-    "transaction_cost_weight",
-)
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,16 +31,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--universe", default=None, help="comma-separated symbols (default: all)")
     parser.add_argument("--features", default=None, help="frozen-feature cache dir (default: raw)")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
-    parser.add_argument("--cap", type=float, default=None, help="max weight per asset")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--steps-per-epoch", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    for name in LOSS_WEIGHTS:
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=None)
     parser.add_argument("--report-split", default="valid", help="valid | test")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small net: 1)")
     parser.add_argument("--seed", type=int, default=0)
+    add_flags(parser, PortfolioConfig, title="portfolio strategy settings")  # every field
     return parser.parse_args()
 
 
@@ -57,13 +45,8 @@ def main() -> int:
         raise ConfigError(f"train_portfolio: --threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     cost = CostConfig.preset(args.cost)
-    overrides = {
-        k: getattr(args, k)
-        for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "cap", *LOSS_WEIGHTS)
-        if getattr(args, k) is not None
-    }
     smoke = {"epochs": 2, "steps_per_epoch": 5, "batch_size": 16} if args.smoke_test else {}
-    config = PortfolioConfig(**smoke).replace(**overrides)
+    config = from_flags(args, PortfolioConfig, PortfolioConfig(**smoke))
     universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
     task = load_portfolio_task(args.data, universe=universe, features=args.features)
     print(f"[portfolio] {task.describe()}")

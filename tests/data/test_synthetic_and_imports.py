@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 
+from quantray.config import BEAR, BULL
 from quantray.data import load_bars
-from quantray.data.synthetic import BEAR, BULL, generate, write_bars
+from quantray.data.synthetic import generate, write_bars
 
 
 def test_seeded_and_regime_drifts():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from quantray.config import CostConfig, StrategyConfig
-from quantray.losses.market import BEAR, BULL, SIDEWAYS, classify_market
+from quantray.config import BEAR, BULL, SIDEWAYS, CostConfig, StrategyConfig
+from quantray.losses.market import classify_market
 from quantray.losses.strategy import (
     TERM_NAMES,
     StrategyLoss,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from quantray.config import StrategyConfig
-from quantray.losses.market import BEAR, BULL, SIDEWAYS, classify_market, market_votes
+from quantray.config import BEAR, BULL, SIDEWAYS, StrategyConfig
+from quantray.losses.market import classify_market, market_votes
 
 E = 20
 

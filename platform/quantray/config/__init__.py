@@ -26,14 +26,24 @@ from quantray.config.env import ACTION_TYPES, ENV_MODES, REWARD_KINDS, EnvSettin
 from quantray.config.portfolio import PortfolioConfig
 from quantray.config.price import SMALL_STAGE1, SMOKE_STAGE1, PriceModelConfig, PriceTrainConfig
 from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
-from quantray.config.strategy import N_LEVELS, REGIMES, SELECTION_SCORES, StrategyConfig
+from quantray.config.strategy import (
+    BEAR,
+    BULL,
+    N_LEVELS,
+    REGIMES,
+    SELECTION_SCORES,
+    SIDEWAYS,
+    StrategyConfig,
+)
 from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
 from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
 
 __all__ = [
     "ACTION_TYPES",
+    "BEAR",
     "BUDGETS",
     "BUDGET_UNITS",
+    "BULL",
     "ENV_MODES",
     "EVENTS_FILE",
     "N_LEVELS",
@@ -41,6 +51,7 @@ __all__ = [
     "REWARD_KINDS",
     "SELECTION_SCORES",
     "SETTINGS",
+    "SIDEWAYS",
     "SMALL_STAGE1",
     "SMOKE_STAGE1",
     "SPLIT_NAMES",

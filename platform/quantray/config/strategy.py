@@ -14,6 +14,9 @@ REGIMES = ("bull", "bear", "sideways")
 """Market regimes of an episode (the hindsight label of ``quantray.losses.market``); a label
 is its index here: bull 0, bear 1, sideways 2."""
 
+BULL, BEAR, SIDEWAYS = range(len(REGIMES))
+"""The regime labels (indices into ``REGIMES``)."""
+
 SELECTION_SCORES: dict[str, str] = {
     "ir": "pooled daily information ratio vs buy-and-hold",
     "sharpe": "pooled daily Sharpe",

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-BULL, BEAR, SIDEWAYS = 0, 1, 2
-REGIME_NAMES = ("bull", "bear", "sideways")
+from quantray.config import BEAR
 
 
 @dataclass(frozen=True)

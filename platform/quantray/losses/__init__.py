@@ -1,6 +1,3 @@
-from quantray.losses.market import BEAR as BEAR
-from quantray.losses.market import BULL as BULL
-from quantray.losses.market import SIDEWAYS as SIDEWAYS
 from quantray.losses.market import classify_market as classify_market
 from quantray.losses.market import market_votes as market_votes
 from quantray.losses.strategy import TERM_NAMES as TERM_NAMES

@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from quantray.config import REGIMES, StrategyConfig
-
-BULL, BEAR, SIDEWAYS = (REGIMES.index(name) for name in ("bull", "bear", "sideways"))
+from quantray.config import BEAR, BULL, SIDEWAYS, StrategyConfig
 
 _N_CLASSES = 3
 
