@@ -84,7 +84,7 @@ def settings_from_args(args: argparse.Namespace, name: str) -> TuneSettings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    CostConfig.preset(args.cost or TuneSettings.cost)  # a bad preset: ConfigError, exit 2
+    CostConfig.preset(getattr(args, "cost", TuneSettings.cost))  # bad preset: exit 2
     out = Path(args.out)
     saved = out / SETTINGS_FILE
     if args.task == "portfolio":
@@ -167,7 +167,7 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
     """--task portfolio: search PortfolioConfig loss weights / size / lr, test the best once."""
     from quantray.data.universe import load_portfolio_task
 
-    if args.resume or args.multi_objective:  # None (not given) or False: fine
+    if args.resume or getattr(args, "multi_objective", False):
         print("error: --task portfolio: --resume and --multi-objective are not supported yet")
         return 2
     universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]

@@ -5,8 +5,9 @@
 StrategyConfig, base)`` is ``base`` with every flag the user gave applied, validated by the
 class's ``__post_init__`` (a bad value is a ``ConfigError``: the scripts exit 2 with it).
 
-Fields whose type has no plain command-line form (nested settings, dicts) are left out; the
-flag defaults are None, meaning "keep the base object's value".
+Fields whose type has no plain command-line form (nested settings, dicts) are left out. A flag
+not given leaves no attribute on the parsed namespace (``argparse.SUPPRESS``): the base
+object's value is kept, and ``--price-limit none`` can still set a field to None.
 """
 
 from __future__ import annotations
@@ -136,15 +137,17 @@ def add_flags(
         name, dest = flag_name(field.name, prefix), _dest(field.name, prefix)
         if kind[0] == "bool":
             group.add_argument(
-                name, dest=dest, action=argparse.BooleanOptionalAction, default=None,
+                name, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                 help=help_text,
             )  # fmt: skip
         elif kind[0] == "list":
             group.add_argument(
-                name, dest=dest, nargs="*", type=kind[1], default=None, help=help_text
+                name, dest=dest, nargs="*", type=kind[1], default=argparse.SUPPRESS, help=help_text
             )
         else:
-            group.add_argument(name, dest=dest, type=kind[1], default=None, help=help_text)
+            group.add_argument(
+                name, dest=dest, type=kind[1], default=argparse.SUPPRESS, help=help_text
+            )
         added.append(field.name)
     return added
 
@@ -158,8 +161,9 @@ def given_flags(
     for field in dataclasses.fields(cls):
         if field.name in skipped:
             continue
-        value = getattr(args, _dest(field.name, prefix), None)
-        if value is not None:
+        dest = _dest(field.name, prefix)
+        if hasattr(args, dest):
+            value = getattr(args, dest)
             given[field.name] = tuple(value) if isinstance(value, list) else value
     return given
 

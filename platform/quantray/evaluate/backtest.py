@@ -48,25 +48,19 @@ class Backtest:
 
     def episode_metrics(self, periods_per_year: int = TRADING_DAYS_PER_YEAR) -> pd.DataFrame:
         """Per-episode metrics (see ``episode_metrics``)."""
-        return episode_metrics(
-            self.net,
-            self.executed,
-            prev_position=self.prev_position,
-            benchmark_returns=self.next_returns,
-            costs=self.costs,
-            periods_per_year=periods_per_year,
-        )
+        return episode_metrics(self.net, self.executed, **self._inputs(periods_per_year))
 
     def pooled_metrics(self, periods_per_year: int = TRADING_DAYS_PER_YEAR) -> dict[str, float]:
         """Metrics of all episodes concatenated (see ``pooled_metrics``)."""
-        return pooled_metrics(
-            self.net,
-            self.executed,
-            prev_position=self.prev_position,
-            benchmark_returns=self.next_returns,
-            costs=self.costs,
-            periods_per_year=periods_per_year,
-        )
+        return pooled_metrics(self.net, self.executed, **self._inputs(periods_per_year))
+
+    def _inputs(self, periods_per_year: int) -> dict:
+        return {
+            "prev_position": self.prev_position,
+            "benchmark_returns": self.next_returns,
+            "costs": self.costs,
+            "periods_per_year": periods_per_year,
+        }
 
 
 def run_backtest(

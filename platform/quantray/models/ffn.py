@@ -23,30 +23,38 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class SwiGLU(nn.Module):
+class GatedFFN(nn.Module):
+    """``w2(act(w1 x) * w3 x)``: x [..., D] -> [..., D], the GLU feed-forward family
+    (Shazeer, 2020); subclasses choose ``act``."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden, bias=False)
+        self.w2 = nn.Linear(hidden, dim, bias=False)
+        self.w3 = nn.Linear(dim, hidden, bias=False)
+
+    @staticmethod
+    def act(x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(self.act(self.w1(x)) * self.w3(x))
+
+
+class SwiGLU(GatedFFN):
     """``w2(silu(w1 x) * w3 x)``: x [..., D] -> [..., D]."""
 
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.w1 = nn.Linear(dim, hidden, bias=False)
-        self.w2 = nn.Linear(hidden, dim, bias=False)
-        self.w3 = nn.Linear(dim, hidden, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+    @staticmethod
+    def act(x: torch.Tensor) -> torch.Tensor:
+        return F.silu(x)
 
 
-class GeGLU(nn.Module):
+class GeGLU(GatedFFN):
     """``w2(gelu(w1 x) * w3 x)`` with the tanh-approximate GELU: x [..., D] -> [..., D]."""
 
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.w1 = nn.Linear(dim, hidden, bias=False)
-        self.w2 = nn.Linear(hidden, dim, bias=False)
-        self.w3 = nn.Linear(dim, hidden, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.gelu(self.w1(x), approximate="tanh") * self.w3(x))
+    @staticmethod
+    def act(x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x, approximate="tanh")
 
 
 def load_balancing_loss(probs: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,166 @@
+"""Settings in one place: flags generated from the dataclasses, env settings, saved searches."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+
+import pytest
+
+from quantray.config import (
+    BUDGETS,
+    N_LEVELS,
+    Config,
+    ConfigError,
+    CostConfig,
+    DataConfig,
+    EnvSettings,
+    PortfolioConfig,
+    PPOSettings,
+    SACSettings,
+    StrategyConfig,
+    TuneSettings,
+)
+from quantray.config.flags import add_flags, field_docs, flag_name, from_flags
+
+EVERY_SETTINGS_CLASS = (
+    StrategyConfig,
+    PortfolioConfig,
+    PPOSettings,
+    SACSettings,
+    CostConfig,
+    DataConfig,
+)
+
+
+@pytest.mark.parametrize("cls", EVERY_SETTINGS_CLASS, ids=lambda c: c.__name__)
+def test_every_field_gets_a_documented_flag(cls):
+    parser = argparse.ArgumentParser()
+    added = add_flags(parser, cls)
+    assert added == [f.name for f in dataclasses.fields(cls)]
+    docs = field_docs(cls)
+    assert set(docs) == set(added), "every field has a docstring, shown as its flag's help"
+    help_text = parser.format_help()
+    for name in added:
+        assert flag_name(name) in help_text
+
+
+def test_a_new_field_needs_no_flag_code():
+    @dataclass(frozen=True)
+    class Extended(StrategyConfig):
+        momentum_weight: float = 0.0
+        """A brand-new loss weight."""
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser, Extended)
+    args = parser.parse_args(
+        ["--momentum-weight", "0.25", "--no-hard", "--risk-measure", "drawdown"]
+    )
+    got = from_flags(args, Extended)
+    assert got.momentum_weight == 0.25
+    assert got.risk_measure == "drawdown"
+    assert got.hard is False
+    assert "A brand-new loss weight." in parser.format_help()
+
+
+def test_flags_override_only_what_was_given_and_keep_the_base():
+    parser = argparse.ArgumentParser()
+    add_flags(parser, PPOSettings, prefix="ppo-")
+    base = PPOSettings.smoke()
+    assert from_flags(parser.parse_args([]), PPOSettings, base, prefix="ppo-") == base
+    args = parser.parse_args(["--ppo-lr", "1e-3", "--ppo-lambda", "0.9"])
+    got = from_flags(args, PPOSettings, base, prefix="ppo-")
+    assert got == base.replace(lr=1e-3, lambda_=0.9)
+
+
+def test_optional_and_tuple_fields_parse():
+    parser = argparse.ArgumentParser()
+    add_flags(parser, CostConfig)
+    args = parser.parse_args(
+        ["--price-limit", "0.1", "--enforce-price-limit", "--st-codes", "600123", "sz000004"]
+    )
+    got = from_flags(args, CostConfig)
+    assert got.price_limit == 0.1 and got.enforce_price_limit is True
+    assert got.st_codes == ("600123", "sz000004")
+    args = parser.parse_args(["--price-limit", "none"])
+    assert (
+        from_flags(
+            args, CostConfig, CostConfig.preset("cn_a_share").replace(enforce_price_limit=False)
+        ).price_limit
+        is None
+    )
+
+
+def test_a_refused_value_names_the_flag():
+    parser = argparse.ArgumentParser()
+    add_flags(parser, StrategyConfig)
+    args = parser.parse_args(["--risk-measure", "variance"])
+    with pytest.raises(ConfigError, match=r"risk_measure must be one of .*--risk-measure"):
+        from_flags(args, StrategyConfig)
+
+
+def test_skipped_fields_are_neither_flags_nor_read():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cost")  # the script's own flag with a field's name
+    added = add_flags(parser, EnvSettings, skip=("cost", "data", "features"))
+    assert "cost" not in added
+    args = parser.parse_args(["--cost", "cn_a_share", "--reward", "shaped"])
+    got = from_flags(args, EnvSettings, skip=("cost",))
+    assert got.cost == "none" and got.reward == "shaped"
+
+
+def test_env_settings_round_trip_through_rllib_env_config_and_typos_are_caught():
+    settings = EnvSettings(
+        cost=CostConfig.preset("cn_a_share"),
+        episode_indices=[3, 1],
+        data_config=DataConfig(episode_len=10),
+    )
+    assert settings.episode_indices == (3, 1)
+    assert EnvSettings.from_dict(settings.to_dict()) == settings
+    assert settings.cost_config() == CostConfig.preset("cn_a_share")
+    with pytest.raises(ConfigError, match='Did you mean "reward"'):
+        EnvSettings.of(rewrd="shaped")
+    with pytest.raises(ConfigError, match="risk_weight"):
+        EnvSettings(risk_weight=float("nan"))
+
+
+def test_rllib_episode_length_follows_the_data_config():
+    from quantray.rl.config import episode_len, sac_config
+
+    assert episode_len({}) == DataConfig().episode_len
+    config = sac_config(EnvSettings(data_config=DataConfig(episode_len=10)), smoke=True)
+    assert config.rollout_fragment_length == 10
+
+
+def test_saved_search_settings_restore_exactly(tmp_path):
+    settings = TuneSettings(
+        budget=BUDGETS["smoke"],
+        data_path=str(tmp_path / "bars.csv"),
+        storage_path=str(tmp_path / "ray"),
+        name="tune-1",
+        cost="cn_a_share",
+        seed=7,
+        num_samples=5,
+        objective="sharpe",
+    )
+    import json
+
+    record = json.loads(json.dumps(settings.to_record()))
+    assert TuneSettings.from_record(record) == settings
+    with pytest.raises(ConfigError, match="cpus_per_trial must be > 0"):
+        settings.replace(cpus_per_trial=0)
+
+
+def test_position_levels_are_one_constant():
+    import quantray.accounting as accounting
+    from quantray.envs.spaces import action_space
+
+    assert StrategyConfig().n_actions == N_LEVELS == len(accounting.position_levels())
+    assert action_space("discrete").n == N_LEVELS
+
+
+def test_config_subclasses_reject_unknown_keys_with_a_hint():
+    assert issubclass(TuneSettings, Config)
+    with pytest.raises(ConfigError, match='Did you mean "train_batch_size"'):
+        PPOSettings.from_dict({"train_batchsize": 10})
