@@ -38,9 +38,13 @@ from quantray.config import (
     ConfigError,
     CostConfig,
     PortfolioConfig,
+    PPOSettings,
+    SACSettings,
+    StrategyConfig,
     TrainingBudget,
     check_choice,
 )
+from quantray.config.flags import add_flags, from_flags, given_flags
 from quantray.data import load_bars, load_task
 from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, return_dates
@@ -98,7 +102,28 @@ def parse_args() -> argparse.Namespace:
         "default training lengths: no budget matching or tuning yet)",
     )
     parser.add_argument("--universe", default=None, help="portfolio: comma-separated symbols")
+    # Every method's own settings, fixed for all its seeds (tuning searches on top of them).
+    add_flags(parser, StrategyConfig, prefix="gru-", skip=GRU_FIXED, title="GRU settings")
+    add_flags(parser, PPOSettings, prefix="ppo-", title="PPO settings")
+    add_flags(parser, SACSettings, prefix="sac-", title="SAC settings")
     return parser.parse_args()
+
+
+GRU_FIXED = ("feature_dim", "select_by")
+"""GRU settings compare.py sets itself: the features' width and the one selection score
+every method is judged by."""
+
+
+def method_overrides(args: argparse.Namespace) -> dict[str, dict]:
+    """The settings each method's flags fix (method -> field -> value), checked now."""
+    overrides = {
+        "gru": given_flags(args, StrategyConfig, prefix="gru-", skip=GRU_FIXED),
+        "ppo": given_flags(args, PPOSettings, prefix="ppo-"),
+        "sac": given_flags(args, SACSettings, prefix="sac-"),
+    }
+    for cls, prefix in ((StrategyConfig, "gru-"), (PPOSettings, "ppo-"), (SACSettings, "sac-")):
+        from_flags(args, cls, prefix=prefix, skip=GRU_FIXED if prefix == "gru-" else ())
+    return overrides
 
 
 def _settings(args: argparse.Namespace) -> tuple[list[str], TrainingBudget, int]:
@@ -132,6 +157,7 @@ def main() -> int:
     args = parse_args()
     check_choice("compare", "--task", args.task, ("single", "portfolio"))
     methods, budget, seeds = _settings(args)
+    overrides = method_overrides(args)  # a bad --gru-/--ppo-/--sac- value: exit 2 here
     cost = CostConfig.preset(args.cost)
     if args.task == "portfolio":
         return compare_portfolio(args, methods, cost)
@@ -176,6 +202,7 @@ def main() -> int:
             cost=args.cost,
             storage_path=storage_path(args),
             smoke=args.smoke_test,
+            overrides=overrides[method],
         )
         trials.to_csv(out / f"tune_{method}.csv", index=False)
         print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
@@ -190,6 +217,7 @@ def main() -> int:
                 params=params[method],
                 seed=seed,
                 smoke=args.smoke_test,
+                overrides=overrides[method],
             )
             runs[method].append(result)
             print(

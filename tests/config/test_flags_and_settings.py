@@ -164,3 +164,19 @@ def test_config_subclasses_reject_unknown_keys_with_a_hint():
     assert issubclass(TuneSettings, Config)
     with pytest.raises(ConfigError, match='Did you mean "train_batch_size"'):
         PPOSettings.from_dict({"train_batchsize": 10})
+
+
+def test_compare_overrides_sit_between_defaults_and_tuned_params(regime_task):
+    from quantray.tune.methods import SELECT, method_settings
+
+    ppo = method_settings(
+        "ppo", {"lr": 1e-3}, regime_task, smoke=True, overrides={"lr": 5e-4, "hidden": 32}
+    )
+    assert ppo == PPOSettings.smoke().replace(lr=1e-3, hidden=32)
+    gru = method_settings(
+        "gru", {}, regime_task, smoke=False, overrides={"risk_measure": "drawdown"}
+    )
+    assert gru.risk_measure == "drawdown" and gru.feature_dim == regime_task.dim
+    assert gru.select_by == SELECT.removeprefix("valid_")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        method_settings("sac", {}, regime_task, smoke=True, overrides={"lrr": 1.0})

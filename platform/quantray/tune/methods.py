@@ -101,21 +101,31 @@ class MethodSpace:
         return {k: v for k, v in config.items() if k not in self.constants}
 
 
-def _rl_settings(method: str, params: dict[str, Any], smoke: bool) -> Any:
+def _rl_settings(
+    method: str, params: dict[str, Any], smoke: bool, overrides: dict[str, Any]
+) -> Any:
     from quantray.config.rl import SETTINGS
 
     cls = SETTINGS[method]
-    base = cls.smoke() if smoke else cls()
+    base = (cls.smoke() if smoke else cls()).replace(**overrides)
     settings = base.replace(**params)
     if method == "ppo" and settings.minibatch_size > settings.train_batch_size:
         settings = settings.replace(minibatch_size=settings.train_batch_size)
     return settings
 
 
-def method_settings(method: str, params: dict[str, Any], task: Task, smoke: bool) -> Any:
-    """The settings object a method trains with: defaults (smoke sizes in smoke runs) with
+def method_settings(
+    method: str,
+    params: dict[str, Any],
+    task: Task,
+    smoke: bool,
+    overrides: dict[str, Any] | None = None,
+) -> Any:
+    """The settings object a method trains with: defaults (smoke sizes in smoke runs), then
+    the user's ``overrides`` (fields of the method's settings class), then the tuned
     ``params`` over them (unknown names are a ConfigError with a did-you-mean hint)."""
     check_choice("method_settings", "method", method, METHODS)
+    overrides = dict(overrides or {})
     if method == "gru":
         unknown = set(params) - set(STRATEGY_PARAMS)
         if unknown:
@@ -126,8 +136,8 @@ def method_settings(method: str, params: dict[str, Any], task: Task, smoke: bool
         base = StrategyConfig(feature_dim=task.dim, select_by=SELECT.removeprefix("valid_"))
         if smoke:
             base = base.replace(batch_size=GRU_SMOKE_BATCH, hidden_size=16, head_hidden=16)
-        return base.replace(**params)
-    return _rl_settings(method, params, smoke)
+        return base.replace(**overrides).replace(**params)
+    return _rl_settings(method, params, smoke, overrides)
 
 
 def train_method(
@@ -140,12 +150,14 @@ def train_method(
     seed: int = 0,
     smoke: bool = False,
     log: Callable[[str], None] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> MethodRun:
     """Train ``method`` for ``seed`` to ``budget`` on the train split, keep the best
-    validation checkpoint. PPO / SAC need a running Ray."""
+    validation checkpoint. PPO / SAC need a running Ray. ``overrides``: settings fields the
+    user fixed (``method_settings``)."""
     from quantray.config import CostConfig
 
-    settings = method_settings(method, dict(params or {}), task, smoke)
+    settings = method_settings(method, dict(params or {}), task, smoke, overrides)
     if method == "gru":
         cost_config = CostConfig.preset(cost)
         result = train_strategy(task, settings, cost_config, seed=seed, budget=budget, log=log)
@@ -208,6 +220,7 @@ def method_trial(config: dict[str, Any]) -> None:
         params=space.params_of(config),
         seed=int(config["seed"]),
         smoke=bool(config["smoke"]),
+        overrides=config["overrides"],
     )
     tune.report(
         {
@@ -231,6 +244,7 @@ def tune_method(
     seed: int = 0,
     smoke: bool = False,
     max_concurrent: int = 2,
+    overrides: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """``num_trials`` Tune trials of ``method`` (OptunaSearch TPE over ``MethodSpace``), each
     trained to ``budget`` and scored on validation. Returns (best parameters, one row per
@@ -249,6 +263,7 @@ def tune_method(
         "cost": cost,
         "seed": seed,
         "smoke": smoke,
+        "overrides": dict(overrides or {}),
     }
     constants["constant_keys"] = [*constants, "constant_keys"]
     space = MethodSpace(method, constants)
