@@ -13,32 +13,26 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.config import PortfolioEnvSettings
 from quantray.data.universe import PortfolioTask
 from quantray.envs.portfolio_market import PortfolioBook, portfolio_spaces, shared_portfolio_task
 
 
 def make_book(
-    *,
-    data: str | Path | None,
-    universe: list[str] | tuple[str, ...] | None,
-    features: str | Path | None,
-    task: PortfolioTask | None,
-    data_config: DataConfig | None,
-    split_config: SplitConfig | None,
-    num: int,
-    **book: Any,
+    settings: PortfolioEnvSettings, task: PortfolioTask | None, num: int
 ) -> PortfolioBook:
-    """Resolve the env arguments (a shared PortfolioTask or paths) into a ``PortfolioBook``."""
+    """Resolve the env settings (and a shared PortfolioTask, if given) into a ``PortfolioBook``
+    of ``num`` portfolios."""
+    s = settings
     if task is not None:
         given = [
             k
             for k, v in (
-                ("data", data),
-                ("universe", universe),
-                ("features", features),
-                ("data_config", data_config),
-                ("split_config", split_config),
+                ("data", s.data),
+                ("universe", s.universe),
+                ("features", s.features),
+                ("data_config", s.data_config),
+                ("split_config", s.split_config),
             )
             if v is not None
         ]
@@ -47,8 +41,16 @@ def make_book(
                 f"PortfolioEnv: got task= and also {', '.join(given)}; pass one or the other"
             )
     else:
-        task = shared_portfolio_task(data, universe, features, data_config, split_config)
-    return PortfolioBook(task, num=num, **book)
+        task = shared_portfolio_task(s.data, s.universe, s.features, s.data_config, s.split_config)
+    return PortfolioBook(
+        task,
+        num=num,
+        split=s.split,
+        mode=s.mode,
+        cost=s.cost,
+        cap=s.cap,
+        episode_indices=s.episode_indices,
+    )
 
 
 class PortfolioEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
@@ -111,11 +113,12 @@ class PortfolioEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Arguments
 
-    ``data`` (bars file or directory; None = bundled sample), ``universe`` (list of symbols;
-    None = all), ``features`` (frozen-feature cache; None = raw), ``split``, ``mode``,
-    ``episode_indices``, ``cost`` (preset name or ``CostConfig``), ``cap`` (max weight per
-    asset, None = no cap), ``task`` (a prebuilt ``PortfolioTask`` to share), ``data_config``,
-    ``split_config``.
+    The fields of ``quantray.config.PortfolioEnvSettings`` as keyword arguments (or a whole
+    ``settings=`` they override): ``data`` (bars file or directory; None = bundled sample),
+    ``universe`` (symbols; None = all), ``features`` (frozen-feature cache; None = raw),
+    ``split``, ``mode``, ``episode_indices``, ``cost`` (preset name or ``CostConfig``), ``cap``
+    (max weight per asset, None = no cap), ``data_config``, ``split_config``; and ``task``, a
+    prebuilt ``PortfolioTask`` to share.
 
     ## Info
 
@@ -133,31 +136,14 @@ class PortfolioEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self,
         data: str | Path | None = None,
         *,
-        universe: list[str] | tuple[str, ...] | None = None,
-        features: str | Path | None = None,
-        split: str = "train",
-        mode: str = "train",
-        episode_indices: np.ndarray | list[int] | None = None,
-        cost: str | CostConfig = "none",
-        cap: float | None = None,
         task: PortfolioTask | None = None,
-        data_config: DataConfig | None = None,
-        split_config: SplitConfig | None = None,
+        settings: PortfolioEnvSettings | None = None,
+        **fields: Any,
     ) -> None:
-        self.book = make_book(
-            data=data,
-            universe=universe,
-            features=features,
-            task=task,
-            data_config=data_config,
-            split_config=split_config,
-            num=1,
-            split=split,
-            mode=mode,
-            cost=cost,
-            cap=cap,
-            episode_indices=episode_indices,
-        )
+        if data is not None:
+            fields["data"] = data
+        self.settings = PortfolioEnvSettings.of(settings, **fields)
+        self.book = make_book(self.settings, task, num=1)
         self.action_space, self.observation_space = portfolio_spaces(
             self.book.task.n_assets, self.book.task.dim, self.book.task.task.source == "raw"
         )

@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.config import PortfolioEnvSettings
 from quantray.data.universe import PortfolioTask
 from quantray.envs.portfolio_env import make_book
 from quantray.envs.portfolio_market import portfolio_spaces
@@ -40,34 +40,17 @@ class PortfolioVectorEnv(VectorEnv):
         num_envs: int = 1,
         data: str | Path | None = None,
         *,
-        universe: list[str] | tuple[str, ...] | None = None,
-        features: str | Path | None = None,
-        split: str = "train",
-        mode: str = "train",
-        episode_indices: np.ndarray | list[int] | None = None,
-        cost: str | CostConfig = "none",
-        cap: float | None = None,
         task: PortfolioTask | None = None,
-        data_config: DataConfig | None = None,
-        split_config: SplitConfig | None = None,
+        settings: PortfolioEnvSettings | None = None,
+        **fields: Any,
     ) -> None:
         if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
             raise ValueError(f"PortfolioVectorEnv: num_envs must be an int >= 1, got {num_envs!r}")
         M = self.num_envs = int(num_envs)
-        self.book = make_book(
-            data=data,
-            universe=universe,
-            features=features,
-            task=task,
-            data_config=data_config,
-            split_config=split_config,
-            num=M,
-            split=split,
-            mode=mode,
-            cost=cost,
-            cap=cap,
-            episode_indices=episode_indices,
-        )
+        if data is not None:
+            fields["data"] = data
+        self.settings = PortfolioEnvSettings.of(settings, **fields)
+        self.book = make_book(self.settings, task, num=M)
         self.single_action_space, self.single_observation_space = portfolio_spaces(
             self.book.task.n_assets, self.book.task.dim, self.book.task.task.source == "raw"
         )

@@ -11,7 +11,7 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``data``          | ``DataConfig`` (geometry), ``SplitConfig``, ``CostConfig``      |
 | ``price``         | ``PriceModelConfig`` + ALL stage-1 size presets, ``PriceTrainConfig`` |
 | ``strategy``      | ``StrategyConfig`` (stage-2 GRU), ``SELECTION_SCORES``          |
-| ``env``           | ``EnvSettings`` (both trading envs and RLlib's ``env_config``)  |
+| ``env``           | ``EnvSettings``, ``PortfolioEnvSettings`` (envs + RLlib ``env_config``) |
 | ``rl``            | ``PPOSettings``, ``SACSettings``                                |
 | ``budget``        | ``TrainingBudget`` (equal budgets across methods)               |
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
@@ -22,7 +22,14 @@ the fields into command-line flags, so every field is settable from the CLI.
 from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
 from quantray.config.budget import BUDGET_UNITS, TrainingBudget
 from quantray.config.data import SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
-from quantray.config.env import ACTION_TYPES, ENV_MODES, REWARD_KINDS, EnvSettings
+from quantray.config.env import (
+    ACTION_TYPES,
+    ENV_MODES,
+    REWARD_KINDS,
+    EnvSettings,
+    MarketSettings,
+    PortfolioEnvSettings,
+)
 from quantray.config.portfolio import PortfolioConfig
 from quantray.config.price import SMALL_STAGE1, SMOKE_STAGE1, PriceModelConfig, PriceTrainConfig
 from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
@@ -62,8 +69,10 @@ __all__ = [
     "CostConfig",
     "DataConfig",
     "EnvSettings",
+    "MarketSettings",
     "PPOSettings",
     "PortfolioConfig",
+    "PortfolioEnvSettings",
     "PriceModelConfig",
     "PriceTrainConfig",
     "SACSettings",

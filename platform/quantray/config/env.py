@@ -1,9 +1,10 @@
-"""The trading env's settings: one object for ``TradingEnv``, ``TradingVectorEnv`` and RLlib.
+"""The envs' settings: one object per env family, shared by its single and vector env and RLlib.
 
 ``EnvSettings`` holds every argument of the single-asset env except a prebuilt ``Task`` (a
-runtime object, not a setting). Both envs take its fields as keyword arguments (or a whole
-``settings=``), and RLlib's ``env_config`` is ``EnvSettings.to_dict()``: the arguments are
-written once, here, with their checks.
+runtime object, not a setting), ``PortfolioEnvSettings`` those of the portfolio env; both
+extend ``MarketSettings`` (data, features, split, episodes, costs). The envs take the fields
+as keyword arguments (or a whole ``settings=``), and RLlib's ``env_config`` is
+``settings.to_dict()``: the arguments are written once, here, with their checks.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from quantray.config.base import Config, ConfigError, check, check_choice
 from quantray.config.data import SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
+
+M = TypeVar("M", bound="MarketSettings")
 
 ENV_MODES = ("train", "eval")
 """train: episodes drawn uniformly (with replacement) from every start day of the split;
@@ -41,8 +44,11 @@ def _as_config(value: Any, cls: type[Config], name: str) -> Any:
 
 
 @dataclass(frozen=True)
-class EnvSettings(Config):
-    """Everything that defines a trading env besides a prebuilt Task (see ``TradingEnv``)."""
+class MarketSettings(Config):
+    """What every market env is played on: data, features, split, episodes, costs."""
+
+    OWNER: ClassVar[str] = "env"
+    """The env's name in error messages (users meet these errors through the env)."""
 
     data: str | None = None
     """Bars file or directory (``quantray.data.load_bars``); None = the bundled sample."""
@@ -57,23 +63,13 @@ class EnvSettings(Config):
     """A fixed list of indices into the mode's episode list, replayed in order (cycling)."""
     cost: str | CostConfig = "none"
     """Cost preset name ("none" | "us_equity" | "cn_a_share") or a ``CostConfig``."""
-    action_type: str = "discrete"
-    """"discrete" (Discrete(11) position levels) | "continuous" (Box(0, 1) position)."""
-    reward: str = "return"
-    """"return" (the accounting's daily net return) | "shaped" (minus the penalties below)."""
-    include_episode_return: bool = False
-    """Add the episode's net return so far as an observation column (D + 2)."""
-    risk_weight: float = 0.5
-    """"shaped" only: weight of max(-net_t, 0), the per-day downside penalty."""
-    opportunity_weight: float = 0.0
-    """"shaped" only: weight of (1 - p_t) * max(r_{t+1}, 0), the upside missed."""
     data_config: DataConfig | None = None
     """Window and episode geometry for ``load_task`` (None = the defaults)."""
     split_config: SplitConfig | None = None
     """Split fractions or dates for ``load_task`` (None = the defaults)."""
 
     def __post_init__(self) -> None:
-        owner = "TradingEnv"  # users meet these errors through the env
+        owner = self.OWNER
         for name in ("data", "features"):
             value = getattr(self, name)
             if isinstance(value, Path):
@@ -91,8 +87,6 @@ class EnvSettings(Config):
         object.__setattr__(
             self, "split_config", _as_config(self.split_config, SplitConfig, "split_config")
         )
-        check_choice(owner, "action_type", self.action_type, ACTION_TYPES)
-        check_choice(owner, "reward", self.reward, REWARD_KINDS)
         check(
             self.split in SPLIT_NAMES,
             owner,
@@ -104,6 +98,41 @@ class EnvSettings(Config):
             f'mode="{self.mode}" is not supported; expected "train" (random starts) or "eval" '
             "(the fixed non-overlapping list, in order)",
         )
+
+    def cost_config(self) -> CostConfig:
+        """The cost model: the preset named by ``cost``, or ``cost`` itself."""
+        return CostConfig.resolve(self.cost)
+
+    @classmethod
+    def of(cls: type[M], settings: M | None = None, **fields: Any) -> M:
+        """``settings`` (default: all defaults) with ``fields`` changed; unknown names are an
+        error with a "did you mean" hint."""
+        base = settings if settings is not None else cls()
+        return base.replace(**fields) if fields else base
+
+
+@dataclass(frozen=True)
+class EnvSettings(MarketSettings):
+    """Everything that defines a trading env besides a prebuilt Task (see ``TradingEnv``)."""
+
+    OWNER: ClassVar[str] = "TradingEnv"
+
+    action_type: str = "discrete"
+    """"discrete" (Discrete(11) position levels) | "continuous" (Box(0, 1) position)."""
+    reward: str = "return"
+    """"return" (the accounting's daily net return) | "shaped" (minus the penalties below)."""
+    include_episode_return: bool = False
+    """Add the episode's net return so far as an observation column (D + 2)."""
+    risk_weight: float = 0.5
+    """"shaped" only: weight of max(-net_t, 0), the per-day downside penalty."""
+    opportunity_weight: float = 0.0
+    """"shaped" only: weight of (1 - p_t) * max(r_{t+1}, 0), the upside missed."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = self.OWNER
+        check_choice(owner, "action_type", self.action_type, ACTION_TYPES)
+        check_choice(owner, "reward", self.reward, REWARD_KINDS)
         for name in ("risk_weight", "opportunity_weight"):
             value = getattr(self, name)
             check(
@@ -112,12 +141,25 @@ class EnvSettings(Config):
                 f"{name} must be a finite number >= 0, got {value!r}",
             )
 
-    def cost_config(self) -> CostConfig:
-        """The cost model: the preset named by ``cost``, or ``cost`` itself."""
-        return CostConfig.resolve(self.cost)
 
-    @classmethod
-    def of(cls, settings: EnvSettings | None = None, **fields: Any) -> EnvSettings:
-        """``settings`` (default: all defaults) with ``fields`` changed; unknown names are an
-        error with a "did you mean" hint."""
-        return (settings or cls()).replace(**fields) if fields else (settings or cls())
+@dataclass(frozen=True)
+class PortfolioEnvSettings(MarketSettings):
+    """Everything that defines a portfolio env besides a prebuilt PortfolioTask (see
+    ``PortfolioEnv``)."""
+
+    OWNER: ClassVar[str] = "PortfolioEnv"
+
+    universe: tuple[str, ...] | None = None
+    """Symbols of the universe (None = every symbol of the data)."""
+    cap: float | None = None
+    """Max weight per asset (the excess stays in cash); None = no cap."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.universe is not None and not isinstance(self.universe, tuple):
+            object.__setattr__(self, "universe", tuple(str(s) for s in self.universe))
+        check(
+            self.cap is None or 0.0 < self.cap <= 1.0,
+            self.OWNER,
+            f"cap must be in (0, 1] or None, got {self.cap!r}",
+        )
