@@ -68,6 +68,12 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+@pytest.fixture
+def ports():
+    """``free_ports`` for tests: ``ports(n)`` gives n free TCP ports on 127.0.0.1."""
+    return free_ports
+
+
 def _missing_tools() -> list[str]:
     return [name for name, exe in TOOLS.items() if shutil.which(exe) is None]
 

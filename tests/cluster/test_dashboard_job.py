@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,17 +46,6 @@ PUBLISH = (
 )
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def get(url: str, token: str) -> tuple[int, str]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
@@ -80,10 +68,10 @@ def wait_for(check, timeout: float, every: float = 1.0):
     return check()
 
 
-def test_ray_job_submit_reaches_succeeded_and_exports_custom_metric():
+def test_ray_job_submit_reaches_succeeded_and_exports_custom_metric(ports):
     tmp = Path(tempfile.mkdtemp(prefix="qrd", dir="/tmp"))  # short: socket paths are limited
     token = secrets.token_hex(32)
-    gcs, dash, metrics, client, agent, agent_grpc, runtime_env = free_ports(7)
+    gcs, dash, metrics, client, agent, agent_grpc, runtime_env = ports(7)
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
