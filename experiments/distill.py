@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 
 from quantray.cli import add_common_args, frame_to_markdown, run
-from quantray.config import ConfigError, CostConfig, StrategyConfig
+from quantray.config import ConfigError, CostConfig, DistillConfig, StrategyConfig
+from quantray.config.flags import add_flags, from_flags
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,9 +37,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--width", type=float, default=0.5, help="student width factor (0, 1]")
     parser.add_argument("--student-layers", type=int, default=None, help="default: teacher's")
     parser.add_argument("--steps", type=int, default=300, help="student training batches")
-    parser.add_argument("--label-weight", type=float, default=1.0)
-    parser.add_argument("--price-weight", type=float, default=1.0)
-    parser.add_argument("--feature-weight", type=float, default=1.0)
     parser.add_argument("--sparsities", default="0.25,0.5,0.75", help="comma-separated")
     parser.add_argument("--prune-targets", default="heads,ffn", help="heads, ffn, experts")
     parser.add_argument("--finetune-steps", type=int, default=50)
@@ -46,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--strategy-epochs", type=int, default=5, help="0 skips stage 2")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--seed", type=int, default=0)
+    add_flags(parser, DistillConfig, title="distillation loss weights")
     return parser.parse_args()
 
 
@@ -69,7 +68,6 @@ def main() -> int:
 
     from quantray.compress import (
         TARGETS,
-        DistillConfig,
         count_units,
         distill,
         finetune,
@@ -78,6 +76,7 @@ def main() -> int:
         student_config,
         windows_per_second,
     )
+    from quantray.config import DistillConfig
     from quantray.data import load_task
     from quantray.features.export import export_features
     from quantray.train.price import (
@@ -150,7 +149,7 @@ def main() -> int:
 
     print(f"[distill] teacher {teacher.num_params():,} params; distilling a "
           f"{student_spec.model.d_model}-wide, {student_spec.model.n_layers}-layer student")  # fmt: skip
-    distill_cfg = DistillConfig(args.label_weight, args.price_weight, args.feature_weight)
+    distill_cfg = from_flags(args, DistillConfig)
     distilled, _ = distill(teacher, student_spec, data, distill_cfg)
     scratch, _, _ = fit_in_process(student_spec)
     models = {"teacher": (teacher, Path(checkpoint))}

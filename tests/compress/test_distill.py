@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from quantray.compress import DistillConfig, distill, student_config
-from quantray.config import ConfigError
+from quantray.compress import distill, student_config
+from quantray.config import ConfigError, DistillConfig
 from quantray.models import PriceTransformer
 from quantray.train.price import (
     build_price_data,

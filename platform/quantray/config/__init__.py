@@ -16,11 +16,13 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``budget``        | ``TrainingBudget`` (equal budgets across methods)               |
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
 | ``portfolio``     | ``PortfolioConfig``                                             |
+| ``compress``      | ``DistillConfig`` (distillation loss weights)                   |
 | ``walk_forward``  | ``WalkForwardConfig``                                           |
 """
 
 from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
 from quantray.config.budget import BUDGET_UNITS, TrainingBudget
+from quantray.config.compress import DistillConfig
 from quantray.config.data import SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
 from quantray.config.env import (
     ACTION_TYPES,
@@ -68,6 +70,7 @@ __all__ = [
     "ConfigError",
     "CostConfig",
     "DataConfig",
+    "DistillConfig",
     "EnvSettings",
     "MarketSettings",
     "PPOSettings",
