@@ -198,8 +198,8 @@ def main() -> int:
         f"data {spec.data_path}; {data.train.__len__()} train / {len(data.valid)} validation "
         f"windows; seed {args.seed}",
         f"- student: width x{args.width}, {student_spec.model.n_layers} layers, {args.steps} "
-        f"batches of {train_cfg.batch_size}; distillation weights label {args.label_weight}, "
-        f"teacher price {args.price_weight}, teacher feature {args.feature_weight} (learned "
+        f"batches of {train_cfg.batch_size}; distillation weights label {distill_cfg.label_weight}, "
+        f"teacher price {distill_cfg.price_weight}, teacher feature {distill_cfg.feature_weight} (learned "
         f"projection {student_spec.model.d_model}->{spec.model.d_model}; no temperature: both "
         "heads are regressions)",
         f"- validation price loss on {args.eval_samples} validation windows; windows/s: median "
