@@ -251,6 +251,8 @@ def _read_csv(path: Path, file: str) -> pd.DataFrame | TickerTables:
             break
         except UnicodeDecodeError as exc:
             last_error = exc
+        except DataError:
+            raise
         except pd.errors.EmptyDataError:
             raise DataError(
                 file,
