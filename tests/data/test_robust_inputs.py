@@ -175,7 +175,7 @@ def test_directory_skips_readme_and_subdirectories_and_refuses_dangling_links(tm
     english(bars(seed=1)).to_csv(tmp_path / "AAA.csv", index=False)
     # Commas enough to look like a header: skipped by its name, not by its shape.
     (tmp_path / "README.txt").write_text("Columns: Date, Open, High, Low, Close, Volume\n")
-    (tmp_path / "notes.txt").write_text("one line of notes\n")
+    (tmp_path / "vendor_info.txt").write_text("one line about the vendor\n")
     (tmp_path / "old.csv").mkdir()
     with caplog.at_level(logging.WARNING, logger="quantray.data"):
         assert set(load_bars(tmp_path)) == {"AAA"}
