@@ -18,7 +18,15 @@ import shutil
 import time
 from pathlib import Path
 
-from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.cli import (
+    add_common_args,
+    claim_out_dir,
+    mlflow_target,
+    positive_int,
+    run,
+    run_name,
+    storage_path,
+)
 from quantray.config import (
     SMOKE_STAGE1,
     DataConfig,
@@ -41,11 +49,11 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser, default_out="runs/price", tracking=True)
     parser.add_argument("--preset", default="tiny", help="tiny | small | base | large")
     parser.add_argument("--ffn", default=None, help="swiglu | geglu | moe (default: preset's)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
-    parser.add_argument("--num-workers", type=int, default=2, help="DDP workers")
+    parser.add_argument("--max-steps", type=positive_int, default=None, help="cap steps per epoch")
+    parser.add_argument("--num-workers", type=positive_int, default=2, help="DDP workers")
     parser.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--log-grad-norms", action="store_true", help="grad norms per group")
@@ -83,7 +91,7 @@ def main() -> int:
     load_bars(spec.data_path)  # validate before any Ray work: bad data stops here
     tracking = mlflow_target(args, "train_price")  # no mlflow package: exit 2 here
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
     latest = out / "latest_run.txt"
     if args.resume:
         if not latest.exists():
@@ -91,7 +99,7 @@ def main() -> int:
             return 2
         name = latest.read_text().strip()
     else:
-        name = time.strftime("price-%Y%m%d-%H%M%S")
+        name = run_name("price")
         latest.write_text(name)
 
     import ray

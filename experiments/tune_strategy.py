@@ -26,7 +26,15 @@ import json
 import time
 from pathlib import Path
 
-from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.cli import (
+    add_common_args,
+    claim_out_dir,
+    mlflow_target,
+    positive_int,
+    run,
+    run_name,
+    storage_path,
+)
 from quantray.config import BUDGETS, CostConfig, TuneSettings, get_budget
 from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars
@@ -44,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--address", default=None, help="Ray cluster to join ('auto'); default: local Ray"
     )
-    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray")
+    parser.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of a local Ray")
     parser.add_argument(
         "--stage1-cache",
         default=None,
@@ -99,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             json.loads(saved.read_text()), tracking=mlflow_target(args, "tune_strategy")
         )
     else:
-        settings = settings_from_args(args, time.strftime("tune-%Y%m%d-%H%M%S"))
+        settings = settings_from_args(args, run_name("tune"))
     name = settings.name
     load_bars(settings.data_path)  # validate before any Ray work: bad data stops here
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
     if not args.resume:
         saved.write_text(json.dumps(settings.to_record(), indent=2))
 
@@ -110,9 +118,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from quantray.train.ray_runtime import init_ray
     from quantray.train.tracking import tracked_run
-    from quantray.tune.report import finalize
+    from quantray.tune.interrupt import EXIT_INTERRUPTED, graceful_stop, resume_hint
+    from quantray.tune.report import finalize, read_test_record
     from quantray.tune.tuner import can_resume, make_tuner, restore_tuner
 
+    if args.resume and (done := read_test_record(settings)) is not None:
+        print(
+            f"[tune] {settings.experiment_path} is finished and its test split was evaluated "
+            f"at {done['time']}: nothing to resume; the reports are in {done['out']}"
+        )
+        return 0
     init_ray(args.address, __file__, num_cpus=args.num_cpus)
     started = time.perf_counter()
     if args.resume:
@@ -128,8 +143,18 @@ def main(argv: list[str] | None = None) -> int:
             f"-> {settings.experiment_path}"
         )
         tuner = make_tuner(settings)
-    results = tuner.fit()
+    with graceful_stop() as stop:
+        results = tuner.fit()
     wall = time.perf_counter() - started
+    if stop.signal is not None:
+        ray.shutdown()
+        print(
+            f"\n[tune] interrupted ({stop.signal}) after {wall:.0f}s: the search is NOT finished, "
+            "no trial was selected and the test split was not touched. Tune saved its state in "
+            f"{settings.experiment_path}; continue with:\n  "
+            f"{resume_hint('experiments/tune_strategy.py', str(out), args.address)}"
+        )
+        return EXIT_INTERRUPTED
     report = finalize(results, settings, out, wall_seconds=wall)
     best, evidence = report.best, report.evidence
     gru = report.test.set_index("method").loc["gru"]
@@ -171,10 +196,10 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
         print("error: --task portfolio: --resume and --multi-objective are not supported yet")
         return 2
     universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
-    settings = settings_from_args(args, time.strftime("tune-portfolio-%Y%m%d-%H%M%S"))
+    settings = settings_from_args(args, run_name("tune-portfolio"))
     settings = settings.replace(extra={"universe": universe})
     load_portfolio_task(settings.data_path, universe=universe)  # bad data / universe: exit 2
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
 
     import ray
 
