@@ -20,6 +20,7 @@ from pathlib import Path
 
 from quantray.cli import (
     add_common_args,
+    add_timeout_arg,
     claim_out_dir,
     mlflow_target,
     positive_int,
@@ -60,6 +61,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue the latest run in --out")
     parser.add_argument("--address", default=None, help="Ray address (default: local Ray)")
     parser.add_argument("--seed", type=int, default=0)
+    add_timeout_arg(parser)
     return parser.parse_args()
 
 
@@ -104,9 +106,16 @@ def main() -> int:
 
     import ray
 
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
 
     init_ray(args.address, __file__, log_to_driver=True)
+    # Ray Train's default per worker: 1 CPU, or 1 GPU with --use-gpu.
+    require_resources(
+        {"GPU": 1} if args.use_gpu else {"CPU": 1},
+        args.num_workers,
+        flags="--num-workers / --use-gpu",
+        timeout=args.timeout,
+    )
     started = time.perf_counter()
     result = fit_price_model(
         spec,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from quantray.cli import (
     add_common_args,
+    add_timeout_arg,
     claim_out_dir,
     mlflow_target,
     positive_int,
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # Every search setting (cost, seed, resources, trial count, objective, ...).
     add_flags(parser, TuneSettings, skip=SETTINGS_FROM_COMMON, title="search settings")
+    add_timeout_arg(parser)
     parser.add_argument(
         "--task", default="single", choices=("single", "portfolio"), help="single | portfolio"
     )
@@ -90,6 +92,15 @@ def settings_from_args(args: argparse.Namespace, name: str) -> TuneSettings:
     )
 
 
+def _require_trial_resources(settings: TuneSettings, args: argparse.Namespace, require) -> None:
+    """Before any trial is queued: one trial's CPUs/GPUs must fit on a node of the cluster."""
+    require(
+        {"CPU": settings.cpus_per_trial, "GPU": settings.gpus_per_trial},
+        flags="--cpus-per-trial / --gpus-per-trial (or --num-cpus)",
+        timeout=getattr(args, "timeout", None),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     CostConfig.preset(getattr(args, "cost", TuneSettings.cost))  # bad preset: exit 2
@@ -116,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
     from quantray.train.tracking import tracked_run
     from quantray.tune.interrupt import EXIT_INTERRUPTED, graceful_stop, resume_hint
     from quantray.tune.report import finalize, read_test_record
@@ -129,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     init_ray(args.address, __file__, num_cpus=args.num_cpus)
+    _require_trial_resources(settings, args, require_resources)
     started = time.perf_counter()
     if args.resume:
         if not can_resume(settings):
@@ -203,11 +215,12 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
 
     import ray
 
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
     from quantray.tune.portfolio import PortfolioSpace, finalize_portfolio, portfolio_trial
     from quantray.tune.tuner import make_tuner
 
     init_ray(args.address, __file__, num_cpus=args.num_cpus)
+    _require_trial_resources(settings, args, require_resources)
     started = time.perf_counter()
     constants = settings.constants()
     tuner = make_tuner(settings, portfolio_trial, PortfolioSpace(settings.budget, constants))

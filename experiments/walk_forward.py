@@ -179,11 +179,15 @@ def main() -> int:
     saved.write_text(json.dumps(settings, indent=2))
 
     from quantray.evaluate.walk_forward import stitch, write_walk_forward_report
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
     from quantray.train.walk_forward import OOS_FILE, FoldPlan
     from quantray.train.walk_forward_ray import run_folds
 
     init_ray(args.address, __file__, num_cpus=args.num_cpus or (2 if args.smoke_test else None))
+    require_resources(
+        {"CPU": args.cpus_per_fold, "GPU": args.gpus_per_fold},
+        flags="--cpus-per-fold / --gpus-per-fold (or --num-cpus)",
+    )
     runs, walls = {}, {}
     for update in updates:
         plans = [

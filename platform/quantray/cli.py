@@ -95,6 +95,30 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (seconds, resource amounts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_timeout_arg(parser: argparse.ArgumentParser) -> None:
+    """``--timeout SECONDS``: how long to wait for a joined (autoscaling) cluster to provide
+    the resources asked for; without it a request the cluster cannot meet stops at once."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="with --address: wait up to this long for an autoscaling cluster to provide the "
+        "requested CPUs/GPUs (default: stop at once with what is missing)",
+    )
+
+
 def run_name(prefix: str) -> str:
     """A run / experiment name unique even for runs started in the same second:
     ``<prefix>-<UTC yyyymmdd-hhmmss>-<6 hex>``."""

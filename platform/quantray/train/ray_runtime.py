@@ -171,9 +171,7 @@ def check_reachable(address: str | None, timeout: float = REACH_TIMEOUT_S) -> No
             "ray://host:10001"
         ) from None
     except OSError as exc:
-        raise ConfigError(
-            _unreachable(target, f"{host}:{port}: {exc.strerror or exc}")
-        ) from None
+        raise ConfigError(_unreachable(target, f"{host}:{port}: {exc.strerror or exc}")) from None
 
 
 def _describe(resources: dict[str, float]) -> str:
@@ -231,8 +229,9 @@ def require_resources(
         if problem is None:
             return
     wait = (
-        f"waited {timeout:.0f}s; " if timeout else "an autoscaling cluster: add --timeout SECONDS "
-        "to wait for it to grow; "
+        f"waited {timeout:.0f}s; "
+        if timeout
+        else "an autoscaling cluster: add --timeout SECONDS to wait for it to grow; "
     )
     raise ConfigError(
         f"not enough resources: {problem}. Ray would wait forever for them. Fix: lower "
