@@ -13,7 +13,12 @@ import time
 import pytest
 
 from quantray.config import ConfigError
-from quantray.train.ray_runtime import check_reachable, require_resources, unmet_resources
+from quantray.train.ray_runtime import (
+    check_reachable,
+    init_ray,
+    require_resources,
+    unmet_resources,
+)
 
 
 def free_port() -> int:
@@ -64,7 +69,8 @@ def test_unmet_resources_compares_the_request_with_the_cluster(ray_2cpu):
     assert unmet_resources({"CPU": 1, "GPU": 0}) is None
     assert unmet_resources({"CPU": 1}, units=2) is None
     per_node = unmet_resources({"CPU": 64})
-    assert "asked for CPU 64" in per_node and "cluster has CPU 2" in per_node
+    assert "asked for CPU 64 but no node has CPU 64" in per_node
+    assert "cluster has CPU 2" in per_node
     assert "GPU 1" in unmet_resources({"CPU": 1, "GPU": 1})
     total = unmet_resources({"CPU": 1}, units=3)
     assert "3 x (CPU 1) = CPU 3 in all" in total
@@ -87,4 +93,18 @@ def test_unreachable_address_fails_fast():
         check_reachable(f"127.0.0.1:{port}")
     with pytest.raises(ConfigError, match="no Ray cluster"):
         check_reachable(f"ray://127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match="drop --address"):  # before ray.init tries it
+        init_ray(f"127.0.0.1:{port}", "experiments/tune_strategy.py")
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+def test_tune_strategy_refuses_a_trial_bigger_than_the_cluster(tmp_path, run_script):
+    out = tmp_path / "out"
+    proc = run_script(
+        "experiments/tune_strategy.py", "--smoke-test", "--num-cpus", "2",
+        "--cpus-per-trial", "64", "--out", out, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "not enough resources: asked for CPU 64" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (out / "ray").exists()
