@@ -35,7 +35,8 @@ from quantray.config import (
     PriceTrainConfig,
     SplitConfig,
 )
-from quantray.data import load_bars
+from quantray.data import Panel, load_bars
+from quantray.data.splits import check_geometry
 from quantray.train.price import (
     CHECKPOINT_FILE,
     PriceRunSpec,
@@ -90,7 +91,8 @@ def build_spec(args: argparse.Namespace) -> PriceRunSpec:
 def main() -> int:
     args = parse_args()
     spec = build_spec(args)
-    load_bars(spec.data_path)  # validate before any Ray work: bad data stops here
+    # Validate before any Ray work: bad data, or data too short for the splits, stops here.
+    check_geometry(Panel.from_bars(load_bars(spec.data_path)), spec.split, spec.data)
     tracking = mlflow_target(args, "train_price")  # no mlflow package: exit 2 here
     out = Path(args.out)
     claim_out_dir(out, args.storage_path)

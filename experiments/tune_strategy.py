@@ -38,7 +38,8 @@ from quantray.cli import (
 )
 from quantray.config import BUDGETS, CostConfig, TuneSettings, get_budget
 from quantray.config.flags import add_flags, from_flags
-from quantray.data import load_bars
+from quantray.data import Panel, load_bars
+from quantray.data.splits import check_geometry
 from quantray.evaluate.table import format_ci
 from quantray.train.price import default_data_path
 
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         settings = settings_from_args(args, run_name("tune"))
     name = settings.name
-    load_bars(settings.data_path)  # validate before any Ray work: bad data stops here
+    # Validate before any Ray work: bad data, or data too short for the splits, stops here.
+    check_geometry(Panel.from_bars(load_bars(settings.data_path)))
     claim_out_dir(out, args.storage_path)
     if not args.resume:
         saved.write_text(json.dumps(settings.to_record(), indent=2))

@@ -211,3 +211,20 @@ def test_future_dates_constant_runs_and_year_gaps_warn(tmp_path):
     assert "49 dates after today" in text
     assert "unchanged for 30 rows" in text
     assert "1 gaps of more than a year" in text
+
+
+# --- data too short for the splits -------------------------------------------------------
+
+
+def test_split_geometry_says_how_many_days_are_needed():
+    from quantray.config import ConfigError
+    from quantray.data import Panel
+    from quantray.data.splits import check_geometry, min_calendar_days
+
+    need = min_calendar_days()
+    # Hand-computed for the defaults (L=180, H=7, E=20, embargo 27, 70/15/15): the test
+    # period binds: n - int(0.7 n) - int(0.15 n) - 54 >= 28 first holds at n = 537.
+    assert need == 537
+    check_geometry(Panel.from_bars({"A": bars(n=need)}))
+    with pytest.raises(ConfigError, match=f"has {need - 1} trading days.*need at least {need}"):
+        check_geometry(Panel.from_bars({"A": bars(n=need - 1)}))
