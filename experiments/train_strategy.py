@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from quantray.cli import add_common_args, claim_out_dir, mlflow_target, run, run_name
+from quantray.cli import add_common_args, claim_out_dir, mlflow_target, positive_int, run, run_name
 from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig
 from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars, load_task
@@ -32,7 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument(
-        "--steps-per-epoch", type=int, default=None, help="optimizer steps per epoch"
+        "--steps-per-epoch", type=positive_int, default=None, help="optimizer steps per epoch"
     )
     parser.add_argument("--seed", type=int, default=0)
     # Every StrategyConfig field (feature_dim comes from the features).

@@ -41,7 +41,7 @@ def test_positive_int_rejects_zero_negative_and_text():
         ("compare", ["--seeds", "-1"], "--seeds"),
         ("compare", ["--seeds", "0"], "--seeds"),
         ("train_price", ["--num-workers", "0"], "--num-workers"),
-        ("tune_strategy", ["--num-samples", "0"], "--num-samples"),
+        ("tune_strategy", ["--num-cpus", "0"], "--num-cpus"),
     ],
 )
 def test_non_positive_counts_exit_2_naming_the_flag(name, argv, flag, monkeypatch, capsys):

@@ -55,6 +55,19 @@ def test_address_auto_without_a_cluster_is_a_clear_error():
     assert "ray start --head" in proc.stdout
 
 
+def test_unreachable_address_fails_fast():
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=f"127.0.0.1:{port}.*no Ray cluster"):
+        check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match="no Ray cluster"):
+        check_reachable(f"ray://127.0.0.1:{port}")
+    # (Runs before the module's Ray is started: init_ray leaves a connected process alone.)
+    with pytest.raises(ConfigError, match="drop --address"):  # before ray.init tries it
+        init_ray(f"127.0.0.1:{port}", "experiments/tune_strategy.py")
+    assert time.monotonic() - started < 5
+
+
 @pytest.fixture(scope="module")
 def ray_2cpu():
     import ray
@@ -84,18 +97,6 @@ def test_require_resources_is_a_user_error_and_can_wait_with_a_timeout(ray_2cpu)
     with pytest.raises(ConfigError, match="waited 1s"):
         require_resources({"CPU": 3}, flags="--cpus-per-trial", timeout=1.0, poll_s=0.2)
     assert 0.9 < time.monotonic() - started < 10
-
-
-def test_unreachable_address_fails_fast():
-    port = free_port()
-    started = time.monotonic()
-    with pytest.raises(ConfigError, match=f"127.0.0.1:{port}.*no Ray cluster"):
-        check_reachable(f"127.0.0.1:{port}")
-    with pytest.raises(ConfigError, match="no Ray cluster"):
-        check_reachable(f"ray://127.0.0.1:{port}")
-    with pytest.raises(ConfigError, match="drop --address"):  # before ray.init tries it
-        init_ray(f"127.0.0.1:{port}", "experiments/tune_strategy.py")
-    assert time.monotonic() - started < 5
 
 
 @pytest.mark.slow
