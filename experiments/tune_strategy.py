@@ -219,6 +219,7 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
 
     from quantray.train.ray_runtime import init_ray, require_resources
     from quantray.tune.portfolio import PortfolioSpace, finalize_portfolio, portfolio_trial
+    from quantray.tune.interrupt import EXIT_INTERRUPTED, graceful_stop
     from quantray.tune.tuner import make_tuner
 
     init_ray(args.address, __file__, num_cpus=args.num_cpus)
@@ -226,7 +227,12 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
     started = time.perf_counter()
     constants = settings.constants()
     tuner = make_tuner(settings, portfolio_trial, PortfolioSpace(settings.budget, constants))
-    results = tuner.fit()
+    with graceful_stop() as stop:
+        results = tuner.fit()
+    if stop.signal is not None:  # no --resume for portfolios yet: nothing selected or tested
+        ray.shutdown()
+        print(f"\n[tune] interrupted ({stop.signal}): no trial selected, test split untouched")
+        return EXIT_INTERRUPTED
     path = finalize_portfolio(results, constants, out, wall_seconds=time.perf_counter() - started)
     print(path.read_text().split("![")[0])
     print(f"[tune] report: {path}")
