@@ -218,8 +218,8 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
     import ray
 
     from quantray.train.ray_runtime import init_ray, require_resources
-    from quantray.tune.portfolio import PortfolioSpace, finalize_portfolio, portfolio_trial
     from quantray.tune.interrupt import EXIT_INTERRUPTED, graceful_stop
+    from quantray.tune.portfolio import PortfolioSpace, finalize_portfolio, portfolio_trial
     from quantray.tune.tuner import make_tuner
 
     init_ray(args.address, __file__, num_cpus=args.num_cpus)
