@@ -94,9 +94,11 @@ def main() -> int:
         mode="min",
         sampler=optuna.samplers.TPESampler(seed=args.seed),
     )
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
 
     init_ray(args.address, __file__)
+    # Each trial's TorchTrainer needs its workers (1 CPU each) placed at once.
+    require_resources({"CPU": 1}, args.num_workers, flags="--num-workers")
     # The trial itself only drives the TorchTrainer; its workers hold the CPUs.
     tuner = tune.Tuner(
         tune.with_resources(price_trial, {"cpu": 0.01}),
