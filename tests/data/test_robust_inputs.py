@@ -113,6 +113,13 @@ def test_duplicate_column_is_an_error_naming_it(tmp_path, second):
     assert second in err.problem
 
 
+def test_blank_trailing_header_cells_are_not_duplicates(tmp_path):
+    path = tmp_path / "TRAIL.csv"
+    lines = english(bars()).to_csv(index=False).splitlines()
+    path.write_text("\n".join(line + ",," for line in lines) + "\n")  # exports ending in ",,"
+    assert len(load_bars(path)["TRAIL"]) == N
+
+
 # --- valid input wrongly refused ---------------------------------------------------------
 
 

@@ -238,7 +238,9 @@ def _read_csv(path: Path, file: str) -> pd.DataFrame | TickerTables:
         try:
             sep = sniff_delimiter(_first_line(path, encoding))
             names = pd.read_csv(path, encoding=encoding, header=None, nrows=1, sep=sep, dtype=str)
-            _check_unique_header([str(c).strip() for c in names.iloc[0].tolist()], file)
+            _check_unique_header(
+                [str(c).strip() for c in names.iloc[0].tolist() if pd.notna(c)], file
+            )
             header = pd.read_csv(path, encoding=encoding, nrows=0, sep=sep).columns
             # Codes like 000001 and dates must stay text: parsing them as numbers loses
             # leading zeros and formats.
