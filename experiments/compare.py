@@ -31,7 +31,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.cli import (
+    add_common_args,
+    claim_out_dir,
+    mlflow_target,
+    positive_int,
+    run,
+    run_name,
+    storage_path,
+)
 from quantray.config import (
     BUDGET_UNITS,
     REGIMES,
@@ -62,7 +70,9 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser, default_out="runs/compare", tracking=True)
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
-    parser.add_argument("--seeds", type=int, default=None, help="training seeds per method")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=None, help="training seeds per method"
+    )
     parser.add_argument(
         "--methods", default="gru,ppo,sac", help="learned methods to train: gru,ppo,sac"
     )
@@ -82,7 +92,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--evaluations",
-        type=int,
+        type=positive_int,
         default=None,
         help="validation scorings per run, evenly over the budget (default 10; smoke 2)",
     )
@@ -165,7 +175,7 @@ def main() -> int:
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
 
     features = args.features
     if features is None:
@@ -235,7 +245,7 @@ def main() -> int:
 
     track = start_run(
         tracking,
-        time.strftime("compare-%Y%m%d-%H%M%S"),
+        run_name("compare"),
         {**vars(args), "seeds": seeds, "task": task.describe(), "test_episodes": len(test)},
     )
     regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()

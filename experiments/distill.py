@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from quantray.cli import add_common_args, frame_to_markdown, run
+from quantray.cli import add_common_args, claim_out_dir, frame_to_markdown, run
 from quantray.config import ConfigError, CostConfig, DistillConfig, StrategyConfig
 from quantray.config.flags import add_flags, from_flags
 
@@ -59,7 +59,7 @@ def main() -> int:
     targets = [t.strip() for t in args.prune_targets.split(",") if t.strip()]
     cost = CostConfig.preset(args.cost)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
     speed_batch, speed_repeats = 256, 5
     if args.smoke_test:
         args.steps, args.finetune_steps, args.eval_samples = 6, 2, 64

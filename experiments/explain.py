@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quantray.cli import add_common_args, frame_to_markdown, run
+from quantray.cli import add_common_args, claim_out_dir, frame_to_markdown, positive_int, run
 from quantray.config import REGIMES, ConfigError, DataConfig
 from quantray.data import FeatureNormalizer, load_task
 from quantray.data.features import FEATURE_NAMES
@@ -41,9 +41,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--features", default=None, help="the strategy's feature cache (check)")
     parser.add_argument("--symbol", default=None, help="symbol of the decision to explain")
     parser.add_argument("--date", default=None, help="decision date YYYY-MM-DD")
-    parser.add_argument("--episodes", type=int, default=20, help="test episodes to aggregate")
-    parser.add_argument("--ig-steps", type=int, default=32, help="integrated-gradient steps")
-    parser.add_argument("--lag-windows", type=int, default=256, help="windows for the lag plot")
+    parser.add_argument(
+        "--episodes", type=positive_int, default=20, help="test episodes to aggregate"
+    )
+    parser.add_argument(
+        "--ig-steps", type=positive_int, default=32, help="integrated-gradient steps"
+    )
+    parser.add_argument(
+        "--lag-windows", type=positive_int, default=256, help="windows for the lag plot"
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
@@ -135,7 +141,7 @@ def main() -> int:
     if (args.symbol is None) != (args.date is None):
         raise ConfigError("explain: give --symbol and --date together (or neither)")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
     if args.smoke_test:
         args.episodes, args.ig_steps, args.lag_windows = 2, 8, 16
     torch.manual_seed(args.seed)

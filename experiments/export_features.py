@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantray.cli import add_common_args, run
+from quantray.cli import add_common_args, positive_int, run
 from quantray.data import load_bars
 from quantray.features.cache import FeatureCache
 
@@ -25,7 +25,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser, default_out="runs/features")
     parser.add_argument("--checkpoint", default=None, help="stage-1 model.pt or checkpoint dir")
-    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--batch-size", type=positive_int, default=512)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     args = parser.parse_args()
 

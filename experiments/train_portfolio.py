@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from quantray.cli import add_common_args, run
+from quantray.cli import add_common_args, claim_out_dir, positive_int, run
 from quantray.config import ConfigError, CostConfig, PortfolioConfig, check_choice
 from quantray.config.flags import add_flags, from_flags
 from quantray.data.universe import load_portfolio_task
@@ -32,7 +32,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--features", default=None, help="frozen-feature cache dir (default: raw)")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--report-split", default="valid", help="valid | test")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (small net: 1)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=1, help="torch threads (small net: 1)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_flags(parser, PortfolioConfig, title="portfolio strategy settings")  # every field
     return parser.parse_args()
@@ -57,7 +59,7 @@ def main() -> int:
 
     result = train_portfolio(task, config, cost, seed=args.seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
     pd.DataFrame(result.history).to_csv(out / "history.csv", index=False)
     meta = {"task": task.describe(), "seed": args.seed, "best": result.best}
     checkpoint = save_portfolio(out / "portfolio.pt", result.model, cost, meta)

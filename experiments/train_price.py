@@ -18,7 +18,16 @@ import shutil
 import time
 from pathlib import Path
 
-from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.cli import (
+    add_common_args,
+    add_timeout_arg,
+    claim_out_dir,
+    mlflow_target,
+    positive_int,
+    run,
+    run_name,
+    storage_path,
+)
 from quantray.config import (
     SMOKE_STAGE1,
     DataConfig,
@@ -26,7 +35,8 @@ from quantray.config import (
     PriceTrainConfig,
     SplitConfig,
 )
-from quantray.data import load_bars
+from quantray.data import Panel, load_bars
+from quantray.data.splits import check_geometry
 from quantray.train.price import (
     CHECKPOINT_FILE,
     PriceRunSpec,
@@ -41,17 +51,18 @@ def parse_args() -> argparse.Namespace:
     add_common_args(parser, default_out="runs/price", tracking=True)
     parser.add_argument("--preset", default="tiny", help="tiny | small | base | large")
     parser.add_argument("--ffn", default=None, help="swiglu | geglu | moe (default: preset's)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
-    parser.add_argument("--num-workers", type=int, default=2, help="DDP workers")
+    parser.add_argument("--max-steps", type=positive_int, default=None, help="cap steps per epoch")
+    parser.add_argument("--num-workers", type=positive_int, default=2, help="DDP workers")
     parser.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--log-grad-norms", action="store_true", help="grad norms per group")
     parser.add_argument("--resume", action="store_true", help="continue the latest run in --out")
     parser.add_argument("--address", default=None, help="Ray address (default: local Ray)")
     parser.add_argument("--seed", type=int, default=0)
+    add_timeout_arg(parser)
     return parser.parse_args()
 
 
@@ -80,10 +91,11 @@ def build_spec(args: argparse.Namespace) -> PriceRunSpec:
 def main() -> int:
     args = parse_args()
     spec = build_spec(args)
-    load_bars(spec.data_path)  # validate before any Ray work: bad data stops here
+    # Validate before any Ray work: bad data, or data too short for the splits, stops here.
+    check_geometry(Panel.from_bars(load_bars(spec.data_path)), spec.split, spec.data)
     tracking = mlflow_target(args, "train_price")  # no mlflow package: exit 2 here
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
     latest = out / "latest_run.txt"
     if args.resume:
         if not latest.exists():
@@ -91,14 +103,21 @@ def main() -> int:
             return 2
         name = latest.read_text().strip()
     else:
-        name = time.strftime("price-%Y%m%d-%H%M%S")
+        name = run_name("price")
         latest.write_text(name)
 
     import ray
 
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
 
     init_ray(args.address, __file__, log_to_driver=True)
+    # Ray Train's default per worker: 1 CPU, or 1 GPU with --use-gpu.
+    require_resources(
+        {"GPU": 1} if args.use_gpu else {"CPU": 1},
+        args.num_workers,
+        flags="--num-workers / --use-gpu",
+        timeout=args.timeout,
+    )
     started = time.perf_counter()
     result = fit_price_model(
         spec,

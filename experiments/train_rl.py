@@ -24,7 +24,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.cli import (
+    add_common_args,
+    claim_out_dir,
+    mlflow_target,
+    non_negative_int,
+    positive_int,
+    run,
+    storage_path,
+)
 from quantray.config import ConfigError, CostConfig, EnvSettings, PPOSettings, SACSettings
 from quantray.config.flags import add_flags, from_flags, given_flags
 from quantray.evaluate.table import exit_cost_note
@@ -50,8 +58,10 @@ def parse_args() -> argparse.Namespace:
         "--features", default=None, help="frozen-feature cache dir (default: raw features)"
     )
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
-    parser.add_argument("--iterations", type=int, default=None, help="training iterations")
-    parser.add_argument("--num-env-runners", type=int, default=None, help="env-runner actors")
+    parser.add_argument("--iterations", type=positive_int, default=None, help="training iterations")
+    parser.add_argument(
+        "--num-env-runners", type=non_negative_int, default=None, help="env-runner actors"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--address", default=None, help="join a running Ray cluster ('auto')")
     # Every hyperparameter of both algorithms and the env's reward settings.
@@ -148,7 +158,7 @@ def main() -> int:
     cost = CostConfig.preset(args.cost)
     tracking = mlflow_target(args, "train_rl")  # no mlflow package: exit 2 here
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
     # SAC's smoke iterations are 80 env steps and one update each, so it gets a few more.
     smoke_iterations = 2 if args.algo == "ppo" else 5
     iterations = args.iterations or (smoke_iterations if args.smoke_test else 30)

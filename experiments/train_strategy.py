@@ -14,12 +14,11 @@ baselines' validation numbers, and the three files as artifacts.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from quantray.cli import add_common_args, mlflow_target, run
+from quantray.cli import add_common_args, claim_out_dir, mlflow_target, positive_int, run, run_name
 from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig
 from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars, load_task
@@ -33,7 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument(
-        "--steps-per-epoch", type=int, default=None, help="optimizer steps per epoch"
+        "--steps-per-epoch", type=positive_int, default=None, help="optimizer steps per epoch"
     )
     parser.add_argument("--seed", type=int, default=0)
     # Every StrategyConfig field (feature_dim comes from the features).
@@ -50,7 +49,7 @@ def main() -> int:
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
 
     features = args.features
     if features is None:
@@ -67,7 +66,7 @@ def main() -> int:
 
     steps = args.steps_per_epoch or (20 if args.smoke_test else None)
     params = {**vars(args), "strategy": config.to_dict(), "task": task.describe()}
-    with tracked_run(tracking, time.strftime("strategy-%Y%m%d-%H%M%S"), params) as track:
+    with tracked_run(tracking, run_name("strategy"), params) as track:
         result = train_strategy(
             task,
             config,

@@ -14,11 +14,18 @@ TensorBoard event files; with --mlflow [URI] every trial is also an MLflow run.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
-from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.cli import (
+    add_common_args,
+    claim_out_dir,
+    mlflow_target,
+    positive_int,
+    run,
+    run_name,
+    storage_path,
+)
 from quantray.config import BUDGETS, TuneSettings, get_budget
 from quantray.data import load_bars
 from quantray.train.price import default_data_path
@@ -46,8 +53,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser, default_out="runs/tune_price", tracking=True)
     parser.add_argument("--budget", default="small", choices=list(BUDGETS))
-    parser.add_argument("--num-samples", type=int, default=None)
-    parser.add_argument("--num-workers", type=int, default=1, help="DDP workers per trial")
+    parser.add_argument("--num-samples", type=positive_int, default=None)
+    parser.add_argument("--num-workers", type=positive_int, default=1, help="DDP workers per trial")
     parser.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -60,7 +67,7 @@ def main() -> int:
     load_bars(data)  # validate before any Ray work
     tracking = mlflow_target(args, "tune_price")  # no mlflow package: exit 2 here
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
 
     import optuna
     import ray
@@ -72,7 +79,7 @@ def main() -> int:
     from quantray.tune.space import SearchSpace
 
     settings = TuneSettings(
-        get_budget(args.budget), data, storage_path(args), time.strftime("price-%Y%m%d-%H%M%S"),
+        get_budget(args.budget), data, storage_path(args), run_name("price"),
         seed=args.seed, events=False,
     )  # fmt: skip
     constants = {
@@ -87,9 +94,11 @@ def main() -> int:
         mode="min",
         sampler=optuna.samplers.TPESampler(seed=args.seed),
     )
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
 
     init_ray(args.address, __file__)
+    # Each trial's TorchTrainer needs its workers (1 CPU each) placed at once.
+    require_resources({"CPU": 1}, args.num_workers, flags="--num-workers")
     # The trial itself only drives the TorchTrainer; its workers hold the CPUs.
     tuner = tune.Tuner(
         tune.with_resources(price_trial, {"cpu": 0.01}),

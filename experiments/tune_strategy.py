@@ -26,10 +26,20 @@ import json
 import time
 from pathlib import Path
 
-from quantray.cli import add_common_args, mlflow_target, run, storage_path
+from quantray.cli import (
+    add_common_args,
+    add_timeout_arg,
+    claim_out_dir,
+    mlflow_target,
+    positive_int,
+    run,
+    run_name,
+    storage_path,
+)
 from quantray.config import BUDGETS, CostConfig, TuneSettings, get_budget
 from quantray.config.flags import add_flags, from_flags
-from quantray.data import load_bars
+from quantray.data import Panel, load_bars
+from quantray.data.splits import check_geometry
 from quantray.evaluate.table import format_ci
 from quantray.train.price import default_data_path
 
@@ -44,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--address", default=None, help="Ray cluster to join ('auto'); default: local Ray"
     )
-    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray")
+    parser.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of a local Ray")
     parser.add_argument(
         "--stage1-cache",
         default=None,
@@ -52,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # Every search setting (cost, seed, resources, trial count, objective, ...).
     add_flags(parser, TuneSettings, skip=SETTINGS_FROM_COMMON, title="search settings")
+    add_timeout_arg(parser)
     parser.add_argument(
         "--task", default="single", choices=("single", "portfolio"), help="single | portfolio"
     )
@@ -82,6 +93,15 @@ def settings_from_args(args: argparse.Namespace, name: str) -> TuneSettings:
     )
 
 
+def _require_trial_resources(settings: TuneSettings, args: argparse.Namespace, require) -> None:
+    """Before any trial is queued: one trial's CPUs/GPUs must fit on a node of the cluster."""
+    require(
+        {"CPU": settings.cpus_per_trial, "GPU": settings.gpus_per_trial},
+        flags="--cpus-per-trial / --gpus-per-trial (or --num-cpus)",
+        timeout=getattr(args, "timeout", None),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     CostConfig.preset(getattr(args, "cost", TuneSettings.cost))  # bad preset: exit 2
@@ -99,21 +119,30 @@ def main(argv: list[str] | None = None) -> int:
             json.loads(saved.read_text()), tracking=mlflow_target(args, "tune_strategy")
         )
     else:
-        settings = settings_from_args(args, time.strftime("tune-%Y%m%d-%H%M%S"))
+        settings = settings_from_args(args, run_name("tune"))
     name = settings.name
-    load_bars(settings.data_path)  # validate before any Ray work: bad data stops here
-    out.mkdir(parents=True, exist_ok=True)
+    # Validate before any Ray work: bad data, or data too short for the splits, stops here.
+    check_geometry(Panel.from_bars(load_bars(settings.data_path)))
+    claim_out_dir(out, args.storage_path)
     if not args.resume:
         saved.write_text(json.dumps(settings.to_record(), indent=2))
 
     import ray
 
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
     from quantray.train.tracking import tracked_run
-    from quantray.tune.report import finalize
+    from quantray.tune.interrupt import EXIT_INTERRUPTED, graceful_stop, resume_hint
+    from quantray.tune.report import finalize, read_test_record
     from quantray.tune.tuner import can_resume, make_tuner, restore_tuner
 
+    if args.resume and (done := read_test_record(settings)) is not None:
+        print(
+            f"[tune] {settings.experiment_path} is finished and its test split was evaluated "
+            f"at {done['time']}: nothing to resume; the reports are in {done['out']}"
+        )
+        return 0
     init_ray(args.address, __file__, num_cpus=args.num_cpus)
+    _require_trial_resources(settings, args, require_resources)
     started = time.perf_counter()
     if args.resume:
         if not can_resume(settings):
@@ -128,8 +157,18 @@ def main(argv: list[str] | None = None) -> int:
             f"-> {settings.experiment_path}"
         )
         tuner = make_tuner(settings)
-    results = tuner.fit()
+    with graceful_stop() as stop:
+        results = tuner.fit()
     wall = time.perf_counter() - started
+    if stop.signal is not None:
+        ray.shutdown()
+        print(
+            f"\n[tune] interrupted ({stop.signal}) after {wall:.0f}s: the search is NOT finished, "
+            "no trial was selected and the test split was not touched. Tune saved its state in "
+            f"{settings.experiment_path}; continue with:\n  "
+            f"{resume_hint('experiments/tune_strategy.py', str(out), args.address)}"
+        )
+        return EXIT_INTERRUPTED
     report = finalize(results, settings, out, wall_seconds=wall)
     best, evidence = report.best, report.evidence
     gru = report.test.set_index("method").loc["gru"]
@@ -171,22 +210,29 @@ def tune_portfolio(args: argparse.Namespace, out: Path) -> int:
         print("error: --task portfolio: --resume and --multi-objective are not supported yet")
         return 2
     universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
-    settings = settings_from_args(args, time.strftime("tune-portfolio-%Y%m%d-%H%M%S"))
+    settings = settings_from_args(args, run_name("tune-portfolio"))
     settings = settings.replace(extra={"universe": universe})
     load_portfolio_task(settings.data_path, universe=universe)  # bad data / universe: exit 2
-    out.mkdir(parents=True, exist_ok=True)
+    claim_out_dir(out, args.storage_path)
 
     import ray
 
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
+    from quantray.tune.interrupt import EXIT_INTERRUPTED, graceful_stop
     from quantray.tune.portfolio import PortfolioSpace, finalize_portfolio, portfolio_trial
     from quantray.tune.tuner import make_tuner
 
     init_ray(args.address, __file__, num_cpus=args.num_cpus)
+    _require_trial_resources(settings, args, require_resources)
     started = time.perf_counter()
     constants = settings.constants()
     tuner = make_tuner(settings, portfolio_trial, PortfolioSpace(settings.budget, constants))
-    results = tuner.fit()
+    with graceful_stop() as stop:
+        results = tuner.fit()
+    if stop.signal is not None:  # no --resume for portfolios yet: nothing selected or tested
+        ray.shutdown()
+        print(f"\n[tune] interrupted ({stop.signal}): no trial selected, test split untouched")
+        return EXIT_INTERRUPTED
     path = finalize_portfolio(results, constants, out, wall_seconds=time.perf_counter() - started)
     print(path.read_text().split("![")[0])
     print(f"[tune] report: {path}")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.cli import add_common_args, run
+from quantray.cli import add_common_args, positive_int, run
 from quantray.config import ConfigError, CostConfig, StrategyConfig, WalkForwardConfig, check_choice
 from quantray.data import Panel, load_bars
 from quantray.data.folds import describe_folds, make_folds
@@ -60,7 +60,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--cpus-per-fold", type=float, default=1.0)
     parser.add_argument("--gpus-per-fold", type=float, default=0.0)
-    parser.add_argument("--num-cpus", type=int, default=None, help="local Ray CPUs")
+    parser.add_argument("--num-cpus", type=positive_int, default=None, help="local Ray CPUs")
     parser.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT")
     parser.add_argument("--dry-run", action="store_true", help="print the folds and stop")
@@ -179,11 +179,15 @@ def main() -> int:
     saved.write_text(json.dumps(settings, indent=2))
 
     from quantray.evaluate.walk_forward import stitch, write_walk_forward_report
-    from quantray.train.ray_runtime import init_ray
+    from quantray.train.ray_runtime import init_ray, require_resources
     from quantray.train.walk_forward import OOS_FILE, FoldPlan
     from quantray.train.walk_forward_ray import run_folds
 
     init_ray(args.address, __file__, num_cpus=args.num_cpus or (2 if args.smoke_test else None))
+    require_resources(
+        {"CPU": args.cpus_per_fold, "GPU": args.gpus_per_fold},
+        flags="--cpus-per-fold / --gpus-per-fold (or --num-cpus)",
+    )
     runs, walls = {}, {}
     for update in updates:
         plans = [

@@ -9,8 +9,14 @@ optional package) into a clear message and exit code 2 instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
+import fcntl
 import logging
+import os
+import secrets
 import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,6 +73,111 @@ def add_common_args(
         )
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (counts where 0 or less would mean "no training")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (0 = none, e.g. no extra workers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (seconds, resource amounts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_timeout_arg(parser: argparse.ArgumentParser) -> None:
+    """``--timeout SECONDS``: how long to wait for a joined (autoscaling) cluster to provide
+    the resources asked for; without it a request the cluster cannot meet stops at once."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="with --address: wait up to this long for an autoscaling cluster to provide the "
+        "requested CPUs/GPUs (default: stop at once with what is missing)",
+    )
+
+
+def run_name(prefix: str) -> str:
+    """A run / experiment name unique even for runs started in the same second:
+    ``<prefix>-<UTC yyyymmdd-hhmmss>-<6 hex>``."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+OUT_LOCK = ".quantray-run.lock"
+"""Held (flock) in ``--out`` by the run writing there: a second run on the same --out stops."""
+_held_locks: dict[Path, int] = {}
+
+
+def claim_out_dir(out: str | Path, storage: str | None = None) -> Path:
+    """Create ``out`` and hold its run lock for the life of this process; check a local
+    ``storage`` path is a writable directory. Each problem is a ``ConfigError`` (exit 2):
+    ``out`` is a file, cannot be created or written, another live run holds it, or the
+    storage path is not writable."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"--out {out} is an existing file, expected a directory for the results; "
+            "give a directory path (it is created if missing)"
+        )
+    _writable_dir(out, "--out")
+    if storage and "://" not in storage:
+        _writable_dir(Path(storage), "--storage-path")
+    lock = (out / OUT_LOCK).resolve()
+    if lock in _held_locks:
+        return out  # this process already holds it (a script's main called twice)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        raise ConfigError(
+            f"--out {out} is in use by a running job ({holder}): two runs writing one "
+            "directory would overwrite each other's reports; give another --out or wait "
+            "for that run to end"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+    _held_locks[lock] = fd  # released when the process exits, however it exits
+    return out
+
+
+def _writable_dir(path: Path, flag: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"{flag} {path}: cannot create or write there ({exc.strerror or exc}); choose a "
+            "directory you can write, or fix its permissions"
+        ) from None
+
+
 def storage_path(args: argparse.Namespace) -> str:
     """Absolute storage path (Ray needs one); URIs pass through."""
     if args.storage_path and "://" in args.storage_path:
@@ -93,6 +204,14 @@ def run(main: Callable[[], int | None]) -> None:
     except (DataError, ConfigError) as exc:
         end_active_run("FAILED")
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except OSError as exc:
+        if exc.filename is None:
+            end_active_run("FAILED")
+            raise
+        # A path the user gave cannot be read or written: their mistake to fix, not a bug.
+        end_active_run("FAILED")
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         end_active_run("KILLED")

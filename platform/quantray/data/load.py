@@ -13,9 +13,12 @@ volume (+ amount, turnover, close_unadj when present). Every file goes through t
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import gzip
 import hashlib
 import logging
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -108,6 +111,68 @@ def is_parquet(path: Path) -> bool:
         return handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
 
 
+_SEP_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The column separator of a CSV from its header line: the most frequent of comma,
+    semicolon, tab and vertical bar (comma when none appears: a one-column file)."""
+    counts = {sep: header_line.count(sep) for sep in _SEP_NAMES}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > counts[","] else ","
+
+
+def _first_line(path: Path, encoding: str) -> str:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding=encoding) as handle:
+        return handle.readline(65536)
+
+
+def _check_unique_header(names: list[str], file: str) -> None:
+    """Two columns with the same name: pandas would rename the second and it would be lost."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(
+                file,
+                f"column {name!r} appears more than once in the header",
+                found=f"header {names}",
+                expected="each column name once",
+                fix=f"delete or rename the extra {name!r} column",
+            )
+        seen.add(name)
+
+
+def _is_date_like(index: pd.Index) -> bool:
+    if isinstance(index, pd.DatetimeIndex):
+        return True
+    return index.dtype == object and len(index) > 0 and isinstance(index[0], datetime.date)
+
+
+def _dates_from_index(raw: pd.DataFrame, file: str) -> pd.DataFrame:
+    """Parquet written from a frame indexed by date (named or not, datetime64 or date32):
+    the index becomes the date column. A date index AND a date column must agree."""
+    if not _is_date_like(raw.index):
+        return raw.reset_index(drop=True)
+    date_columns = [c for c in raw.columns if _ALIASES.get(_normalise(c)) == "date"]
+    if not date_columns:
+        return raw.rename_axis("date").reset_index()
+    column = pd.to_datetime(raw[date_columns[0]], errors="coerce").to_numpy()
+    index = pd.to_datetime(raw.index).to_numpy()
+    if len(column) == len(index) and (column == index).all():
+        return raw.reset_index(drop=True)
+    i = int(np.flatnonzero(column != index)[0])
+    raise DataError(
+        file,
+        f"both a date index and a date column ({date_columns[0]!r}), and they differ",
+        where=f"row {i + 1}",
+        found=f"index {raw.index[i]!r}, column {raw[date_columns[0]].iloc[i]!r}",
+        expected="the dates once: as the index or as a column",
+        fix="drop one of them before saving (frame.reset_index(drop=True) or "
+        "frame.drop(columns=...))",
+    )
+
+
 def _read_table(path: Path) -> pd.DataFrame | TickerTables:
     """Read one file into a raw frame (no type coercion of dates) with a ``_line`` column,
     or, for yfinance's multi-level layout, into one such frame per ticker."""
@@ -134,7 +199,7 @@ def _read_table(path: Path) -> pd.DataFrame | TickerTables:
             ) from None
         if isinstance(raw.columns, pd.MultiIndex):
             return yfinance_layout.split_frame(raw, file)
-        raw = raw.reset_index(drop=not isinstance(raw.index, pd.DatetimeIndex))
+        raw = _dates_from_index(raw, file)
         raw["_line"] = np.arange(1, len(raw) + 1)
         raw.attrs["row_label"] = "row"
         return raw
@@ -149,20 +214,47 @@ def _read_table(path: Path) -> pd.DataFrame | TickerTables:
                 expected="a text CSV (comma-separated, header row) or a .parquet file",
                 fix="export the sheet as CSV (an .xlsx renamed to .csv will not work)",
             )
+    try:
+        return _read_csv(path, file)
+    except (OSError, EOFError, zlib.error) as exc:
+        if not name.endswith(".gz"):
+            raise
+        raise DataError(
+            file,
+            "could not be decompressed as gzip",
+            found=f"{type(exc).__name__}: {exc}",
+            expected="a complete gzip-compressed CSV (the name ends in .gz)",
+            fix="re-download or re-compress the file (gzip FILE.csv), or drop the .gz suffix "
+            "if it is plain text",
+        ) from None
+
+
+def _read_csv(path: Path, file: str) -> pd.DataFrame | TickerTables:
     tickers = yfinance_layout.read_csv(path, file)
     if tickers is not None:
         return tickers
     last_error: Exception | None = None
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            header = pd.read_csv(path, encoding=encoding, nrows=0).columns
+            sep = sniff_delimiter(_first_line(path, encoding))
+            names = pd.read_csv(path, encoding=encoding, header=None, nrows=1, sep=sep, dtype=str)
+            _check_unique_header(
+                [str(c).strip() for c in names.iloc[0].tolist() if pd.notna(c)], file
+            )
+            header = pd.read_csv(path, encoding=encoding, nrows=0, sep=sep).columns
             # Codes like 000001 and dates must stay text: parsing them as numbers loses
             # leading zeros and formats.
             as_text = {c: str for c in header if _ALIASES.get(_normalise(c)) in ("symbol", "date")}
-            raw = pd.read_csv(path, encoding=encoding, skip_blank_lines=False, dtype=as_text)
+            raw = pd.read_csv(
+                path, encoding=encoding, skip_blank_lines=False, dtype=as_text, sep=sep
+            )
+            if sep != ",":
+                _warn_once([f"{file}: columns are separated by {_SEP_NAMES[sep]}; read as such"])
             break
         except UnicodeDecodeError as exc:
             last_error = exc
+        except DataError:
+            raise
         except pd.errors.EmptyDataError:
             raise DataError(
                 file,
@@ -201,7 +293,16 @@ def _map_columns(raw: pd.DataFrame, file: str) -> tuple[pd.DataFrame, list[str]]
         if col == "_line":
             continue
         key = _normalise(col)
-        if key in _ALIASES and _ALIASES[key] not in rename.values():
+        if key in _ALIASES and _ALIASES[key] in rename.values():
+            other = next(c for c, canon in rename.items() if canon == _ALIASES[key])
+            raise DataError(
+                file,
+                f"columns {str(other)!r} and {str(col)!r} both mean '{_ALIASES[key]}'",
+                found=f"columns {[str(c) for c in raw.columns if c != '_line']}",
+                expected=f"one '{_ALIASES[key]}' column",
+                fix=f"delete or rename one of {str(other)!r} and {str(col)!r}",
+            )
+        if key in _ALIASES:
             rename[col] = _ALIASES[key]
         elif key not in _IGNORED:
             unknown.append(str(col))
@@ -236,7 +337,7 @@ def _files(path: Path) -> list[Path]:
             fix="check the spelling, or run from the directory the path is relative to",
         )
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.name.lower().endswith(DATA_SUFFIXES))
+        files = _data_files(path)
         if not files:
             raise DataError(
                 str(path),
@@ -246,6 +347,49 @@ def _files(path: Path) -> list[Path]:
             )
         return files
     return [path]
+
+
+NOT_DATA_STEMS = ("readme", "license", "licence", "notes", "provenance", "changelog")
+"""File names (before the first dot, any case) that are never bars, whatever their suffix."""
+
+
+def _data_files(directory: Path) -> list[Path]:
+    """The data files of a directory, sorted. Skipped, with a warning naming each: entries
+    that are directories, documentation (README.txt, NOTES, ...), files without a data suffix
+    and .txt files whose first line is not a delimited header. A link to nothing is an error."""
+    files: list[Path] = []
+    skipped: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        lower = entry.name.lower()
+        if not lower.endswith(DATA_SUFFIXES):
+            if not lower.startswith("."):
+                skipped.append(f"{entry.name} (not {'/'.join(DATA_SUFFIXES)})")
+            continue
+        if entry.is_symlink() and not entry.exists():
+            raise DataError(
+                str(entry),
+                "broken symbolic link in the data directory",
+                found=f"a link to {entry.readlink()}, which does not exist",
+                expected="a CSV/Parquet file",
+                fix="fix the link's target or delete the link",
+            )
+        if entry.is_dir():
+            skipped.append(f"{entry.name} (a directory: not searched)")
+        elif lower.split(".")[0] in NOT_DATA_STEMS:
+            skipped.append(f"{entry.name} (documentation)")
+        elif lower.endswith(".txt") and not _looks_delimited(entry):
+            skipped.append(f"{entry.name} (first line is not a delimited header)")
+        else:
+            files.append(entry)
+    if skipped:
+        _warn_once([f"{directory}: skipped {', '.join(skipped)}"])
+    return files
+
+
+def _looks_delimited(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        first = handle.readline(4096).decode("utf-8", errors="replace")
+    return max(first.count(sep) for sep in _SEP_NAMES) >= len(REQUIRED_COLUMNS) - 1
 
 
 def _symbol_of(path: Path) -> str:
@@ -280,6 +424,18 @@ def _symbol_tables(path: Path, file: str) -> list[tuple[str, pd.DataFrame]]:
         log.info("%s: ignoring columns %s", file, unknown)
     if "symbol" not in raw.columns:
         return [(_symbol_of(path), raw)]
+    raw["symbol"] = raw["symbol"].astype("string").str.strip()
+    blank = (raw["symbol"].isna() | (raw["symbol"] == "")).to_numpy()
+    if blank.any():
+        i = int(np.flatnonzero(blank)[0])
+        raise DataError(
+            file,
+            "blank symbol in a long file",
+            where=f"{raw.attrs.get('row_label', 'line')} {int(raw['_line'].iloc[i])}",
+            found=f"{int(blank.sum())} rows without a symbol",
+            expected="a symbol (ticker or code) on every row",
+            fix="fill the symbol on those rows, or delete them",
+        )
     groups = [
         (str(sym), part.drop(columns="symbol").reset_index(drop=True))
         for sym, part in raw.groupby("symbol", sort=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantray.config import SPLIT_NAMES, ConfigError, DataConfig, SplitConfig
+from quantray.data.features import FEATURE_WARMUP
 from quantray.data.panel import Panel
 
 EMBARGO = -1
@@ -89,6 +90,48 @@ def make_splits(
     row_split = day_split[np.searchsorted(calendar, panel.dates)]
     ranges = {k: (calendar[a], calendar[b - 1]) for k, (a, b) in bounds.items()}
     return Splits(ranges, row_split)
+
+
+def min_calendar_days(split: SplitConfig | None = None, data: DataConfig | None = None) -> int:
+    """Fewest trading days for which fraction-based splits leave every period room: train
+    holds the feature warm-up, one input window and a label; valid and test one episode and
+    its label (each at least horizon + episode_len + 1 days)."""
+    split = split or SplitConfig()
+    data = data or DataConfig()
+    need = data.horizon + data.episode_len + 1
+    train_need = max(need, FEATURE_WARMUP + data.window + data.horizon)
+    n = train_need
+    while True:
+        train, valid = int(split.train_frac * n), int(split.valid_frac * n)
+        if train >= train_need and valid >= need and n - train - valid - 2 * split.embargo >= need:
+            return n
+        n += 1
+
+
+def check_geometry(
+    panel: Panel, split: SplitConfig | None = None, data: DataConfig | None = None
+) -> Splits:
+    """``make_splits`` plus the check that the training period holds at least one full
+    stage-1 sample; run before any Ray work so short data stops with how many days it needs
+    instead of failing inside every trial. Raises ``ConfigError``."""
+    split = split or SplitConfig()
+    data = data or DataConfig()
+    n = len(np.unique(panel.dates))
+    by_date = split.valid_start is not None and split.test_start is not None
+    needed = "" if by_date else f" These splits need at least {min_calendar_days(split, data)}."
+    try:
+        splits = make_splits(panel, split, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} The data has {n} trading days.{needed}") from None
+    if not len(sample_rows(panel, splits, "train", data)):
+        a, b = splits.ranges["train"]
+        raise ConfigError(
+            f"the training period {a}..{b} holds no full stage-1 sample: each needs "
+            f"{FEATURE_WARMUP} warm-up days + a {data.window}-day window + {data.horizon} days "
+            f"of label inside it. The data has {n} trading days.{needed} Load a longer "
+            "history, or shorten the window."
+        )
+    return splits
 
 
 def _inside(panel: Panel, splits: Splits, code: int, span: int) -> np.ndarray:

@@ -33,6 +33,15 @@ CANONICAL_COLUMNS = (*PRICE_COLUMNS, "volume", *OPTIONAL_COLUMNS)
 # tolerance it is an error.
 RANGE_TOLERANCE = 1e-6
 
+_UTC_OFFSET = r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:[+-]\d{2}:?\d{2}|Z|UTC)$"
+_THOUSANDS_GROUPED = r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?"
+_DOT_DECIMAL = r"[+-]?\d*\.\d+"
+
+CONSTANT_RUN_DAYS = 20
+"""A close unchanged on this many consecutive rows is worth a warning (stale or filled data)."""
+LONG_GAP_DAYS = 365
+"""A hole of more than a year between two bars is worth a warning (a missing history)."""
+
 # Dates are tried in these formats (the one that parses every row wins), then ISO 8601.
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y/%m/%d", "%Y%m%d", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S")
 
@@ -88,7 +97,9 @@ def parse_dates(raw: pd.DataFrame, file: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col):
         parsed = pd.to_datetime(col)
     else:
-        text = col.astype("string").str.strip()
+        # A UTC offset after a time of day ("2012-09-13 00:00:00-04:00", yfinance's
+        # history() export) is dropped: the wall-clock date at the exchange is the bar's day.
+        text = col.astype("string").str.strip().str.replace(_UTC_OFFSET, r"\1", regex=True)
         best, best_ok = None, -1
         for fmt in DATE_FORMATS:
             attempt = pd.to_datetime(text, format=fmt, errors="coerce")
@@ -114,7 +125,8 @@ def parse_dates(raw: pd.DataFrame, file: str) -> pd.Series:
             )
         parsed = best
     if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert(None)
+        # Tz-aware daily stamps (midnight at the exchange): keep the local date, not UTC's.
+        parsed = parsed.dt.tz_localize(None)
     times = parsed - parsed.dt.normalize()
     intraday = np.flatnonzero((times != pd.Timedelta(0)).to_numpy())
     if len(intraday):
@@ -131,10 +143,65 @@ def parse_dates(raw: pd.DataFrame, file: str) -> pd.Series:
     return parsed.reset_index(drop=True)
 
 
-def _numeric(raw: pd.DataFrame, column: str, file: str) -> np.ndarray:
+def _text_cells(raw: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    parts = [
+        raw[c].astype("string").str.strip()
+        for c in columns
+        if c in raw.columns and (raw[c].dtype == object or pd.api.types.is_string_dtype(raw[c]))
+    ]
+    return pd.concat(parts).dropna() if parts else pd.Series([], dtype="string")
+
+
+def decimal_comma(raw: pd.DataFrame, file: str) -> bool:
+    """Whether the prices are written with a decimal comma ("198,50").
+
+    Rule: a comma is a thousands separator only if every comma in the price columns is
+    followed by exactly three digits ("1,234.56", "12,345"). A comma followed by any other
+    number of digits ("198,50", "198,5", "1234,5678") marks the file as decimal-comma: every
+    comma is then the decimal point (and a dot before three digits a thousands separator).
+    Prices whose commas are all followed by three digits and that hold no dot anywhere
+    ("198,500") could be either, so they are refused rather than guessed (x1000 or not)."""
+    cells = _text_cells(raw, (*PRICE_COLUMNS, "adj_close", "close_unadj"))
+    with_comma = cells[cells.str.contains(",", regex=False)]
+    if with_comma.empty:
+        return False
+    grouped = with_comma.str.fullmatch(_THOUSANDS_GROUPED)
+    if not grouped.all():
+        first = with_comma[~grouped].iloc[0]
+        dotted = cells.str.fullmatch(_DOT_DECIMAL) & ~cells.str.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+")
+        if dotted.any():
+            raise DataError(
+                file,
+                "prices mix a decimal comma and a decimal point",
+                found=f"{first!r} beside values written with '.'",
+                expected="one number style for the whole file",
+                fix="re-export the file with '.' as the decimal point",
+            )
+        return True
+    if not cells.str.contains(".", regex=False).any():
+        raise DataError(
+            file,
+            "ambiguous commas in prices",
+            found=f"{with_comma.iloc[0]!r}: every comma is followed by three digits and no "
+            "price has a decimal point",
+            expected="prices with '.' as the decimal point (1234.5), or unambiguous decimal "
+            "commas (198,50)",
+            fix="re-export the file with '.' as the decimal point and no thousands separators",
+        )
+    return False
+
+
+def _numeric(raw: pd.DataFrame, column: str, file: str, comma: bool = False) -> np.ndarray:
+    """One column as float64; ``comma``: the file writes decimals with a comma."""
     col = raw[column]
     if col.dtype == object or pd.api.types.is_string_dtype(col):
-        cleaned = col.astype("string").str.replace(",", "", regex=False).str.strip()
+        text = col.astype("string").str.strip()
+        if comma:
+            grouped = text.str.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+(,\d*)?").fillna(False)
+            text = text.mask(grouped, text.str.replace(".", "", regex=False))
+            cleaned = text.str.replace(",", ".", regex=False)
+        else:
+            cleaned = text.str.replace(",", "", regex=False)
         values = pd.to_numeric(cleaned, errors="coerce")
         bad = values.isna() & cleaned.notna() & (cleaned != "") & (cleaned.str.lower() != "nan")
         if bad.any():
@@ -236,6 +303,38 @@ def check_values(raw: pd.DataFrame, values: dict[str, np.ndarray], file: str) ->
         )
 
 
+def suspicious(frame: pd.DataFrame, span: np.ndarray, file: str, symbol: str) -> list[str]:
+    """Warnings, not errors, for data that is valid but likely wrong: dates in the future,
+    long runs of an unchanged close, and gaps of more than a year between bars."""
+    out: list[str] = []
+    today = pd.Timestamp.now().normalize()
+    future = frame.index > today
+    if future.any():
+        out.append(
+            f"{file}: {symbol} has {int(future.sum())} dates after today "
+            f"(first {frame.index[future][0].date()}); check the date column"
+        )
+    close = frame["close"].to_numpy()
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(close) != 0) + 1])  # run starts
+    lengths = np.diff(np.concatenate([starts, [len(close)]]))
+    k = int(np.argmax(lengths))
+    if lengths[k] >= CONSTANT_RUN_DAYS:
+        first, last = frame.index[starts[k]], frame.index[starts[k] + lengths[k] - 1]
+        out.append(
+            f"{file}: {symbol} close is unchanged for {int(lengths[k])} rows "
+            f"({first.date()} .. {last.date()}); stale or forward-filled data?"
+        )
+    long_gaps = np.flatnonzero(span > LONG_GAP_DAYS)
+    if len(long_gaps):
+        i = int(long_gaps[0])
+        out.append(
+            f"{file}: {symbol} has {len(long_gaps)} gaps of more than a year (first "
+            f"{frame.index[i].date()} .. {frame.index[i + 1].date()}); part of the history "
+            "is missing"
+        )
+    return out
+
+
 def canonicalize(
     raw: pd.DataFrame, file: str, symbol: str, min_rows: int
 ) -> tuple[pd.DataFrame, SymbolReport]:
@@ -250,10 +349,15 @@ def canonicalize(
             fix="check the export; the file holds column names but no rows",
         )
     dates = parse_dates(raw, file)
-    values = {c: _numeric(raw, c, file) for c in (*PRICE_COLUMNS, "volume")}
+    comma = decimal_comma(raw, file)
+    if comma:
+        warnings.append(
+            f"{file}: numbers are written with a decimal comma (198,50 = 198.5); read as such"
+        )
+    values = {c: _numeric(raw, c, file, comma) for c in (*PRICE_COLUMNS, "volume")}
     for c in OPTIONAL_COLUMNS:
         if c in raw.columns:
-            values[c] = _numeric(raw, c, file)
+            values[c] = _numeric(raw, c, file, comma)
     check_values(raw, values, file)
     if "close_unadj" in values:
         unadj = values["close_unadj"]
@@ -269,7 +373,7 @@ def canonicalize(
                 "return rule)",
             )
     if "adj_close" in raw.columns:
-        adj = _numeric(raw, "adj_close", file)
+        adj = _numeric(raw, "adj_close", file, comma)
         factor = adj / values["close"]
         i = _first(~np.isfinite(factor) | (factor <= 0))
         if i is not None:
@@ -332,6 +436,7 @@ def canonicalize(
         )
     span = np.diff(frame.index.to_numpy()).astype("timedelta64[D]").astype(int)
     big = span[span > 4]
+    warnings.extend(suspicious(frame, span, file, symbol))
     report = SymbolReport(
         symbol=symbol,
         file=file,

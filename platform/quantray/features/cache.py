@@ -24,6 +24,7 @@ import numpy as np
 from quantray.data.errors import DataError
 from quantray.data.panel import Panel
 from quantray.data.splits import Splits
+from quantray.integrity import DamagedFile, load_or_damaged, quarantine, record
 
 FEATURES_FILE = "features.npy"
 META_FILE = "meta.json"
@@ -55,8 +56,18 @@ class FeatureCache:
                     expected=f"a directory with {FEATURES_FILE} and {META_FILE}",
                     fix="point at a directory written by experiments/export_features.py",
                 )
-        meta = json.loads((path / META_FILE).read_text())
-        table = np.load(path / FEATURES_FILE, mmap_mode="r")
+        meta = load_or_damaged(path / META_FILE, lambda p: json.loads(p.read_text()), "JSON")
+        table = load_or_damaged(
+            path / FEATURES_FILE, lambda p: np.load(p, mmap_mode="r"), "a NumPy array"
+        )
+        if table.ndim != 2 or len(table) != meta.get("rows", len(table)):
+            raise DamagedFile(
+                str(path / FEATURES_FILE),
+                "feature table has the wrong shape",
+                found=f"shape {table.shape}",
+                expected=f"[{meta.get('rows')}, D] as recorded in {META_FILE}",
+                fix="delete the cache directory and export the features again",
+            )
         return cls(np.asarray(table), meta, path)
 
     @property
@@ -100,6 +111,24 @@ class FeatureCache:
                 )
 
 
+def reusable(path: str | Path) -> bool:
+    """Whether a complete, undamaged cache exists at ``path``. A damaged one (size/sha256
+    differ from the record, or unreadable) is moved aside with a warning so the caller
+    rebuilds it: one bad entry must not poison every later run on a shared store."""
+    path = Path(path)
+    if not (path / META_FILE).exists():
+        return False
+    try:
+        FeatureCache.load(path)
+    except DataError as exc:
+        moved = quarantine(path)
+        logging.getLogger("quantray.features").warning(
+            "%s\nmoved the damaged cache to %s; rebuilding it", exc, moved
+        )
+        return False
+    return True
+
+
 def write_cache(path: str | Path, table: np.ndarray, meta: dict[str, Any]) -> Path:
     """Write a cache atomically: concurrent writers (Tune trials, nodes) never see half a
     cache; if the directory already exists it is kept (same key = same content)."""
@@ -111,6 +140,8 @@ def write_cache(path: str | Path, table: np.ndarray, meta: dict[str, Any]) -> Pa
     try:
         np.save(tmp / FEATURES_FILE, np.asarray(table, dtype=np.float32))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        record(tmp / FEATURES_FILE)
+        record(tmp / META_FILE)
         try:
             os.rename(tmp, path)
         except OSError:

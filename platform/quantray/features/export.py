@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from quantray.data import FeatureNormalizer, Panel, data_hash, load_bars
 from quantray.data.sample import SAMPLE_PATH
-from quantray.features.cache import cache_dir_name, write_cache
+from quantray.features.cache import cache_dir_name, reusable, write_cache
+from quantray.integrity import verify
 from quantray.models import PriceTransformer
 from quantray.train.price import (
     CHECKPOINT_FILE,
@@ -34,6 +35,7 @@ def checkpoint_id(path: str | Path) -> str:
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE
+    verify(path)  # a damaged checkpoint is named here, not hashed into a new cache key
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
@@ -92,7 +94,7 @@ def export_features(
     bars = load_bars(data_path)
     ckpt_id = checkpoint_id(checkpoint)
     target = Path(out_dir) / cache_dir_name(ckpt_id, data_hash(bars))
-    if (target / "meta.json").exists():
+    if reusable(target):
         return target  # reused: no features computed, no model loaded
     panel = Panel.from_bars(bars)
     state = load_checkpoint(checkpoint)

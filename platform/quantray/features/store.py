@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -21,7 +22,10 @@ from quantray.config import SMALL_STAGE1
 from quantray.data import data_hash, load_bars
 from quantray.data.sample import SAMPLE_PATH
 from quantray.features.export import export_features
-from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec, fit_and_save
+from quantray.integrity import DamagedFile, quarantine
+from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec, fit_and_save, load_checkpoint
+
+log = logging.getLogger("quantray.features")
 
 
 def _content_hash(path: str | Path) -> str:
@@ -69,6 +73,12 @@ def ensure_stage1_features(
     key = spec_key(spec)
     model_dir = root / f"stage1-{key}"
     with FileLock(str(root / f".stage1-{key}.lock")):
+        if (model_dir / CHECKPOINT_FILE).exists():
+            try:
+                load_checkpoint(model_dir)
+            except DamagedFile as exc:
+                moved = quarantine(model_dir)
+                log.warning("%s\nmoved the damaged stage-1 entry to %s; retraining", exc, moved)
         trained = not (model_dir / CHECKPOINT_FILE).exists()
         if trained:
             tmp = root / f".stage1-{key}.partial"

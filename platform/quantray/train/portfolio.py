@@ -22,6 +22,7 @@ from quantray.config import CostConfig, PortfolioConfig
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask
 from quantray.evaluate.metrics import pooled_sharpe
 from quantray.evaluate.portfolio import equal_weight, evaluate_weights, pooled_summary
+from quantray.integrity import record
 from quantray.losses.portfolio import PortfolioLoss
 from quantray.models.portfolio_strategy import PortfolioOutput, PortfolioStrategy
 
@@ -114,6 +115,7 @@ def save_portfolio(path: Path, model: PortfolioStrategy, cost: CostConfig, meta:
         },
         path,
     )
+    record(path)  # size + sha256, checked by quantray.integrity.verify on load
     return path
 
 

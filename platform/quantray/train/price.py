@@ -38,6 +38,7 @@ from quantray.config import (
 )
 from quantray.data import FeatureNormalizer, WindowDataset, load_task, sample_rows
 from quantray.data.sample import SAMPLE_PATH
+from quantray.integrity import load_or_damaged, record
 from quantray.losses.price import price_loss_from_config, zero_forecast_loss
 from quantray.models import PriceTransformer, grad_norms
 from quantray.train.monitoring import record_price_throughput
@@ -223,16 +224,22 @@ def save_checkpoint(
         },
         path,
     )
+    record(path)  # size + sha256: a truncated copy is caught on load (quantray.integrity)
     (directory / "metrics.json").write_text(json.dumps({"epoch": epoch, **metrics}, indent=2))
     return path
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a stage-1 checkpoint file or directory safely (``weights_only=True``)."""
+    """Load a stage-1 checkpoint file or directory safely (``weights_only=True``); a damaged
+    file raises ``quantray.integrity.DamagedFile`` naming it."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_or_damaged(
+        path,
+        lambda p: torch.load(p, map_location="cpu", weights_only=True),
+        "a stage-1 checkpoint",
+    )
 
 
 def model_from_checkpoint(state: dict[str, Any]) -> PriceTransformer:

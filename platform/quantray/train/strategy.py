@@ -27,6 +27,7 @@ from quantray.config import CostConfig, StrategyConfig, TrainingBudget
 from quantray.data import Episodes, Task
 from quantray.evaluate import Backtest, backtest_episodes, buy_and_hold, pooled_sharpe
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
+from quantray.integrity import load_or_damaged, record
 from quantray.losses import StrategyLoss
 from quantray.models.strategy_gru import StrategyGRU, anneal_tau
 from quantray.train.monitoring import record_strategy_throughput
@@ -160,12 +161,17 @@ def save_strategy(
         },
         path,
     )
+    record(path)  # size + sha256: a truncated copy is caught on load (quantray.integrity)
     return path
 
 
 def load_strategy(path: str | Path) -> tuple[StrategyGRU, StrategyConfig, CostConfig, dict]:
     """Rebuild a trained strategy (eval mode) from ``save_strategy``'s file."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_or_damaged(
+        Path(path),
+        lambda p: torch.load(p, map_location="cpu", weights_only=True),
+        "a strategy checkpoint",
+    )
     config = StrategyConfig.from_dict(state["config"])
     model = StrategyGRU(config, feature_dim=state["feature_dim"])
     model.load_state_dict(state["model"])

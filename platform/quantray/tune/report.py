@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,6 +273,46 @@ class SearchReport:
     files: dict[str, str]
 
 
+TEST_RECORD = "test_split_evaluated.json"
+"""Written into the experiment directory right after the single touch of the test split; a
+search whose directory holds it is never tested again (``--resume`` of a finished search)."""
+
+
+def _record_location(settings: TuneSettings) -> tuple[Any, str]:
+    from pyarrow import fs
+
+    if settings.local_storage:
+        return fs.LocalFileSystem(), str(Path(settings.experiment_path) / TEST_RECORD)
+    filesystem, path = fs.FileSystem.from_uri(settings.experiment_path)
+    return filesystem, f"{path.rstrip('/')}/{TEST_RECORD}"
+
+
+def read_test_record(settings: TuneSettings) -> dict[str, Any] | None:
+    """The record of this search's test evaluation, or None if its test split is untouched."""
+    from pyarrow import fs
+
+    filesystem, path = _record_location(settings)
+    if filesystem.get_file_info(path).type == fs.FileType.NotFound:
+        return None
+    with filesystem.open_input_stream(path) as stream:
+        return json.loads(stream.read().decode())
+
+
+def write_test_record(settings: TuneSettings, record: dict[str, Any]) -> None:
+    """Mark the test split of this search as evaluated (atomically on local storage)."""
+    filesystem, path = _record_location(settings)
+    data = json.dumps(record, indent=2, default=str).encode()
+    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with filesystem.open_output_stream(path + ".tmp") as stream:
+        stream.write(data)
+    filesystem.move(path + ".tmp", path)
+
+
+class SplitAlreadyTested(RuntimeError):
+    """The search's test split was evaluated before: evaluating it again would be a second
+    look at held-out data."""
+
+
 def finalize(
     results: Any,
     settings: TuneSettings,
@@ -279,7 +320,17 @@ def finalize(
     *,
     wall_seconds: float | None = None,
 ) -> SearchReport:
-    """Select, test once, deflate, and write every output of the search into ``out``."""
+    """Select, test once, deflate, and write every output of the search into ``out``.
+
+    Raises ``SplitAlreadyTested`` if the experiment directory records an earlier test
+    evaluation; records this one (``TEST_RECORD``) right after it."""
+    earlier = read_test_record(settings)
+    if earlier is not None:
+        raise SplitAlreadyTested(
+            f"the test split of {settings.experiment_path} was already evaluated "
+            f"({earlier.get('time')}, trial {earlier.get('trial_id')}); reports in "
+            f"{earlier.get('out')}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     space = SearchSpace(settings.budget, settings.constants())
@@ -292,6 +343,15 @@ def finalize(
             result.checkpoint.to_directory(str(best_dir))
     info = json.loads((best_dir / TRIAL_FILE).read_text())
     evaluation = evaluate_selected(best_dir)
+    write_test_record(
+        settings,
+        {
+            "time": pd.Timestamp.now(tz="UTC").isoformat(),
+            "trial_id": best["trial_id"],
+            "out": str(out.resolve()),
+            "pid": os.getpid(),
+        },
+    )
     evidence = search_evidence(
         results, frame, evaluation.valid, settings.valid_paths_dir(), seed=settings.seed
     )
