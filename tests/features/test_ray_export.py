@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from quantray.config import ConfigError, DataConfig, PriceModelConfig
-from quantray.data import Panel
-from quantray.data.features import FeatureNormalizer
-from quantray.data.synthetic import generate
-from quantray.features.ray_export import (
+from quantray.config import (
+    ConfigError,
+    DataConfig,
+    PriceModelConfig,
+    PriceTrainConfig,
     RayExportSettings,
-    ray_feature_cache,
-    use_ray_export,
+    SplitConfig,
 )
+from quantray.data import FeatureNormalizer, Panel, load_bars
+from quantray.data.synthetic import generate, write_bars
+from quantray.features.export import export_features
+from quantray.features.ray_export import use_ray_export
 from quantray.models import PriceTransformer
-from quantray.train.features import feature_table
+from quantray.train.price import PriceRunSpec
 
 ray = pytest.importorskip("ray")
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-6)
-"""Ray batches are cut differently from the in-process loop (blocks of rows_per_block,
-batches of batch_size): float32 matmuls over different batch shapes may round differently in
-the last bits, so equality is allclose at float32 precision, not bit-identity."""
+"""The Ray path cuts its batches differently from the in-process loop (blocks of
+rows_per_block, batches of batch_size): float32 matmuls over different batch shapes may round
+differently in the last bits, so equality is allclose at float32 precision."""
 
 
 @pytest.fixture(scope="module")
@@ -35,64 +40,67 @@ def local_ray():
     ray.shutdown()
 
 
-def _export_inputs(micro_model: PriceModelConfig, symbols: int = 3, days: int = 400):
-    panel = Panel.from_bars(
-        {s: f.drop(columns="regime") for s, f in generate(symbols, days, seed=4).items()}
+def write_checkpoint(tmp: Path, micro_model: PriceModelConfig, symbols: int, days: int) -> tuple:
+    """Synthetic bars on disk and a stage-1 checkpoint file of a seeded (untrained) model:
+    the export only needs the weights, the spec and the normaliser."""
+    bars = {s: f.drop(columns="regime") for s, f in generate(symbols, days, seed=4).items()}
+    data = write_bars(bars, tmp / "bars")
+    panel = Panel.from_bars(load_bars(data))
+    spec = PriceRunSpec(
+        micro_model, PriceTrainConfig(), str(data), DataConfig(window=60), SplitConfig()
     )
-    normalizer = FeatureNormalizer.fit(panel.features, np.arange(panel.n_rows // 2))
     torch.manual_seed(0)
-    model = PriceTransformer(micro_model).eval()
-    spec = {"model": micro_model.to_dict()}
-    return panel, normalizer, model, spec
+    model = PriceTransformer(micro_model)
+    normalizer = FeatureNormalizer.fit(panel.features, np.arange(panel.n_rows // 2))
+    ckpt = tmp / "model.pt"
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "spec": spec.to_dict(),
+            "normalizer": normalizer.to_dict(),
+            "data_hash": panel.data_hash,
+            "epoch": 0,
+        },
+        ckpt,
+    )
+    return ckpt, data, panel
 
 
 def test_ray_export_equals_in_process(local_ray, micro_model, tmp_path) -> None:
-    from quantray.train.price import PriceRunSpec
-
-    panel, normalizer, model, _ = _export_inputs(micro_model)
-    window = micro_model.window
-    expected = feature_table(model, panel, normalizer, window, batch_size=64)
-    spec = PriceRunSpec(
-        micro_model,
-        __import__("quantray.config", fromlist=["PriceTrainConfig"]).PriceTrainConfig(),
-        "unused",
-        DataConfig(window=window),
-        __import__("quantray.config", fromlist=["SplitConfig"]).SplitConfig(),
+    ckpt, data, panel = write_checkpoint(tmp_path, micro_model, symbols=3, days=400)
+    local = export_features(
+        ckpt, tmp_path / "local", data, progress=False, settings=RayExportSettings(backend="local")
     )
-    state = {"spec": spec.to_dict(), "model": model.state_dict()}
-    rows = np.flatnonzero(panel.first_window_row(window))
-    settings = RayExportSettings(actors=2, batch_size=50, rows_per_block=97)
-    normalized = normalizer.transform(panel.features)
-    path, stats = ray_feature_cache(
-        tmp_path / "cache", state, normalized, rows, window, micro_model.d_model, {}, settings
-    )
-    got = np.load(path / "features.npy")
-    assert got.shape == expected.shape
+    settings = RayExportSettings(backend="ray", actors=2, batch_size=50, rows_per_block=97)
+    remote = export_features(ckpt, tmp_path / "ray", data, progress=False, settings=settings)
+    assert local.name == remote.name  # same cache key: the path is a launch option
+    expected, got = np.load(local / "features.npy"), np.load(remote / "features.npy")
+    meta = json.loads((remote / "meta.json").read_text())
+    assert meta["export"] == "ray_data" and meta["duplicate_rows"] == 0
+    assert json.loads((local / "meta.json").read_text())["export"] == "in_process"
+    assert got.shape == expected.shape == (panel.n_rows, micro_model.d_model)
     # Rows without a full window stay NaN in both; every other row is filled.
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
-    assert np.isfinite(got[rows]).all()
+    valid = panel.first_window_row(60)
+    assert np.isfinite(got[valid]).all() and np.isnan(got[~valid]).all()
     np.testing.assert_allclose(got, expected, **TOLERANCE)
-    assert stats.rows == len(rows)  # every row exactly once: none lost, none duplicated
-    assert sum(stats.rows_by_actor.values()) == len(rows)
     # The same key again: the existing cache is kept, nothing recomputed.
-    again, stats2 = ray_feature_cache(
-        path, state, normalized, rows, window, micro_model.d_model, {}, settings
-    )
-    assert again == path and stats2.rows == 0
+    mtime = (remote / "features.npy").stat().st_mtime_ns
+    assert export_features(ckpt, tmp_path / "ray", data, settings=settings) == remote
+    assert (remote / "features.npy").stat().st_mtime_ns == mtime
 
 
 def test_backend_choice(local_ray) -> None:
-    settings = RayExportSettings(min_rows=1000, num_cpus=1)
-    assert not use_ray_export(10**6, "local", settings)
-    assert use_ray_export(10, "ray", settings)
-    assert not use_ray_export(999, "auto", settings)  # small data stays in-process
+    auto = RayExportSettings(min_rows=1000, num_cpus=1)
+    assert not use_ray_export(10**6, auto.replace(backend="local"))
+    assert use_ray_export(10, auto.replace(backend="ray"))
+    assert not use_ray_export(999, auto)  # small data stays in-process
     deadline = time.monotonic() + 30  # actors of an earlier export may still be releasing CPUs
     while ray.available_resources().get("CPU", 0) < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert use_ray_export(1000, "auto", settings)
-    # An actor that cannot be placed now (more CPUs than the cluster has free): in-process.
-    assert not use_ray_export(10**6, "auto", RayExportSettings(min_rows=0, num_cpus=64))
-    with pytest.raises(ConfigError, match="auto | local | ray"):
-        use_ray_export(10, "spark", settings)
+    assert use_ray_export(1000, auto)
+    # An actor that cannot be placed now (more CPUs than the cluster has): in-process.
+    assert not use_ray_export(10**6, auto.replace(min_rows=0, num_cpus=64))
+    with pytest.raises(ConfigError, match="backend must be one of auto, local, ray"):
+        RayExportSettings(backend="spark")
     with pytest.raises(ConfigError, match="actors must be >= 1"):
         RayExportSettings(actors=0)

@@ -32,43 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from quantray.config import ConfigError
-
-FEATURES_FILE = "features.npy"
-META_FILE = "meta.json"
-
-
-@dataclass(frozen=True)
-class RayExportSettings:
-    """How the Ray Data export runs. Launch options only: they never change the features,
-    so they are not part of any cache key."""
-
-    actors: int = 2
-    """Size of the actor pool (each actor holds one copy of the model)."""
-    num_cpus: float = 1.0
-    """CPUs reserved per actor (torch threads in the actor follow it, at least 1)."""
-    num_gpus: float = 0.0
-    """GPUs per actor; a fraction (e.g. 0.25) packs several actors on one GPU."""
-    batch_size: int = 512
-    """Windows per forward pass."""
-    rows_per_block: int = 8192
-    """Rows per Ray Data block: the unit of scheduling, streaming and retry."""
-    min_rows: int = 200_000
-    """``backend="auto"`` uses Ray Data from this many rows on (and only with Ray running);
-    smaller exports run in-process, where start-up would cost more than it saves."""
-
-    def __post_init__(self) -> None:
-        checks = (
-            (self.actors >= 1, f"actors must be >= 1, got {self.actors}"),
-            (self.num_cpus >= 0, f"num_cpus must be >= 0, got {self.num_cpus}"),
-            (self.num_gpus >= 0, f"num_gpus must be >= 0, got {self.num_gpus}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.rows_per_block >= 1, f"rows_per_block must be >= 1, got {self.rows_per_block}"),
-            (self.min_rows >= 0, f"min_rows must be >= 0, got {self.min_rows}"),
-        )
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"RayExportSettings: {message}")
+from quantray.config import ConfigError, RayExportSettings
+from quantray.features.cache import FEATURES_FILE, META_FILE
+from quantray.integrity import record
 
 
 @dataclass
@@ -95,23 +61,20 @@ def can_place_actor(settings: RayExportSettings) -> bool:
     import ray
 
     free = ray.available_resources()
-    return free.get("CPU", 0.0) >= settings.num_cpus and free.get("GPU", 0.0) >= (
-        settings.num_gpus
-    )
+    return free.get("CPU", 0.0) >= settings.num_cpus and free.get("GPU", 0.0) >= (settings.num_gpus)
 
 
-def use_ray_export(n_rows: int, backend: str, settings: RayExportSettings) -> bool:
-    """Decide the export path: ``"ray"`` always, ``"local"`` never, ``"auto"`` when Ray is
-    running, the export has at least ``settings.min_rows`` rows and an actor fits now."""
-    if backend not in ("auto", "local", "ray"):
-        raise ConfigError(f"export backend must be auto | local | ray, got {backend!r}")
-    if backend == "local":
+def use_ray_export(n_rows: int, settings: RayExportSettings) -> bool:
+    """Decide the export path from ``settings.backend``: ``"ray"`` always, ``"local"`` never,
+    ``"auto"`` when Ray is running, the export has at least ``settings.min_rows`` rows and an
+    actor fits in the free resources now."""
+    if settings.backend == "local":
         return False
-    if backend == "ray":
+    if settings.backend == "ray":
         if not ray_running():
             raise ConfigError(
-                "export backend 'ray' needs a running Ray (ray.init() or --address auto); "
-                "use backend 'auto' or 'local' to export in-process"
+                "RayExportSettings: backend 'ray' needs a running Ray (ray.init() or "
+                "--address auto); use backend 'auto' or 'local' to export in-process"
             )
         return True
     return ray_running() and n_rows >= settings.min_rows and can_place_actor(settings)
@@ -231,7 +194,6 @@ def ray_feature_cache(
         if missing:
             raise RuntimeError(f"Ray export lost {missing} of {len(rows)} rows; rerun the export")
         table.flush()
-        del table
         meta = {
             **meta,
             "export": "ray_data",
@@ -240,6 +202,9 @@ def ray_feature_cache(
             "duplicate_rows": int((written[rows] > 1).sum()),
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        # The same integrity records as write_cache: readers verify size and sha256.
+        record(tmp / FEATURES_FILE)
+        record(tmp / META_FILE)
         try:
             os.rename(tmp, target)
         except OSError:
