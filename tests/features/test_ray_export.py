@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from quantray.config import (
     ConfigError,
-    DataConfig,
-    PriceModelConfig,
-    PriceTrainConfig,
     RayExportSettings,
-    SplitConfig,
 )
-from quantray.data import FeatureNormalizer, Panel, load_bars
+from quantray.data import Panel, load_bars
 from quantray.data.synthetic import generate, write_bars
 from quantray.features.export import export_features
 from quantray.features.ray_export import use_ray_export
-from quantray.models import PriceTransformer
-from quantray.train.price import PriceRunSpec
 
 ray = pytest.importorskip("ray")
 
@@ -40,34 +32,11 @@ def local_ray():
     ray.shutdown()
 
 
-def write_checkpoint(tmp: Path, micro_model: PriceModelConfig, symbols: int, days: int) -> tuple:
-    """Synthetic bars on disk and a stage-1 checkpoint file of a seeded (untrained) model:
-    the export only needs the weights, the spec and the normaliser."""
-    bars = {s: f.drop(columns="regime") for s, f in generate(symbols, days, seed=4).items()}
-    data = write_bars(bars, tmp / "bars")
+def test_ray_export_equals_in_process(local_ray, micro_model, stage1_checkpoint, tmp_path) -> None:
+    bars = {s: f.drop(columns="regime") for s, f in generate(3, 400, seed=4).items()}
+    data = write_bars(bars, tmp_path / "bars")
     panel = Panel.from_bars(load_bars(data))
-    spec = PriceRunSpec(
-        micro_model, PriceTrainConfig(), str(data), DataConfig(window=60), SplitConfig()
-    )
-    torch.manual_seed(0)
-    model = PriceTransformer(micro_model)
-    normalizer = FeatureNormalizer.fit(panel.features, np.arange(panel.n_rows // 2))
-    ckpt = tmp / "model.pt"
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "spec": spec.to_dict(),
-            "normalizer": normalizer.to_dict(),
-            "data_hash": panel.data_hash,
-            "epoch": 0,
-        },
-        ckpt,
-    )
-    return ckpt, data, panel
-
-
-def test_ray_export_equals_in_process(local_ray, micro_model, tmp_path) -> None:
-    ckpt, data, panel = write_checkpoint(tmp_path, micro_model, symbols=3, days=400)
+    ckpt = stage1_checkpoint(tmp_path / "model.pt", data, micro_model)
     local = export_features(
         ckpt, tmp_path / "local", data, progress=False, settings=RayExportSettings(backend="local")
     )
@@ -77,6 +46,7 @@ def test_ray_export_equals_in_process(local_ray, micro_model, tmp_path) -> None:
     expected, got = np.load(local / "features.npy"), np.load(remote / "features.npy")
     meta = json.loads((remote / "meta.json").read_text())
     assert meta["export"] == "ray_data" and meta["duplicate_rows"] == 0
+    assert meta["actors_used"] == 2  # the pool started both actors before dispatching
     assert json.loads((local / "meta.json").read_text())["export"] == "in_process"
     assert got.shape == expected.shape == (panel.n_rows, micro_model.d_model)
     # Rows without a full window stay NaN in both; every other row is filled.

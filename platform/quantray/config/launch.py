@@ -20,13 +20,20 @@ EXPORT_BACKENDS = ("auto", "local", "ray")
 class PriceLaunch(Config):
     """Where and how stage-1 training runs (not part of the run's spec or cache key)."""
 
-    use_gpu: bool = False
-    """Train on GPUs (set by --use-gpu)."""
-    threads_per_worker: int = 1
-    """torch intra-op threads per worker (set from the CPU count / workers)."""
+    use_gpu: bool | None = None
+    """Train on a GPU: True / False, or None = a GPU when one is visible to this process (a
+    Tune trial or walk-forward fold that was given a GPU share sees it). Ray Train runs need
+    an explicit choice (--use-gpu)."""
+    threads_per_worker: int | None = None
+    """torch intra-op threads per worker; None leaves torch's setting (Ray Train runs set
+    CPU count / workers)."""
 
     def __post_init__(self) -> None:
-        check(self.threads_per_worker >= 1, "PriceLaunch", "threads_per_worker must be >= 1")
+        check(
+            self.threads_per_worker is None or self.threads_per_worker >= 1,
+            "PriceLaunch",
+            f"threads_per_worker must be None or >= 1, got {self.threads_per_worker}",
+        )
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,10 @@ class RayExportSettings(Config):
     """Windows per forward pass (both paths)."""
     rows_per_block: int = 8192
     """Rows per Ray Data block: the unit of scheduling, streaming and retry."""
+    actor_start_s: int = 600
+    """Seconds to wait for the whole actor pool to start before any block is dispatched:
+    the blocks then spread evenly, and a pool the cluster cannot place fails with a timeout
+    instead of waiting forever."""
     min_rows: int = 200_000
     """``backend="auto"`` uses Ray Data from this many rows on; smaller exports run
     in-process, where Ray's start-up would cost more than it saves."""
@@ -58,4 +69,5 @@ class RayExportSettings(Config):
         check(self.num_gpus >= 0, owner, f"num_gpus must be >= 0, got {self.num_gpus}")
         check(self.batch_size >= 1, owner, f"batch_size must be >= 1, got {self.batch_size}")
         check(self.rows_per_block >= 1, owner, "rows_per_block must be >= 1")
+        check(self.actor_start_s >= 1, owner, "actor_start_s must be >= 1")
         check(self.min_rows >= 0, owner, f"min_rows must be >= 0, got {self.min_rows}")

@@ -134,25 +134,32 @@ def ray_encode_rows(
     n_blocks = max(1, min(len(rows), -(-len(rows) // settings.rows_per_block)))
     # At least one block per actor, so every actor gets work.
     n_blocks = max(n_blocks, min(len(rows), settings.actors))
-    ds = ray.data.from_numpy(np.array_split(np.asarray(rows, dtype=np.int64), n_blocks))
-    ds = ds.map_batches(
-        _WindowEncoder,
-        fn_constructor_args=(shared, window, settings.num_cpus, settings.num_gpus),
-        batch_size=settings.batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=settings.actors),
-        num_cpus=settings.num_cpus,
-        num_gpus=settings.num_gpus,
-    )
-    stats = ExportStats()
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        sink(batch["row"], batch["feature"])
-        stats.rows += len(batch["row"])
-        stats.blocks += 1
-        for key, counts in (("node", stats.rows_by_node), ("actor", stats.rows_by_actor)):
-            names, n = np.unique(batch[key], return_counts=True)
-            for name, count in zip(names.tolist(), n.tolist(), strict=True):
-                counts[name] = counts.get(name, 0) + count
+    context = ray.data.DataContext.get_current()
+    saved_wait = context.wait_for_min_actors_s
+    # Start the whole pool before dispatching (see RayExportSettings.actor_start_s).
+    context.wait_for_min_actors_s = settings.actor_start_s
+    try:
+        ds = ray.data.from_numpy(np.array_split(np.asarray(rows, dtype=np.int64), n_blocks))
+        ds = ds.map_batches(
+            _WindowEncoder,
+            fn_constructor_args=(shared, window, settings.num_cpus, settings.num_gpus),
+            batch_size=settings.batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=settings.actors),
+            num_cpus=settings.num_cpus,
+            num_gpus=settings.num_gpus,
+        )
+        stats = ExportStats()
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            sink(batch["row"], batch["feature"])
+            stats.rows += len(batch["row"])
+            stats.blocks += 1
+            for key, counts in (("node", stats.rows_by_node), ("actor", stats.rows_by_actor)):
+                names, n = np.unique(batch[key], return_counts=True)
+                for name, count in zip(names.tolist(), n.tolist(), strict=True):
+                    counts[name] = counts.get(name, 0) + count
+    finally:
+        context.wait_for_min_actors_s = saved_wait
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -200,6 +207,9 @@ def ray_feature_cache(
             "actors": settings.actors,
             "seconds": round(stats.seconds, 2),
             "duplicate_rows": int((written[rows] > 1).sum()),
+            "actors_used": len(stats.rows_by_actor),
+            "nodes_used": len(stats.rows_by_node),
+            "rows_by_node": stats.rows_by_node,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
         # The same integrity records as write_cache: readers verify size and sha256.
