@@ -181,6 +181,7 @@ def main() -> None:
         import ray
 
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
     print(
         f"pipeline scaling: smoke trial path, {args.days} days/symbol, torch threads "
         f"{torch.get_num_threads()}, Ray export {'off' if args.no_ray else f'{args.actors} actors'}"
@@ -195,6 +196,11 @@ def main() -> None:
             cells = " ".join(f"{r[s]:>10.2f} {1e6 * r[s] / r['rows']:>7.2f}" for s in STAGES)
             total = sum(r[s] for s in STAGES)
             print(f"{n:>7} {r['rows']:>10,} {cells} {total:>8.1f}", flush=True)
+            print(
+                f"{'':>7} export: floor {r['floor_rows_per_s']:,.0f} rows/s, in-process "
+                f"{r['encoded'] / r['export']:,.0f}, Ray Data {r['encoded'] / r['ray_export']:,.0f}",
+                flush=True,
+            )
     print()
     print("export vs the floor (the same model's bare batched inference, same batch size):")
     print(f"{'symbols':>7} {'windows':>10} {'floor rows/s':>13} {'local rows/s':>13} "
