@@ -12,10 +12,12 @@ microseconds per panel row (per-row cost flat from 100 symbols up = linear scali
 The export is measured three ways on the same windows and model: in-process
 (``RayExportSettings(backend="local")``), Ray Data (``backend="ray"``, an actor pool on a local
 Ray with ``--num-cpus``), and the FLOOR: the same model's bare batched inference, one fixed
-[B, L, F] batch run repeatedly (no gathering, no cache writing). "time x floor" is the
-export's seconds over the floor's seconds for the same number of windows, measured in the same
-run (target <= 1.5). The export's seconds include reading and checking the data and writing
-the cache.
+[B, L, F] batch run repeatedly (no gathering, no cache writing) with the driver's torch
+threads (``--threads``, also used by the in-process export). "time x floor" is the export's
+seconds over the floor's seconds for the same number of windows, measured in the same run
+(target <= 1.5); for Ray Data the floor is ``--actors`` such processes at once (each actor
+runs one thread per reserved CPU). The export's seconds include reading and checking the data
+and writing the cache.
 
     python benchmarks/pipeline_scaling.py                          # 10 100 300 1000 symbols
     python benchmarks/pipeline_scaling.py --symbols 10 100 --days 4000
@@ -52,13 +54,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=4000, help="trading days per symbol")
     parser.add_argument("--num-cpus", type=int, default=2, help="local Ray CPUs (Ray export)")
     parser.add_argument("--actors", type=int, default=2, help="Ray export actor pool size")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="driver torch threads (in-process stages and the floor); 1 on a shared 2-core "
+        "machine, where 2 OpenMP threads stall whenever one is descheduled",
+    )
     parser.add_argument("--batch-size", type=int, default=512, help="export batch size")
     parser.add_argument(
         "--floor-batches",
         type=int,
-        default=40,
-        help="bare-inference batches timed for the floor (rows/s is extrapolated, not run "
-        "over every row: its cost per batch is constant)",
+        default=8,
+        help="bare-inference batches per floor timing (best of 5; rows/s is extrapolated, "
+        "not run over every row: its cost per batch is constant)",
     )
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray Data export")
     parser.add_argument("--seed", type=int, default=0)
@@ -83,18 +92,22 @@ def trial_config(data_path: Path, seed: int) -> dict:
     }
 
 
-def floor_rows_per_s(checkpoint: Path, batch: int, batches: int) -> float:
-    """Bare batched inference of the checkpoint's encoder on one fixed [B, L, F] batch."""
+def floor_rows_per_s(checkpoint: Path, batch: int, batches: int, repeats: int = 5) -> float:
+    """Bare batched inference of the checkpoint's encoder on one fixed [B, L, F] batch: the
+    best of ``repeats`` timings of ``batches`` batches (the least disturbed by other jobs)."""
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state)
     window = model.config.window
     x = torch.randn(batch, window, model.config.n_features)  # [B, L, F]
+    best = math.inf
     with torch.no_grad():
         model.encode(x)  # warm-up
-        start = time.perf_counter()
-        for _ in range(batches):
-            model.encode(x)
-    return batch * batches / (time.perf_counter() - start)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(batches):
+                model.encode(x)
+            best = min(best, time.perf_counter() - start)
+    return batch * batches / best
 
 
 def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, float]:
@@ -123,6 +136,7 @@ def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, 
     checkpoint = fit_and_save(spec, out / "stage1")
     seconds["stage1"] = time.perf_counter() - t
 
+    floor = floor_rows_per_s(checkpoint, args.batch_size, args.floor_batches)
     local = RayExportSettings(backend="local", batch_size=args.batch_size)
     t = time.perf_counter()
     cache = export_features(checkpoint, out / "local", data_path, progress=False, settings=local)
@@ -140,7 +154,6 @@ def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, 
         t = time.perf_counter()
         export_features(checkpoint, out / "ray", data_path, progress=False, settings=settings)
         ray_seconds = time.perf_counter() - t
-    floor = floor_rows_per_s(checkpoint, args.batch_size, args.floor_batches)
 
     t = time.perf_counter()
     task = load_task(data_path, features=cache, data_config=spec.data)
@@ -176,7 +189,7 @@ def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, 
 
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(max(1, args.num_cpus))
+    torch.set_num_threads(max(1, args.threads))
     if not args.no_ray:
         import ray
 
@@ -202,16 +215,19 @@ def main() -> None:
                 flush=True,
             )
     print()
-    print("export vs the floor (the same model's bare batched inference, same batch size):")
+    print(
+        "export vs the floor (the same model's bare batched inference, same batch size, "
+        f"{torch.get_num_threads()} thread(s)):"
+    )
     print(f"{'symbols':>7} {'windows':>10} {'floor rows/s':>13} {'local rows/s':>13} "
-          f"{'time x floor':>13} {'ray rows/s':>11} {'time x floor':>13}")  # fmt: skip
+          f"{'time x floor':>13} {'ray rows/s':>11} {'x actors*floor':>15}")  # fmt: skip
     for n, r in results:
         local_rate = r["encoded"] / r["export"]
         ray_rate = r["encoded"] / r["ray_export"] if math.isfinite(r["ray_export"]) else math.nan
         print(
             f"{n:>7} {r['encoded']:>10,} {r['floor_rows_per_s']:>13,.0f} {local_rate:>13,.0f} "
             f"{r['floor_rows_per_s'] / local_rate:>13.2f} {ray_rate:>11,.0f} "
-            f"{r['floor_rows_per_s'] / ray_rate:>13.2f}"
+            f"{args.actors * r['floor_rows_per_s'] / ray_rate:>15.2f}"
         )
     if not args.no_ray:
         import ray
