@@ -65,6 +65,7 @@ def micro_model() -> PriceModelConfig:
     (use it with DataConfig(window=60))."""
     return PriceModelConfig.preset("tiny").replace(**{**SMALL_STAGE1, "n_layers": 1, "window": 60})
 
+
 StageOneCheckpoint = Callable[..., Path]
 
 

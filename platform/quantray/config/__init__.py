@@ -79,6 +79,7 @@ __all__ = [
     "PPOSettings",
     "PortfolioConfig",
     "PortfolioEnvSettings",
+    "PriceLaunch",
     "PriceModelConfig",
     "PriceTrainConfig",
     "RayExportSettings",
