@@ -318,7 +318,7 @@ def steps_per_epoch(n_samples: int, tc: PriceTrainConfig, world: int = 1) -> int
 
 def _setup(
     spec: PriceRunSpec,
-    launch: PriceLaunch,
+    launch: PriceLaunch | None = None,
     rank: int = 0,
     world: int = 1,
     data: PriceData | None = None,
@@ -326,6 +326,7 @@ def _setup(
     """What the loop builds first: seeded model on its device, data (built here unless
     given), steps per epoch, optimizer and schedule."""
     tc = spec.train
+    launch = PriceLaunch() if launch is None else launch
     torch.manual_seed(tc.seed + rank)
     data = build_price_data(spec) if data is None else data
     use_gpu = torch.cuda.is_available() if launch.use_gpu is None else launch.use_gpu
