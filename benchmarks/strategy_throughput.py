@@ -1,52 +1,65 @@
-"""Stage-2 training throughput: episodes/s of one full step vs batch size.
+"""Stage-2 training throughput: the trainer's step against a plain PyTorch loop, same run.
 
-One step = StrategyGRU forward over E days (Gumbel-softmax, fed-back positions, accounting
-with costs and the price-limit rule) + StrategyLoss + backward + AdamW. The baseline is the
-smallest batch size measured in the same run; the table prints each batch size's speed-up
-over it (the GRU recursion is sequential over E, so throughput comes from the batch axis).
+One trainer step = ``StrategyGRU`` forward over E days (Gumbel-softmax, fed-back positions,
+accounting with costs and, under ``--cost cn_a_share``, the price-limit rule) +
+``StrategyLoss`` + backward + gradient clipping + AdamW: exactly what
+``quantray.train.strategy.train_strategy`` runs per optimizer step.
 
-    python benchmarks/strategy_throughput.py                      # CPU, ~30-50 s
-    python benchmarks/strategy_throughput.py --device cuda --batch-sizes 64 256 1024 4096
+The baseline is a plain PyTorch loop written here, doing the same kind of work the obvious
+way: an ``nn.GRUCell`` over [feature, previous position, t/E, episode return] with the
+position fed back, the same two-layer head, ``F.gumbel_softmax``, linear (asymmetric) costs,
+minus the mean episode net return as the loss, backward, AdamW. "reference" is the trainer's
+own step-by-step path (``StrategyGRU._forward_reference``, what every step ran before the
+fast path). Variants are timed in interleaved rounds at each batch size, so a load change on
+a shared machine hits all of them; the printed ratios are medians over rounds of the same run.
+
+    python benchmarks/strategy_throughput.py                      # CPU, ~1-2 min
+    python benchmarks/strategy_throughput.py --batch-sizes 256 --rounds 3 --steps 2
+    python benchmarks/strategy_throughput.py --device cuda --batch-sizes 1024 4096
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
+from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig, StrategyConfig
 from quantray.losses.strategy import StrategyLoss
-from quantray.models.strategy_gru import StrategyGRU, anneal_tau
+from quantray.models.strategy_gru import PORTFOLIO_STATE_SIZE, StrategyGRU, anneal_tau
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (cuda if available)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64, 256, 1024])
-    parser.add_argument("--feature-dim", type=int, default=64, help="D, frozen feature width")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
+    parser.add_argument("--feature-dim", type=int, default=128, help="D, frozen feature width")
     parser.add_argument("--episode-len", type=int, default=20, help="E, days per episode")
-    parser.add_argument("--hidden-size", type=int, default=64)
-    parser.add_argument("--cost", default="cn_a_share", help="none | us_equity | cn_a_share")
+    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--head-hidden", type=int, default=64)
     parser.add_argument(
-        "--seconds", type=float, default=3.0, help="timed seconds per batch size (after warm-up)"
+        "--cost",
+        default="us_equity",
+        help="none | us_equity | cn_a_share (cn_a_share adds the price-limit rule, which the "
+        "plain loop does not model: the trainer then does more work than the baseline)",
     )
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per batch size")
-    parser.add_argument(
-        "--budget",
-        type=float,
-        default=50.0,
-        help="total seconds; larger batch sizes are skipped (and said so) once it is spent",
-    )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")
     parser.add_argument(
         "--threads",
         type=int,
         default=0,
-        help="torch CPU threads (0 = torch default). The per-day matmuls are small: on a "
-        "busy or 2-core machine --threads 1 is often faster",
+        help="torch CPU threads (0 = torch default). On a busy 2-core machine --threads 1 "
+        "gives steadier numbers",
     )
+    parser.add_argument("--skip-reference", action="store_true", help="time trainer vs plain only")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
@@ -67,14 +80,50 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(
+class PlainLoop(nn.Module):
+    """The baseline: GRUCell + head + Gumbel-softmax + linear costs, written the obvious way."""
+
+    def __init__(self, feature_dim: int, hidden_size: int, head_hidden: int, n_actions: int):
+        super().__init__()
+        self.cell = nn.GRUCell(feature_dim + PORTFOLIO_STATE_SIZE, hidden_size)
+        self.head = nn.Sequential(
+            nn.Linear(hidden_size, head_hidden), nn.GELU(), nn.Linear(head_hidden, n_actions)
+        )
+        self.register_buffer("levels", torch.linspace(0.0, 1.0, n_actions))
+
+    def forward(
+        self, features: Tensor, next_returns: Tensor, cost: CostConfig, tau: float
+    ) -> Tensor:
+        """Minus the mean episode net return of a batch [B, E, D] / [B, E]."""
+        batch, episode_len, _ = features.shape
+        prev = features.new_zeros(batch)
+        cum = features.new_zeros(batch)
+        hidden = features.new_zeros(batch, self.cell.hidden_size)
+        total = features.new_zeros(batch)
+        for t in range(episode_len):
+            day = features.new_full((batch,), t / episode_len)
+            # [B, D] ++ [B, 3] -> [B, D + 3]
+            x = torch.cat([features[:, t], torch.stack([prev, day, cum], dim=-1)], dim=-1)
+            hidden = self.cell(x, hidden)
+            probs = F.gumbel_softmax(self.head(hidden), tau=tau)  # [B, A]
+            position = probs @ self.levels  # [B]
+            delta = position - prev
+            paid = cost.buy_rate * torch.relu(delta) + cost.sell_rate * torch.relu(-delta)
+            net = position * next_returns[:, t] - paid
+            cum = (1.0 + cum) * (1.0 + net) - 1.0
+            total = total + net
+            prev = position
+        return -total.mean()
+
+
+def make_steps(
     batch: int,
     args: argparse.Namespace,
     cfg: StrategyConfig,
     cost: CostConfig,
     device: torch.device,
-) -> tuple[int, float]:
-    """Run warm-up + timed steps at one batch size; return (timed steps, seconds)."""
+) -> dict[str, Callable[[int], None]]:
+    """One closure per variant running a full optimizer step at batch size ``batch``."""
     gen = torch.Generator(device="cpu").manual_seed(args.seed)
     # [B, E, D] features and [B, E] fat-tailed returns so limit days occur under cn_a_share.
     features = torch.randn(batch, args.episode_len, args.feature_dim, generator=gen)
@@ -83,47 +132,75 @@ def measure(
     into_day = torch.cat([torch.zeros(batch, 1), next_returns[:, :-1]], dim=1)
     limit_up, limit_down = limit_flags(into_day, cost.price_limit)
     features, next_returns = features.to(device), next_returns.to(device)
+    blocked = bool(limit_up.any() or limit_down.any())
     # Trade permissions: no buying into a limit-up close, no selling into a limit-down one.
-    can_buy, can_sell = (~limit_up).to(device), (~limit_down).to(device)
+    can_buy = (~limit_up).to(device) if blocked else None
+    can_sell = (~limit_down).to(device) if blocked else None
+    fused = device.type == "cuda"
+
+    def trainer_step(reference: bool) -> Callable[[int], None]:
+        torch.manual_seed(args.seed)
+        model = StrategyGRU(cfg).to(device)
+        forward = model._forward_reference if reference else model._forward_fast
+        loss_fn = StrategyLoss(cfg, cost)
+        opt = torch.optim.AdamW(
+            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused
+        )
+
+        def step(i: int) -> None:
+            out = forward(
+                features,
+                next_returns,
+                cost,
+                True,
+                anneal_tau(i, cfg),
+                0.0,
+                can_buy,
+                can_sell,
+                False,
+            )
+            loss, _ = loss_fn(out, next_returns, can_buy=can_buy, can_sell=can_sell)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+
+        return step
 
     torch.manual_seed(args.seed)
-    model = StrategyGRU(cfg).to(device)
-    loss_fn = StrategyLoss(cfg, cost)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        fused=device.type == "cuda",
-    )
+    plain = PlainLoop(args.feature_dim, cfg.hidden_size, cfg.head_hidden, cfg.n_actions)
+    plain = plain.to(device)
+    plain_opt = torch.optim.AdamW(plain.parameters(), lr=cfg.lr, fused=fused)
 
-    def step(i: int) -> None:
-        out = model(
-            features,
-            next_returns,
-            cost,
-            training=True,
-            tau=anneal_tau(i, cfg),
-            can_buy=can_buy,
-            can_sell=can_sell,
-        )
-        loss, _ = loss_fn(out, next_returns, can_buy=can_buy, can_sell=can_sell)
-        opt.zero_grad(set_to_none=True)
+    def plain_step(i: int) -> None:
+        loss = plain(features, next_returns, cost, anneal_tau(i, cfg))
+        plain_opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        plain_opt.step()
 
-    for i in range(args.warmup):
-        step(i)
-    synchronize(device)
-    steps, start = 0, time.perf_counter()
-    # At least 2 timed steps; otherwise stop once the time budget is spent.
-    while steps < 2 or time.perf_counter() - start < args.seconds:
-        step(args.warmup + steps)
-        steps += 1
-        if steps % 5 == 0:
+    steps = {"plain": plain_step, "trainer": trainer_step(reference=False)}
+    if not args.skip_reference:
+        steps["reference"] = trainer_step(reference=True)
+    return steps
+
+
+def measure(
+    steps: dict[str, Callable[[int], None]], args: argparse.Namespace, device: torch.device
+) -> dict[str, list[float]]:
+    """Seconds per step of each variant in each round (variants interleaved per round)."""
+    for step in steps.values():
+        for i in range(args.warmup):
+            step(i)
+    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    for r in range(args.rounds):
+        for name, step in steps.items():
             synchronize(device)
-    synchronize(device)
-    return steps, time.perf_counter() - start
+            start = time.perf_counter()
+            for i in range(args.steps):
+                step(args.warmup + r * args.steps + i)
+            synchronize(device)
+            seconds[name].append((time.perf_counter() - start) / args.steps)
+    return seconds
 
 
 def main() -> None:
@@ -131,29 +208,50 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    cfg = StrategyConfig(feature_dim=args.feature_dim, hidden_size=args.hidden_size)
+    cfg = StrategyConfig(
+        feature_dim=args.feature_dim, hidden_size=args.hidden_size, head_hidden=args.head_hidden
+    )
     cost = CostConfig.preset(args.cost)
     print(
         f"strategy throughput: device={device}, torch={torch.__version__}, "
         f"threads={torch.get_num_threads()}, D={args.feature_dim}, E={args.episode_len}, "
-        f"hidden={cfg.hidden_size}, A={cfg.n_actions}, cost={args.cost}, "
-        f"params={StrategyGRU(cfg).num_params():,}"
+        f"hidden={cfg.hidden_size}, head={cfg.head_hidden}, A={cfg.n_actions}, "
+        f"cost={args.cost}, params={StrategyGRU(cfg).num_params():,}, "
+        f"rounds={args.rounds} x {args.steps} steps"
     )
-    print(f"{'batch':>7} {'steps':>6} {'ms/step':>9} {'episodes/s':>12} {'x vs first':>11}")
-    baseline: float | None = None
-    run_start = time.perf_counter()
+    header = (
+        f"{'batch':>6} {'plain ms':>9} {'trainer ms':>11} {'episodes/s':>11} {'x plain':>8} "
+        f"{'(best)':>8}"
+    )
+    if not args.skip_reference:
+        header += f" {'reference ms':>13} {'x reference':>12} {'reference x plain':>18}"
+    print(header)
     for batch in args.batch_sizes:
-        if time.perf_counter() - run_start > args.budget:
-            print(f"{batch:>7}  skipped: --budget {args.budget:.0f}s spent")
-            continue
-        steps, seconds = measure(batch, args, cfg, cost, device)
-        rate = batch * steps / seconds
-        baseline = rate if baseline is None else baseline
-        print(
-            f"{batch:>7} {steps:>6} {1000 * seconds / steps:>9.1f} {rate:>12,.0f} "
-            f"{rate / baseline:>10.2f}x"
+        seconds = measure(make_steps(batch, args, cfg, cost, device), args, device)
+        med = {name: statistics.median(values) for name, values in seconds.items()}
+        # Same-round ratios, then the median: robust to load that drifts between rounds.
+        ratio = statistics.median(
+            p / t for p, t in zip(seconds["plain"], seconds["trainer"], strict=True)
         )
-    print(f"baseline: batch {args.batch_sizes[0]} in this run")
+        # Fastest step of each: the least disturbed by other jobs on a shared machine.
+        best = min(seconds["plain"]) / min(seconds["trainer"])
+        line = (
+            f"{batch:>6} {1000 * med['plain']:>9.1f} {1000 * med['trainer']:>11.1f} "
+            f"{batch / med['trainer']:>11,.0f} {ratio:>7.2f}x {best:>7.2f}x"
+        )
+        if "reference" in seconds:
+            speedup = statistics.median(
+                r / t for r, t in zip(seconds["reference"], seconds["trainer"], strict=True)
+            )
+            ref_vs_plain = statistics.median(
+                p / r for p, r in zip(seconds["plain"], seconds["reference"], strict=True)
+            )
+            line += f" {1000 * med['reference']:>13.1f} {speedup:>11.2f}x {ref_vs_plain:>17.2f}x"
+        print(line, flush=True)
+    print(
+        "x plain = plain-loop seconds / trainer seconds per step (>1: the trainer is faster), "
+        "median of same-round ratios; (best) = the same from each variant's fastest round"
+    )
 
 
 if __name__ == "__main__":

@@ -95,10 +95,8 @@ def _settings(args: argparse.Namespace, data_path: str) -> dict:
         strategy = StrategyConfig(**({"epochs": 2} if args.smoke_test else {}))
         cost = CostConfig.preset("us_equity")
         seed, steps = args.seed or 0, 10 if args.smoke_test else None
-    if args.gpus_per_fold > 0:  # stage 1 trains on the fold's GPU share
-        stage1 = PriceRunSpec(
-            stage1.model, stage1.train.replace(use_gpu=True), data_path, stage1.data, stage1.split
-        )
+    # With --gpus-per-fold, stage 1 trains on the fold's GPU share: in-process training uses
+    # a GPU whenever one is visible (PriceLaunch's default), so the spec stays the same.
     if args.cost is not None:
         cost = CostConfig.preset(args.cost)
     if args.seed is not None:

@@ -1,7 +1,8 @@
 """Multi-node behaviour on one machine with ``ray.cluster_utils.Cluster``.
 
 A 0-CPU head plus 1-CPU worker nodes: two Ray Train workers (1 CPU each) must land on two
-different nodes, two tasks pinned to different nodes build the stage-1 feature cache on a
+different nodes, the frozen-feature export's two Ray Data actors too (with the in-process
+features), two tasks pinned to different nodes build the stage-1 feature cache on a
 shared root exactly once, and (slow) a node removed mid-run is survived by restarting the
 worker group from the last checkpoint. Everything runs in a private RAY_TMPDIR so the
 simulated cluster never becomes the "current cluster" another process on this machine joins.
@@ -138,6 +139,33 @@ def test_stage1_cache_built_once_by_two_nodes_at_the_same_time(cluster, micro_mo
     assert [p.name for p in root.glob("features-*")] == [Path(path_a).name]
     assert not list(root.glob("*.partial"))
     assert (Path(path_a) / "meta.json").exists()
+
+
+def test_export_actors_on_two_nodes_give_the_in_process_features(
+    cluster, micro_model, stage1_checkpoint
+):
+    import json
+
+    import numpy as np
+
+    from quantray.config import RayExportSettings
+    from quantray.features.export import export_features
+
+    _, workers, tmp, data = cluster
+    ckpt = stage1_checkpoint(tmp / "export-model.pt", data, micro_model)
+    local = export_features(
+        ckpt, tmp / "local", data, progress=False, settings=RayExportSettings(backend="local")
+    )
+    settings = RayExportSettings(backend="ray", actors=2, num_cpus=1, rows_per_block=64)
+    remote = export_features(ckpt, tmp / "remote", data, progress=False, settings=settings)
+    meta = json.loads((remote / "meta.json").read_text())
+    # One 1-CPU actor per 1-CPU worker node (the head has no CPU): both nodes computed rows.
+    assert meta["export"] == "ray_data" and meta["nodes_used"] == 2, meta
+    assert set(meta["rows_by_node"]) == {w.node_id for w in workers}
+    assert meta["duplicate_rows"] == 0
+    np.testing.assert_allclose(
+        np.load(remote / "features.npy"), np.load(local / "features.npy"), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.slow

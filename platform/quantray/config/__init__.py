@@ -17,6 +17,7 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
 | ``portfolio``     | ``PortfolioConfig``                                             |
 | ``compress``      | ``DistillConfig`` (distillation loss weights)                   |
+| ``launch``        | ``PriceLaunch``, ``RayExportSettings`` (never in cache keys)    |
 | ``walk_forward``  | ``WalkForwardConfig``                                           |
 """
 
@@ -32,6 +33,7 @@ from quantray.config.env import (
     MarketSettings,
     PortfolioEnvSettings,
 )
+from quantray.config.launch import EXPORT_BACKENDS, PriceLaunch, RayExportSettings
 from quantray.config.portfolio import PortfolioConfig
 from quantray.config.price import SMALL_STAGE1, SMOKE_STAGE1, PriceModelConfig, PriceTrainConfig
 from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
@@ -55,6 +57,7 @@ __all__ = [
     "BULL",
     "ENV_MODES",
     "EVENTS_FILE",
+    "EXPORT_BACKENDS",
     "N_LEVELS",
     "REGIMES",
     "REWARD_KINDS",
@@ -76,8 +79,10 @@ __all__ = [
     "PPOSettings",
     "PortfolioConfig",
     "PortfolioEnvSettings",
+    "PriceLaunch",
     "PriceModelConfig",
     "PriceTrainConfig",
+    "RayExportSettings",
     "SACSettings",
     "SplitConfig",
     "StrategyConfig",

@@ -178,9 +178,14 @@ class PriceModelConfig(Config):
         check(self.huber_delta > 0, owner, f"huber_delta must be > 0, got {self.huber_delta}")
 
 
+LEGACY_LAUNCH_KEYS = ("use_gpu", "threads_per_worker")
+"""Keys ``PriceTrainConfig`` had before the launch options moved to ``PriceLaunch``."""
+
+
 @dataclass(frozen=True)
 class PriceTrainConfig(Config):
-    """How stage 1 is trained (optimiser, schedule, budget, hardware)."""
+    """How stage 1 is trained (optimiser, schedule, budget). Where it runs (devices,
+    threads) is ``quantray.config.PriceLaunch``, kept out of the spec and the cache key."""
 
     epochs: int = 10
     """Passes over the training windows (each capped by max_steps_per_epoch)."""
@@ -208,16 +213,19 @@ class PriceTrainConfig(Config):
     """bf16 autocast when on a GPU (ignored on CPU, which trains in fp32)."""
     log_grad_norms: bool = False
     """Debug aid: log gradient norms per parameter group each epoch."""
-    use_gpu: bool = False
-    """Train on GPUs (set by --use-gpu)."""
-    threads_per_worker: int = 1
-    """torch intra-op threads per worker (set from the CPU count / workers)."""
     init_checkpoint: str | None = None
     """Start from this stage-1 checkpoint's weights instead of a fresh initialisation (an
     incremental walk-forward update); part of the spec, so of the stage-1 cache key."""
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PriceTrainConfig:
+        """``Config.from_dict``; the launch options older checkpoints and stage-1 specs
+        stored here (``LEGACY_LAUNCH_KEYS``, now ``quantray.config.PriceLaunch``) are dropped,
+        so those checkpoints still load."""
+        return super().from_dict({k: v for k, v in values.items() if k not in LEGACY_LAUNCH_KEYS})
+
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "grad_accum", "threads_per_worker"):
+        for name in ("epochs", "batch_size", "grad_accum"):
             check(getattr(self, name) >= 1, "PriceTrainConfig", f"{name} must be >= 1")
         check(self.lr > 0, "PriceTrainConfig", f"lr must be > 0, got {self.lr}")
         check(self.warmup_steps >= 0, "PriceTrainConfig", "warmup_steps must be >= 0")

@@ -27,8 +27,8 @@ class Budget(Config):
     """Trials sampled by the search."""
     max_concurrent: int
     """Upper bound on trials running at once (also bounded by the cluster's resources)."""
-    stage1_steps: int
-    """Stage-1 optimizer steps (one epoch capped at this many steps)."""
+    stage1_steps: int | None
+    """Cap on stage-1 optimizer steps per epoch (None = full passes over the windows)."""
     stage1_eval_samples: int
     """Validation windows scored after stage-1 training (logged with the checkpoint)."""
     smoke_stage1: bool
@@ -55,8 +55,24 @@ class Budget(Config):
     """GRU hidden-size choices."""
     startup_trials: int
     """TPE: random trials before the model-based sampling starts."""
+    presets: tuple[str, ...] = ()
+    """Stage-1 size presets searched (``PriceModelConfig.PRESETS`` names); when given they
+    replace the d_models / n_layers / ffns / experts menu."""
+    stage1_epochs: int = 1
+    """Stage-1 epochs (passes over the training windows, each capped by stage1_steps)."""
 
     def __post_init__(self) -> None:
+        from quantray.config.price import PriceModelConfig
+
+        for name in self.presets:
+            if name not in PriceModelConfig.PRESETS:
+                known = list(PriceModelConfig.PRESETS)
+                raise ConfigError(
+                    f'Budget {self.name}: unknown stage-1 preset "{name}".'
+                    f"{did_you_mean(name, known)} Known presets: {', '.join(known)}."
+                )
+        if self.stage1_epochs < 1:
+            raise ConfigError(f"Budget {self.name}: stage1_epochs must be >= 1")
         if max(self.top_ks) > min(self.num_experts):
             raise ConfigError(
                 f"Budget {self.name}: top_ks {self.top_ks} must not exceed the smallest expert "
@@ -80,13 +96,15 @@ BUDGETS: dict[str, Budget] = {
         ffns=("swiglu", "geglu", "moe"), num_experts=(2, 4), top_ks=(1, 2),
         hidden_sizes=(32, 64), startup_trials=6,
     ),
-    # A workstation / cluster search.
+    # A GPU-cluster search: the four stage-1 size presets (2.5M..160M parameters), each
+    # trained for 10 full epochs (capped at 2,000 steps each), stage 2 on top.
     "full": Budget(
-        name="full", num_samples=64, max_concurrent=8, stage1_steps=400,
+        name="full", num_samples=64, max_concurrent=8, stage1_steps=2000,
         stage1_eval_samples=2048, smoke_stage1=False, epochs=30, steps_per_epoch=None,
         patience=6, grace_period=5, d_models=(32, 64, 128), n_layers=(1, 2, 4),
         ffns=("swiglu", "geglu", "moe"), num_experts=(4, 8), top_ks=(1, 2),
         hidden_sizes=(32, 64, 128), startup_trials=12,
+        presets=("tiny", "small", "base", "large"), stage1_epochs=10,
     ),
 }  # fmt: skip
 

@@ -23,7 +23,6 @@ from quantray.data.panel import Panel
 from quantray.data.sample import SAMPLE_PATH
 from quantray.data.splits import Splits, episode_rows, make_splits
 from quantray.data.windows import Episodes
-from quantray.features.cache import FeatureCache
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,10 @@ def load_task(
     if features is None:
         table, source = normalizer.transform(panel.features), "raw"
     else:
+        # Imported here: quantray.features.cache imports quantray.data, so a module-level
+        # import makes `import quantray.features.cache` in a fresh process circular.
+        from quantray.features.cache import FeatureCache
+
         cache = FeatureCache.load(features)
         cache.check_matches(panel)
         cache.check_period(splits)

@@ -5,6 +5,10 @@ row to its [D] feature; rows without a full window stay NaN. Normalisation comes
 checkpoint (fitted on the training period when the model was trained), never refitted here.
 The result is written as a cache keyed by checkpoint content and data hash (see
 ``quantray.features.cache``), read by stage 2, the env and every Tune trial.
+
+Two paths give the same features: in-process (``feature_table``: small data, no Ray) and a
+Ray Data batch-inference job over an actor pool (``quantray.features.ray_export``: big
+universes, clusters, GPUs), chosen by ``RayExportSettings.backend``.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from quantray.config import RayExportSettings
 from quantray.data import FeatureNormalizer, Panel, data_hash, load_bars
 from quantray.data.sample import SAMPLE_PATH
 from quantray.features.cache import cache_dir_name, reusable, write_cache
+from quantray.features.ray_export import ray_feature_cache, use_ray_export
 from quantray.integrity import verify
 from quantray.models import PriceTransformer
 from quantray.train.price import (
@@ -82,14 +88,21 @@ def export_features(
     checkpoint: str | Path,
     out_dir: str | Path,
     data: str | Path | None = None,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     device: str = "auto",
     progress: bool = True,
+    settings: RayExportSettings | None = None,
 ) -> Path:
     """Compute (or reuse) the frozen-feature cache of ``checkpoint`` on ``data``.
 
     Returns the cache directory ``out_dir/features-<checkpoint id>-<data hash>``; an
-    existing cache with that key is reused without running the model."""
+    existing cache with that key is reused without running the model. ``settings`` chooses
+    the path (in-process or the Ray Data actor pool, see ``RayExportSettings``; default
+    auto) and ``batch_size`` overrides its batch size. Neither enters the cache key: both
+    paths write the same features."""
+    settings = RayExportSettings() if settings is None else settings
+    if batch_size is not None:
+        settings = settings.replace(batch_size=batch_size)
     data_path = Path(SAMPLE_PATH if data is None else data)
     bars = load_bars(data_path)
     ckpt_id = checkpoint_id(checkpoint)
@@ -99,12 +112,8 @@ def export_features(
     panel = Panel.from_bars(bars)
     state = load_checkpoint(checkpoint)
     spec = PriceRunSpec.from_dict(state["spec"])
-    model = model_from_checkpoint(state)  # encoding runs under torch.no_grad
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    t0 = time.perf_counter()
+    window = spec.model.window
     normalizer = FeatureNormalizer.from_dict(state["normalizer"])
-    table = feature_table(model, panel, normalizer, spec.model.window, batch_size, device, progress)
     meta = {
         "checkpoint": str(checkpoint),
         "checkpoint_id": ckpt_id,
@@ -113,9 +122,22 @@ def export_features(
         "trained_on_data_hash": state["data_hash"],
         "trained_period": state.get("train_period"),
         "d_model": spec.model.d_model,
-        "window": spec.model.window,
+        "window": window,
         "rows": panel.n_rows,
         "symbols": list(panel.symbols),
-        "seconds": round(time.perf_counter() - t0, 2),
     }
+    rows = np.flatnonzero(panel.first_window_row(window))
+    if use_ray_export(len(rows), settings):
+        normalized = normalizer.transform(panel.features)  # [N, F], shared by the actors
+        path, _ = ray_feature_cache(
+            target, state, normalized, rows, window, spec.model.d_model, meta, settings
+        )
+        return path
+    model = model_from_checkpoint(state)  # encoding runs under torch.no_grad
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    t0 = time.perf_counter()
+    table = feature_table(model, panel, normalizer, window, settings.batch_size, device, progress)
+    meta["export"] = "in_process"
+    meta["seconds"] = round(time.perf_counter() - t0, 2)
     return write_cache(target, table, meta)

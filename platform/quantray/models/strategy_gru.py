@@ -149,8 +149,52 @@ class StrategyGRU(nn.Module):
             )
         training = self.training if training is None else training
         tau = self.config.tau_start if tau is None else tau
-        dtype, device = features.dtype, features.device
+        run = self._forward_reference if self._hooked() else self._forward_fast
+        return run(
+            features,
+            next_returns,
+            cost,
+            training,
+            tau,
+            prev_position,
+            can_buy,
+            can_sell,
+            detach_feedback,
+        )
 
+    def _hooked(self) -> bool:
+        """True when a hook watches the cell or the head: only the reference path calls them
+        once per day, so hooks (explainers, tests capturing a day's logits) see every day."""
+        modules = (self.cell, *self.head.modules())
+        return bool(
+            nn.modules.module._global_forward_hooks
+            or nn.modules.module._global_forward_pre_hooks
+            or any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+        )
+
+    def _position(self, logits: Tensor, training: bool, tau: float) -> Tensor:
+        """[B, A] logits -> [B] wanted position (Gumbel-softmax expectation or argmax)."""
+        if training:
+            probs = F.gumbel_softmax(logits, tau=tau, hard=self.config.hard)  # [B, A]
+            return probs @ self.action_positions  # [B, A] @ [A] -> [B]
+        return self.action_positions[logits.argmax(dim=-1)]  # [B]
+
+    def _forward_reference(
+        self,
+        features: Tensor,
+        next_returns: Tensor,
+        cost: CostConfig,
+        training: bool,
+        tau: float,
+        prev_position: float | Tensor,
+        can_buy: Tensor | None,
+        can_sell: Tensor | None,
+        detach_feedback: bool,
+    ) -> StrategyOutput:
+        """The specification: ``step`` (GRUCell + head modules) once per day, inputs
+        concatenated as the cell sees them. ``_forward_fast`` must equal it numerically."""
+        batch, episode_len, _ = features.shape
+        dtype, device = features.dtype, features.device
         prev = torch.as_tensor(prev_position, dtype=dtype, device=device).expand(batch)  # [B]
         cum_return = features.new_zeros(batch)  # [B] compounded net return of past days
         hidden = features.new_zeros(batch, self.config.hidden_size)  # [B, hidden]
@@ -160,11 +204,7 @@ class StrategyGRU(nn.Module):
             fed_cum = cum_return.detach() if detach_feedback else cum_return
             day_fraction = features.new_full((batch,), t / episode_len)
             hidden, logits = self.step(features[:, t], fed_prev, day_fraction, fed_cum, hidden)
-            if training:
-                probs = F.gumbel_softmax(logits, tau=tau, hard=self.config.hard)  # [B, A]
-                wanted = probs @ self.action_positions  # [B, A] @ [A] -> [B]
-            else:
-                wanted = self.action_positions[logits.argmax(dim=-1)]  # [B]
+            wanted = self._position(logits, training, tau)
             net, cost_t, executed = step_torch(
                 wanted,
                 fed_prev,
@@ -182,17 +222,124 @@ class StrategyGRU(nn.Module):
             nets.append(net)
             costs.append(cost_t)
             wanted_all.append(wanted)
-        # E x [B] -> [B, E]; E x [B, A] -> [B, E, A]
-        return StrategyOutput(
-            positions=torch.stack(positions, dim=1),
-            logits=torch.stack(logits_all, dim=1),
-            net_returns=torch.stack(nets, dim=1),
-            costs=torch.stack(costs, dim=1),
-            wanted=torch.stack(wanted_all, dim=1),
-        )
+        return _stack_days(positions, logits_all, nets, costs, wanted_all)
+
+    def _forward_fast(
+        self,
+        features: Tensor,
+        next_returns: Tensor,
+        cost: CostConfig,
+        training: bool,
+        tau: float,
+        prev_position: float | Tensor,
+        can_buy: Tensor | None,
+        can_sell: Tensor | None,
+        detach_feedback: bool,
+    ) -> StrategyOutput:
+        """``_forward_reference`` with the work that does not depend on the recursion taken
+        out of it (same weights, same Gumbel draws in the same order, same accounting):
+
+        * the feature part of the GRU input projection, with the input bias and the t/E
+          column folded in, is computed from the features alone, so autograd never computes a
+          gradient for the [B, D] features (GRUCell on the concatenated input does, and throws
+          it away); only the two fed-back columns (position, episode return) are added inside
+          the recursion, a rank-2 update;
+        * the head's first layer and the next day's hidden projection both read h_t, so they
+          are ONE matmul h_t @ [W_hh; W_head1]^T per day instead of two (the last day runs the
+          head alone);
+        * the GRU gate arithmetic written out (PyTorch's GRUCell equations, r/z/n order).
+
+        One [B*E, D] matmul for all days was tried and measured slower on CPU: its backward
+        stacks E day-gradients into one [E, B, 3h] copy, which costs more than E matmuls.
+        """
+        batch, episode_len, dim = features.shape
+        hidden_size = self.config.hidden_size
+        dtype, device = features.dtype, features.device
+        w_ih, w_hh = self.cell.weight_ih, self.cell.weight_hh  # [3h, D + 3], [3h, h]
+        b_ih, b_hh = self.cell.bias_ih, self.cell.bias_hh  # [3h] each
+        head1, head2 = self.head[0], self.head[2]
+        # Input columns are [feature (D) | prev position | t/E | episode return], see step().
+        w_feature = w_ih[:, :dim]  # [3h, D]
+        w_prev, w_day, w_cum = w_ih[:, dim], w_ih[:, dim + 1], w_ih[:, dim + 2]  # [3h] each
+        # [B, 3h] per day: the feature part of the input gates, with the input bias and the
+        # t/E column (a constant per day) folded into the bias. Outside the recursion, so
+        # features never get a gradient (GRUCell on the concatenated input would compute one).
+        input_gates = [
+            F.linear(features[:, t], w_feature, b_ih + (t / episode_len) * w_day)
+            for t in range(episode_len)
+        ]
+        # [2, 3h]: the fed-back columns (previous position, episode return).
+        w_state = torch.stack([w_prev, w_cum], dim=0)
+        # [3h + head_hidden, h]: what is read from h_t: next day's hidden gates + head layer 1.
+        w_from_hidden = torch.cat([w_hh, head1.weight], dim=0)
+        b_from_hidden = torch.cat([b_hh, head1.bias], dim=0)
+
+        prev = torch.as_tensor(prev_position, dtype=dtype, device=device).expand(batch)  # [B]
+        cum_return = features.new_zeros(batch)  # [B]
+        hidden = features.new_zeros(batch, hidden_size)  # [B, h]
+        # h_{-1} = 0, so day 0's hidden gates are the bias alone. [3h] -> [B, 3h]
+        hidden_gates = b_hh.expand(batch, -1)
+        positions, logits_all, nets, costs, wanted_all = [], [], [], [], []
+        for t in range(episode_len):
+            fed_prev = prev.detach() if detach_feedback else prev
+            fed_cum = cum_return.detach() if detach_feedback else cum_return
+            # 2 x [B] -> [B, 2]; [B, 2] @ [2, 3h] + [B, 3h] -> [B, 3h]
+            gates_in = torch.addmm(
+                input_gates[t], torch.stack([fed_prev, fed_cum], dim=-1), w_state
+            )
+            i_rz, i_n = gates_in.split([2 * hidden_size, hidden_size], dim=-1)
+            h_rz, h_n = hidden_gates.split([2 * hidden_size, hidden_size], dim=-1)
+            reset, update = torch.sigmoid(i_rz + h_rz).chunk(2, dim=-1)  # [B, h] each
+            candidate = torch.tanh(i_n + reset * h_n)
+            hidden = candidate + update * (hidden - candidate)  # (1 - z) * n + z * h
+            if t < episode_len - 1:
+                # [B, h] @ [h, 3h + head_hidden] -> [B, 3h + head_hidden]
+                from_hidden = F.linear(hidden, w_from_hidden, b_from_hidden)
+                hidden_gates, head_hidden = from_hidden.split(
+                    [3 * hidden_size, from_hidden.shape[-1] - 3 * hidden_size], dim=-1
+                )
+            else:  # no next day: the head alone
+                head_hidden = F.linear(hidden, head1.weight, head1.bias)  # [B, head_hidden]
+            logits = F.linear(F.gelu(head_hidden), head2.weight, head2.bias)  # [B, A]
+            wanted = self._position(logits, training, tau)
+            net, cost_t, executed = step_torch(
+                wanted,
+                fed_prev,
+                next_returns[:, t],
+                cost,
+                None if can_buy is None else can_buy[:, t],
+                None if can_sell is None else can_sell[:, t],
+                last_day=t == episode_len - 1,
+            )
+            cum_return = (1.0 + fed_cum) * (1.0 + net) - 1.0
+            prev = executed
+            positions.append(executed)
+            logits_all.append(logits)
+            nets.append(net)
+            costs.append(cost_t)
+            wanted_all.append(wanted)
+        return _stack_days(positions, logits_all, nets, costs, wanted_all)
 
     def extra_repr(self) -> str:
         return (
             f"feature_dim={self.feature_dim}, n_actions={self.config.n_actions}, "
             f"hard={self.config.hard}, num_params={self.num_params()}"
         )
+
+
+def _stack_days(
+    positions: list[Tensor],
+    logits: list[Tensor],
+    nets: list[Tensor],
+    costs: list[Tensor],
+    wanted: list[Tensor],
+) -> StrategyOutput:
+    """Per-day lists -> a ``StrategyOutput``."""
+    # E x [B] -> [B, E]; E x [B, A] -> [B, E, A]
+    return StrategyOutput(
+        positions=torch.stack(positions, dim=1),
+        logits=torch.stack(logits, dim=1),
+        net_returns=torch.stack(nets, dim=1),
+        costs=torch.stack(costs, dim=1),
+        wanted=torch.stack(wanted, dim=1),
+    )

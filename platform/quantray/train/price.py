@@ -1,8 +1,10 @@
 """Stage 1: train the price Transformer data-parallel with Ray Train V2 (TorchTrainer, DDP).
 
-Each worker loads the same bars, builds the same splits and normalisation (fitted on the
-training period), and trains on its shard of the shuffled training windows (rank r takes
-every world_size-th index of an epoch permutation shared through the seed). Validation loss
+One loop (``run_price_training``) runs in-process at world size 1 and on every Ray Train
+worker. Under Ray Train the driver loads the bars, builds the splits and normalisation
+(fitted on the training period) once and shares the panel through the object store; each
+worker trains on its shard of the shuffled training windows (rank r takes every
+world_size-th index of an epoch permutation shared through the seed), gathered from it. Validation loss
 and directional accuracy are all-reduced over workers and compared with the naive forecasts:
 the zero-return forecast for the loss, "always up" for direction.
 
@@ -15,12 +17,14 @@ A run resumes from its latest checkpoint when started again under the same run n
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ import torch.distributed as dist
 from quantray.config import (
     ConfigError,
     DataConfig,
+    PriceLaunch,
     PriceModelConfig,
     PriceTrainConfig,
     SplitConfig,
@@ -311,13 +316,21 @@ def steps_per_epoch(n_samples: int, tc: PriceTrainConfig, world: int = 1) -> int
     return max(1, min(cap, n_samples // (tc.batch_size * world)))
 
 
-def _setup(spec: PriceRunSpec, rank: int = 0, world: int = 1) -> tuple[Any, ...]:
-    """What both training paths build first: seeded model on its device, data, steps per
-    epoch, optimizer and schedule."""
+def _setup(
+    spec: PriceRunSpec,
+    launch: PriceLaunch | None = None,
+    rank: int = 0,
+    world: int = 1,
+    data: PriceData | None = None,
+) -> tuple[Any, ...]:
+    """What the loop builds first: seeded model on its device, data (built here unless
+    given), steps per epoch, optimizer and schedule."""
     tc = spec.train
+    launch = PriceLaunch() if launch is None else launch
     torch.manual_seed(tc.seed + rank)
-    data = build_price_data(spec)
-    device, autocast = _device_and_autocast(tc.use_gpu, tc.bf16)
+    data = build_price_data(spec) if data is None else data
+    use_gpu = torch.cuda.is_available() if launch.use_gpu is None else launch.use_gpu
+    device, autocast = _device_and_autocast(use_gpu, tc.bf16)
     model = PriceTransformer(spec.model)
     if tc.init_checkpoint is not None:
         model.load_state_dict(load_checkpoint(tc.init_checkpoint)["model"])
@@ -352,38 +365,113 @@ def _validate(
     )
 
 
-def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """The Ray Train worker loop (also runs in-process with world size 1)."""
-    import ray.train
-    import ray.train.torch
+class Session:
+    """Where the stage-1 loop runs. This base is in-process at world size 1: no resume, no
+    wrapping, metrics kept only in the returned history."""
 
-    from quantray.train.tracking import worker_run
+    rank: int = 0
+    world: int = 1
 
-    spec = PriceRunSpec.from_dict(config["spec"])
-    tc = spec.train
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    # MLflow (--mlflow) through Ray's setup_mlflow: the rank-0 worker logs, others no-op.
-    track = worker_run(config.get("mlflow"), ctx.get_experiment_name(), spec.to_dict())
-    torch.set_num_threads(max(1, tc.threads_per_worker))
-    data, device, autocast, model, steps, optimizer, scheduler = _setup(spec, rank, world)
-    start_epoch = 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
+    def restore(self) -> dict[str, Any] | None:
+        """The checkpoint state to resume from, or None to start fresh."""
+        return None
+
+    def prepare(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """The model as the loop trains it (DDP-wrapped under Ray Train)."""
+        return model
+
+    def report(
+        self, epoch: int, epochs: int, metrics: dict[str, float], save: Callable[[Path], Path]
+    ) -> None:
+        """End of epoch ``epoch`` (0-based) of ``epochs``; ``save(directory)`` writes the
+        checkpoint when one is wanted."""
+
+
+class RaySession(Session):
+    """A Ray Train worker: resume from Ray's checkpoint, DDP, ``ray.train.report``."""
+
+    def __init__(self) -> None:
+        import ray.train
+
+        ctx = ray.train.get_context()
+        self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.name = ctx.get_experiment_name()
+
+    def restore(self) -> dict[str, Any] | None:
+        import ray.train
+
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            return None
         with checkpoint.as_directory() as directory:
             state = load_checkpoint(directory)
+        if self.rank == 0:
+            print(f"[stage 1] resumed from checkpoint at epoch {state['epoch']}")
+        return state
+
+    def prepare(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        import ray.train.torch
+
+        if self.world > 1 or device.type == "cuda":
+            return ray.train.torch.prepare_model(model)
+        return model
+
+    def report(
+        self, epoch: int, epochs: int, metrics: dict[str, float], save: Callable[[Path], Path]
+    ) -> None:
+        import ray.train
+
+        if self.rank != 0:
+            ray.train.report(metrics)
+            return
+        print(
+            f"[stage 1] epoch {epoch + 1}/{epochs} train_loss {metrics['train_loss']:.3e} "
+            f"val_loss {metrics['val_loss']:.3e} (zero forecast {metrics['zero_loss']:.3e}, "
+            f"ratio {metrics['loss_ratio']:.3f}) dir_acc {metrics['dir_acc']:.3f} "
+            f"(base {metrics['dir_base']:.3f}) {metrics['samples_per_s']:.0f} samples/s"
+        )
+        record_price_throughput(metrics["samples_per_s"], run=self.name)
+        with tempfile.TemporaryDirectory() as tmp:
+            save(Path(tmp))
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+def run_price_training(
+    spec: PriceRunSpec,
+    launch: PriceLaunch | None = None,
+    session: Session | None = None,
+    data: PriceData | None = None,
+    track: Any = None,
+) -> tuple[PriceTransformer, list[dict[str, float]], PriceData]:
+    """THE stage-1 training loop, in-process (``Session()``, world size 1) or on a Ray Train
+    worker (``RaySession()``): set up, resume if the session has a checkpoint, then per epoch
+    train on this rank's shard, all-reduce the loss, validate and report. Returns the
+    trained model (eval mode, unwrapped), the per-epoch metrics and the data.
+
+    ``data`` (built from the spec when None) is read, never written: a Ray Train run shares
+    one copy through the object store with all workers of a node."""
+    launch = PriceLaunch() if launch is None else launch
+    session = Session() if session is None else session
+    tc = spec.train
+    rank, world = session.rank, session.world
+    if launch.threads_per_worker is not None:
+        torch.set_num_threads(launch.threads_per_worker)
+    data, device, autocast, model, steps, optimizer, scheduler = _setup(
+        spec, launch, rank, world, data
+    )
+    start_epoch = 0
+    state = session.restore()
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"]) + 1
-        if rank == 0:
-            print(f"[stage 1] resumed from checkpoint at epoch {state['epoch']}")
-
-    if world > 1 or device.type == "cuda":
-        model = ray.train.torch.prepare_model(model)
+    raw = model
+    model = session.prepare(model, device)
     if tc.compile:
         model = torch.compile(model)
 
+    history: list[dict[str, float]] = []
     for epoch in range(start_epoch, tc.epochs):
         t0 = time.perf_counter()
         total_loss, seen, norms = train_epoch(
@@ -411,22 +499,42 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if norms:
             log.info("grad norms epoch %d: %s", epoch, {k: round(v, 4) for k, v in norms.items()})
             metrics["grad_norm_total"] = norms["total"]
-        track.metrics(metrics, step=epoch)
-        if rank == 0:
-            print(
-                f"[stage 1] epoch {epoch + 1}/{tc.epochs} train_loss {metrics['train_loss']:.3e} "
-                f"val_loss {metrics['val_loss']:.3e} (zero forecast {metrics['zero_loss']:.3e}, "
-                f"ratio {metrics['loss_ratio']:.3f}) dir_acc {metrics['dir_acc']:.3f} "
-                f"(base {metrics['dir_base']:.3f}) {metrics['samples_per_s']:.0f} samples/s"
-            )
-            record_price_throughput(
-                metrics["samples_per_s"], run=ray.train.get_context().get_experiment_name()
-            )
-            with tempfile.TemporaryDirectory() as tmp:
-                save_checkpoint(Path(tmp), model, optimizer, scheduler, epoch, spec, data, metrics)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-        else:
-            ray.train.report(metrics)
+        history.append(metrics)
+        if track is not None:
+            track.metrics(metrics, step=epoch)
+        session.report(
+            epoch,
+            tc.epochs,
+            metrics,
+            functools.partial(
+                save_checkpoint,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                epoch=epoch,
+                spec=spec,
+                data=data,
+                metrics=metrics,
+            ),
+        )
+    return raw.eval(), history, data
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """The Ray Train worker: ``run_price_training`` in a ``RaySession``, on the data the
+    driver shared through the object store (one read-only copy per node)."""
+    import ray
+
+    from quantray.train.tracking import worker_run
+
+    spec = PriceRunSpec.from_dict(config["spec"])
+    session = RaySession()
+    # MLflow (--mlflow) through Ray's setup_mlflow: the rank-0 worker logs, others no-op.
+    track = worker_run(config.get("mlflow"), session.name, spec.to_dict())
+    shared = config.get("data")  # [ObjectRef]: a list, so Ray hands over the reference
+    data = ray.get(shared[0]) if shared else None
+    launch = PriceLaunch.from_dict(config.get("launch", {}))
+    run_price_training(spec, launch, session, data, track)
     track.finish()
 
 
@@ -446,24 +554,26 @@ def fit_price_model(
 ) -> Any:
     """Run TorchTrainer with ``num_workers`` DDP workers; returns Ray's ``Result``.
 
+    The driver builds the windows' data once and puts it in the object store: workers on a
+    node share that one read-only copy and each gathers only its shard of the training
+    windows (rank r takes every world-th index of the epoch's permutation), so a worker's
+    own memory is its shard's batches, not a copy of the panel.
+
     Running again with the same ``storage_path`` and ``name`` resumes from the latest
     checkpoint of that run. With ``tracking``, the rank-0 worker records an MLflow run
     tagged ``name`` (the spec as params, every epoch's metrics)."""
+    import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     threads = max(1, (os.cpu_count() or 2) // max(1, num_workers))
-    spec = PriceRunSpec(
-        spec.model,
-        spec.train.replace(use_gpu=use_gpu, threads_per_worker=threads),
-        spec.data_path,
-        spec.data,
-        spec.split,
-    )
+    launch = PriceLaunch(use_gpu=use_gpu, threads_per_worker=threads)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
             "spec": spec.to_dict(),
+            "launch": launch.to_dict(),
+            "data": [ray.put(build_price_data(spec))],
             "mlflow": None if tracking is None else tracking.to_dict(),
         },
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
@@ -479,25 +589,19 @@ def fit_price_model(
 
 
 def fit_in_process(
-    spec: PriceRunSpec,
+    spec: PriceRunSpec, launch: PriceLaunch | None = None
 ) -> tuple[PriceTransformer, list[dict[str, float]], PriceData]:
-    """Train on this process without Ray (tests, benchmarks, small Tune trials).
-
-    Same loop semantics as the Ray path with world size 1, minus checkpoints."""
-    data, device, autocast, model, steps, optimizer, scheduler = _setup(spec)
-    history = []
-    for epoch in range(spec.train.epochs):
-        train_epoch(model, optimizer, scheduler, data.train, spec, epoch, steps, device, autocast)
-        history.append({"epoch": epoch, **_validate(model, data, spec, device, autocast)})
-    return model.eval(), history, data
+    """Train on this process without Ray (tests, benchmarks, small Tune trials): the same
+    loop as the Ray path (``run_price_training``) at world size 1, minus checkpoints."""
+    return run_price_training(spec, launch)
 
 
-def fit_and_save(spec: PriceRunSpec, directory: Path) -> Path:
+def fit_and_save(spec: PriceRunSpec, directory: Path, launch: PriceLaunch | None = None) -> Path:
     """Train in-process (no Ray) and write a checkpoint directory; returns its checkpoint file.
 
     Used where a small stage-1 model is needed without a Ray Train run (stage 2 with no
     feature cache given, Tune trials that share one model per architecture)."""
-    model, history, data = fit_in_process(spec)
+    model, history, data = fit_in_process(spec, launch)
     return save_checkpoint(
         directory, model, None, None, spec.train.epochs - 1, spec, data, history[-1]
     )

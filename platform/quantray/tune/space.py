@@ -45,7 +45,10 @@ def stage1_model(params: dict[str, Any]) -> PriceModelConfig:
 
     Starts from the ~40k-parameter ``SMALL_STAGE1`` shape and scales the width-tied sizes
     with d_model (kv_lora_rank = D/2, ffn_hidden = 2D), keeping 2 heads of 8 + 8 query/key
-    dims and v_head_dim 16 (= nope + rope, so SDPA keeps its fused kernel)."""
+    dims and v_head_dim 16 (= nope + rope, so SDPA keeps its fused kernel). A budget with
+    presets (``--budget full``) samples ``s1_preset`` instead: the named size preset as is."""
+    if "s1_preset" in params:
+        return PriceModelConfig.preset(str(params["s1_preset"]))
     d_model = int(params["s1_d_model"])
     overrides: dict[str, Any] = {
         **SMALL_STAGE1,
@@ -94,6 +97,12 @@ class SearchSpace:
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         b = self.budget
+        if b.presets:
+            trial.suggest_categorical("s1_preset", list(b.presets))
+            if self.stage1_only:
+                return dict(self.constants)
+            suggest_strategy(trial, b.hidden_sizes)
+            return dict(self.constants)
         trial.suggest_categorical("s1_d_model", list(b.d_models))
         trial.suggest_categorical("s1_n_layers", list(b.n_layers))
         ffn = trial.suggest_categorical("s1_ffn", list(b.ffns))

@@ -61,11 +61,14 @@ STRATEGY_FILE = "strategy.pt"
 
 def stage1_spec(config: dict[str, Any]) -> PriceRunSpec:
     """The stage-1 run of a trial config: ``small_stage1_spec`` with the sampled architecture
-    and the budget's step count (same spec => same content key => one shared model)."""
+    and the budget's epochs and step cap (same spec => same content key => one shared
+    model)."""
     budget = get_budget(config["budget"])
     base = small_stage1_spec(config["data_path"], smoke=budget.smoke_stage1, seed=config["seed"])
     train = base.train.replace(
-        max_steps_per_epoch=budget.stage1_steps, eval_samples=budget.stage1_eval_samples
+        epochs=budget.stage1_epochs,
+        max_steps_per_epoch=budget.stage1_steps,
+        eval_samples=budget.stage1_eval_samples,
     )
     return PriceRunSpec(stage1_model(config), train, base.data_path, base.data, base.split)
 

@@ -1,0 +1,239 @@
+"""Pipeline scaling: the main job's smoke path, stage by stage, at growing universe sizes.
+
+For each symbol count (synthetic regime market, ``--days`` days per symbol) one smoke trial of
+``experiments/tune_strategy.py --budget smoke`` is run stage by stage with the functions the
+trial runs (``quantray.tune.tuner``): load + validate (``load_bars``), features (``load_task``:
+panel, 11 causal features, splits, normalisation), stage-1 training (the smoke budget's
+16-wide one-layer model, ``fit_and_save``), the frozen-feature export, stage 2 (the smoke
+budget's ``train_strategy``) and the report (argmax positions on the held-out episodes through
+the numpy accounting, pooled Sharpe vs buy-and-hold). Each stage prints seconds and
+microseconds per panel row (per-row cost flat from 100 symbols up = linear scaling).
+
+The export is measured three ways on the same windows and model: in-process
+(``RayExportSettings(backend="local")``), Ray Data (``backend="ray"``, an actor pool on a local
+Ray with ``--num-cpus``), and the FLOOR: the same model's bare batched inference, one fixed
+[B, L, F] batch run repeatedly (no gathering, no cache writing) with the driver's torch
+threads (``--threads``, also used by the in-process export). "time x floor" is the export's
+seconds over the floor's seconds for the same number of windows, measured in the same run
+(target <= 1.5); for Ray Data the floor is ``--actors`` such processes at once (each actor
+runs one thread per reserved CPU). The export's seconds include reading and checking the data
+and writing the cache.
+
+    python benchmarks/pipeline_scaling.py                          # 10 100 300 1000 symbols
+    python benchmarks/pipeline_scaling.py --symbols 10 100 --days 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from quantray.config import CostConfig, RayExportSettings, StrategyConfig
+from quantray.data import load_bars, load_task
+from quantray.data.synthetic import generate, write_bars
+from quantray.evaluate import backtest_episodes, buy_and_hold, pooled_sharpe
+from quantray.features.export import export_features
+from quantray.train.price import fit_and_save, load_checkpoint, model_from_checkpoint
+from quantray.train.strategy import policy_positions, train_strategy
+from quantray.tune.space import LOSS_WEIGHTS
+from quantray.tune.tuner import stage1_spec, strategy_config
+
+STAGES = ("load", "features", "stage1", "export", "stage2", "report")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, nargs="+", default=[10, 100, 300, 1000])
+    parser.add_argument("--days", type=int, default=4000, help="trading days per symbol")
+    parser.add_argument("--num-cpus", type=int, default=2, help="local Ray CPUs (Ray export)")
+    parser.add_argument("--actors", type=int, default=2, help="Ray export actor pool size")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="driver torch threads (in-process stages and the floor); 1 on a shared 2-core "
+        "machine, where 2 OpenMP threads stall whenever one is descheduled",
+    )
+    parser.add_argument("--batch-size", type=int, default=512, help="export batch size")
+    parser.add_argument(
+        "--floor-batches",
+        type=int,
+        default=8,
+        help="bare-inference batches per floor timing (best of 5; rows/s is extrapolated, "
+        "not run over every row: its cost per batch is constant)",
+    )
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray Data export")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def trial_config(data_path: Path, seed: int) -> dict:
+    """A smoke-budget trial config: the cheapest architecture of the smoke space and the
+    default strategy-loss weights."""
+    defaults = StrategyConfig()
+    return {
+        "budget": "smoke",
+        "data_path": str(data_path),
+        "seed": seed,
+        "s1_d_model": 16,
+        "s1_n_layers": 1,
+        "s1_ffn": "swiglu",
+        **{name: getattr(defaults, name) for name in LOSS_WEIGHTS},
+        "tau_start": defaults.tau_start,
+        "hidden_size": 16,
+        "lr": defaults.lr,
+    }
+
+
+def floor_rows_per_s(checkpoint: Path, batch: int, batches: int, repeats: int = 5) -> float:
+    """Bare batched inference of the checkpoint's encoder on one fixed [B, L, F] batch: the
+    best of ``repeats`` timings of ``batches`` batches (the least disturbed by other jobs)."""
+    state = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(state)
+    window = model.config.window
+    x = torch.randn(batch, window, model.config.n_features)  # [B, L, F]
+    best = math.inf
+    with torch.no_grad():
+        model.encode(x)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(batches):
+                model.encode(x)
+            best = min(best, time.perf_counter() - start)
+    return batch * batches / best
+
+
+def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, float]:
+    out = root / f"s{n_symbols}"
+    bars = {
+        s: f.drop(columns="regime")
+        for s, f in generate(n_symbols, args.days, seed=args.seed).items()
+    }
+    data_path = write_bars(bars, out / "bars.parquet")
+    del bars
+    seconds: dict[str, float] = {}
+
+    t = time.perf_counter()
+    loaded = load_bars(data_path)
+    seconds["load"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    raw_task = load_task(bars=loaded)
+    seconds["features"] = time.perf_counter() - t
+    rows = raw_task.panel.n_rows
+    del loaded, raw_task
+
+    config = trial_config(data_path, args.seed)
+    spec = stage1_spec(config)
+    t = time.perf_counter()
+    checkpoint = fit_and_save(spec, out / "stage1")
+    seconds["stage1"] = time.perf_counter() - t
+
+    floor = floor_rows_per_s(checkpoint, args.batch_size, args.floor_batches)
+    local = RayExportSettings(backend="local", batch_size=args.batch_size)
+    t = time.perf_counter()
+    cache = export_features(checkpoint, out / "local", data_path, progress=False, settings=local)
+    seconds["export"] = time.perf_counter() - t
+    encoded = int(np.isfinite(np.load(cache / "features.npy", mmap_mode="r")[:, 0]).sum())
+
+    ray_seconds = float("nan")
+    if not args.no_ray:
+        settings = RayExportSettings(
+            backend="ray",
+            actors=args.actors,
+            num_cpus=max(1, args.num_cpus // args.actors),
+            batch_size=args.batch_size,
+        )
+        t = time.perf_counter()
+        export_features(checkpoint, out / "ray", data_path, progress=False, settings=settings)
+        ray_seconds = time.perf_counter() - t
+
+    t = time.perf_counter()
+    task = load_task(data_path, features=cache, data_config=spec.data)
+    cost = CostConfig.preset("us_equity")
+    budget_steps = 10  # the smoke budget's steps_per_epoch
+    result = train_strategy(
+        task,
+        strategy_config(config, task.dim),
+        cost,
+        seed=args.seed,
+        steps_per_epoch=budget_steps,
+        log=None,
+    )
+    seconds["stage2"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    test = task.episodes("test", stride=task.data.episode_len)
+    positions = policy_positions(result.model, test, task.table, cost)
+    net = backtest_episodes(positions, test, cost).net
+    hold = backtest_episodes(buy_and_hold(*positions.shape), test, cost).net
+    sharpe, ir = pooled_sharpe(net), pooled_sharpe(net - hold)
+    seconds["report"] = time.perf_counter() - t
+    del sharpe, ir
+    shutil.rmtree(out, ignore_errors=True)
+    return {
+        "rows": rows,
+        "encoded": encoded,
+        **seconds,
+        "ray_export": ray_seconds,
+        "floor_rows_per_s": floor,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(max(1, args.threads))
+    if not args.no_ray:
+        import ray
+
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+    print(
+        f"pipeline scaling: smoke trial path, {args.days} days/symbol, torch threads "
+        f"{torch.get_num_threads()}, Ray export {'off' if args.no_ray else f'{args.actors} actors'}"
+    )
+    head = " ".join(f"{s + ' s':>10} {'us/row':>7}" for s in STAGES)
+    print(f"{'symbols':>7} {'rows':>10} {head} {'total s':>8}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="qr-scaling-") as tmp:
+        for n in args.symbols:
+            r = run_size(n, args, Path(tmp))
+            results.append((n, r))
+            cells = " ".join(f"{r[s]:>10.2f} {1e6 * r[s] / r['rows']:>7.2f}" for s in STAGES)
+            total = sum(r[s] for s in STAGES)
+            print(f"{n:>7} {r['rows']:>10,} {cells} {total:>8.1f}", flush=True)
+            print(
+                f"{'':>7} export: floor {r['floor_rows_per_s']:,.0f} rows/s, in-process "
+                f"{r['encoded'] / r['export']:,.0f}, Ray Data {r['encoded'] / r['ray_export']:,.0f}",
+                flush=True,
+            )
+    print()
+    print(
+        "export vs the floor (the same model's bare batched inference, same batch size, "
+        f"{torch.get_num_threads()} thread(s)):"
+    )
+    print(f"{'symbols':>7} {'windows':>10} {'floor rows/s':>13} {'local rows/s':>13} "
+          f"{'time x floor':>13} {'ray rows/s':>11} {'x actors*floor':>15}")  # fmt: skip
+    for n, r in results:
+        local_rate = r["encoded"] / r["export"]
+        ray_rate = r["encoded"] / r["ray_export"] if math.isfinite(r["ray_export"]) else math.nan
+        print(
+            f"{n:>7} {r['encoded']:>10,} {r['floor_rows_per_s']:>13,.0f} {local_rate:>13,.0f} "
+            f"{r['floor_rows_per_s'] / local_rate:>13.2f} {ray_rate:>11,.0f} "
+            f"{args.actors * r['floor_rows_per_s'] / ray_rate:>15.2f}"
+        )
+    if not args.no_ray:
+        import ray
+
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
