@@ -237,8 +237,7 @@ def write_walk_forward_report(
             cells = " | ".join(f"{wide.loc[r.fold, c]:+.2f}" for c in wide.columns)
             rl_cells = "".join(f"{int(getattr(r, f'{m}_samples')):,} | " for m in rl)
             valid = " / ".join(
-                f"{v:+.2f}"
-                for v in [r.valid_score, *(getattr(r, f"{m}_valid_score") for m in rl)]
+                f"{v:+.2f}" for v in [r.valid_score, *(getattr(r, f"{m}_valid_score") for m in rl)]
             )
             lines.append(
                 f"| {r.fold} | {r.update_start} | {r.test_start}..{r.test_end} | "
