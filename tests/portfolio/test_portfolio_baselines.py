@@ -20,10 +20,11 @@ def test_equal_weight_and_hold(uneven: PortfolioTask, even: PortfolioTask) -> No
     np.testing.assert_allclose(w.sum(-1), (n_live > 0).astype(float))
     assert (w[~eps.mask] == 0).all()
     np.testing.assert_allclose(w[eps.mask], np.repeat(1.0 / n_live, n_live.reshape(-1))[()])
-    # Bought and held: on a universe without gaps it trades only on day 0.
+    # Bought and held: on a universe without gaps it trades only on day 0, and sells out
+    # (all of it: fully invested) at the episode's end (the exit charge).
     full = even.episodes("test", stride=even.episode_len)
     frame, _ = pe.evaluate_weights("hold", pe.equal_weight_hold(full), full, COST)
-    np.testing.assert_allclose(frame["total_cost"], COST.buy_rate, atol=1e-12)
+    np.testing.assert_allclose(frame["total_cost"], COST.buy_rate + COST.sell_rate, atol=1e-12)
     np.testing.assert_allclose(frame["turnover"], 1.0 / even.episode_len, atol=1e-12)
     daily, _ = pe.evaluate_weights("ew", pe.equal_weight(full), full, COST)
     np.testing.assert_allclose(daily["excess_return"], 0.0, atol=1e-15)

@@ -128,8 +128,8 @@ def test_loss_terms_by_hand() -> None:
     net0, costs0, exec0 = run_torch(zero, rets, cost)
     total, terms = loss(PortfolioOutput(zero, exec0, net0, costs0), mask, rets)
     assert terms["opportunity_cost"] == pytest.approx(20 * 0.01, abs=1e-12)
-    bench = net.sum(-1).mean().item()  # 20 days x 1% minus the 10 bp entry cost
-    assert bench == pytest.approx(20 * 0.01 - 0.001, abs=1e-12)
+    bench = net.sum(-1).mean().item()  # 20 days x 1% minus the 10 bp entry and exit sales
+    assert bench == pytest.approx(20 * 0.01 - 0.001 - 0.001, abs=1e-12)
     assert terms["relative_return_loss"] == pytest.approx(bench, abs=1e-12)
     assert total.item() == pytest.approx(bench + 0.5 * 20 * 0.01, abs=1e-12)
 
