@@ -92,3 +92,23 @@ def test_pooled_summary_cash_is_zero_sharpe(even: PortfolioTask) -> None:
         "pooled_return": 0.0,
         "pooled_max_drawdown": 0.0,
     }
+
+
+def test_scored_table_judges_against_one_over_n(even: PortfolioTask) -> None:
+    """The report's table is the shared ``Scored`` one with 1/N as the benchmark: the IR is
+    the pooled Sharpe of the daily active return against 1/N, and 1/N has none of its own."""
+    from quantray.evaluate.metrics import pooled_sharpe
+
+    eps = even.episodes("test", stride=even.episode_len)
+    weights = {
+        "momentum_top_k": pe.momentum_top_k(even, eps),
+        pe.BENCHMARK: pe.equal_weight(eps),
+    }
+    _, paths = pe.evaluate_all(weights, eps, COST)
+    table = pe.scored(paths, even.episode_dates(eps)).table().set_index("method")
+    active = paths["momentum_top_k"]["net"] - paths[pe.BENCHMARK]["net"]
+    assert table.loc["momentum_top_k", "ir"].estimate == pytest.approx(pooled_sharpe(active))
+    assert table.loc["momentum_top_k", "sharpe"].estimate == pytest.approx(
+        pooled_sharpe(paths["momentum_top_k"]["net"])
+    )
+    assert table.loc[pe.BENCHMARK, "ir"] is None

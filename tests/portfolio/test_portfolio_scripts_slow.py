@@ -52,4 +52,5 @@ def test_tune_portfolio_smoke(tmp_path, run_script) -> None:
     params = json.loads((out / "best_config.json").read_text())
     assert {"relative_return_weight", "risk_cost_weight", "hidden_size", "lr"} <= set(params)
     report = (out / "report.md").read_text()
-    assert "deflated Sharpe ratio" in report and "| strategy |" in report
+    assert "deflated (DSR)" in report and "| strategy |" in report
+    assert "Hansen's SPA test over all 3 trials" in report and "skill beyond 1/N" in report

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from quantray.config import CostConfig, PortfolioConfig
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask
+from quantray.evaluate.daily import equal_weight_daily
 from quantray.evaluate.metrics import pooled_sharpe
 from quantray.evaluate.portfolio import equal_weight, evaluate_weights, pooled_summary
 from quantray.integrity import record
@@ -127,8 +129,12 @@ def train_portfolio(
     seed: int = 0,
     report: Callable[[dict[str, float]], None] | None = None,
     log: Callable[[str], None] | None = print,
+    on_best: Callable[[pd.Series], None] | None = None,
 ) -> PortfolioResult:
-    """Train on ``task``'s train split, select on validation, return the best model."""
+    """Train on ``task``'s train split, select on validation, return the best model.
+
+    ``on_best`` receives the daily validation net returns (a Series by date) each time the
+    selection improves: the search keeps them for Hansen's SPA test over all trials."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -173,6 +179,11 @@ def train_portfolio(
             best = dict(metrics)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             stale = 0
+            if on_best is not None:
+                _, paths = evaluate_weights(
+                    "strategy", policy_weights(model, valid, table, cost), valid, cost
+                )
+                on_best(equal_weight_daily(paths["net"], task.episode_dates(valid)))
         else:
             stale += 1
         history.append(metrics)
