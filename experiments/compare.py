@@ -45,7 +45,6 @@ from quantray.config import (
     REGIMES,
     ConfigError,
     CostConfig,
-    PortfolioConfig,
     PPOSettings,
     SACSettings,
     StrategyConfig,
@@ -170,6 +169,13 @@ def main() -> int:
     overrides = method_overrides(args)  # a bad --gru-/--ppo-/--sac- value: exit 2 here
     cost = CostConfig.preset(args.cost)
     if args.task == "portfolio":
+        fixed = sorted(f"--{m}-{k.replace('_', '-')}" for m, o in overrides.items() for k in o)
+        if fixed:
+            raise ConfigError(
+                f"compare --task portfolio: found {', '.join(fixed)}; those flags set the "
+                "single-asset methods' settings, which the portfolio methods do not use. Drop "
+                "them (--tune N searches the portfolio methods' own parameters)"
+            )
         return compare_portfolio(args, methods, cost, budget, seeds)
     tracking = mlflow_target(args, "compare")  # no mlflow package: exit 2 here
     # Read and validate once, first: bad data stops here with a clear message.
