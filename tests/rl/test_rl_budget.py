@@ -56,7 +56,7 @@ def test_warm_start_loads_the_full_module_into_learner_and_sampler(ray_local, re
     state = run.learner_state
     assert state is not None and any("vf" in k for k in state)  # value function kept
     env_config = {"task": regime_task, "cost": COST, "split": "train"}
-    algo = algo_config("ppo", env_config, seed=1, **settings.config_kwargs()).build_algo()
+    algo = algo_config("ppo", env_config, settings=settings, seed=1).build_algo()
     try:
         fresh = _learner_weights(algo)
         assert any(not np.array_equal(fresh[k], state[k]) for k in state)

@@ -32,8 +32,8 @@ from scipy.optimize import minimize
 
 from quantray.config import CostConfig
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask
+from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.metrics import (
-    Backtest,
     annual_volatility,
     max_drawdown,
     pooled_sharpe,
