@@ -86,6 +86,14 @@ def test_user_mistakes_exit_2_with_a_clear_message(tmp_path, run_script):
     assert proc.returncode == 2
     assert 'update must be one of retrain, incremental, got "sometimes"' in proc.stderr
     assert "Traceback" not in proc.stderr
+    proc = run_script(
+        "experiments/walk_forward.py", "--smoke-test", "--methods", "ppo", "--out", tmp_path
+    )
+    assert proc.returncode == 2 and "the GRU is every fold's stage 2" in proc.stderr
+    proc = run_script(
+        "experiments/walk_forward.py", "--smoke-test", "--methods", "gru,a2c", "--out", tmp_path
+    )
+    assert proc.returncode == 2 and "a2c" in proc.stderr and "Traceback" not in proc.stderr
     bad = tmp_path / "best_config.json"
     bad.write_text('{"strategy": {}}')
     proc = run_script("experiments/walk_forward.py", "--config", bad, "--out", tmp_path)
