@@ -228,7 +228,8 @@ def write_walk_forward_report(
             "| fold | train from | OOS block | stage-1 samples | GRU samples | "
             + "".join(f"{m} samples | " for m in rl)
             + "seconds | "
-            + f"valid {info.selected_by.iloc[0].removeprefix('valid_')} | "
+            + f"valid {info.selected_by.iloc[0].removeprefix('valid_')} "
+            + f"({' / '.join(['gru', *rl])}) | "
             + " | ".join(wide.columns)
             + " |",
             "|---|---|---|---|---|---|---|" + "---|" * (len(rl) + len(wide.columns)),
