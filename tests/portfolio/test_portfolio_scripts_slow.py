@@ -44,6 +44,14 @@ def test_compare_portfolio_seeds_and_equal_budgets(tmp_path, run_script) -> None
     assert "| gru |" in report and "IR vs equal_weight" in report
 
 
+def test_compare_portfolio_refuses_single_asset_settings_flags(tmp_path, run_script) -> None:
+    proc = run_script(
+        "experiments/compare.py", "--task", "portfolio", "--gru-lr", "0.01", "--out", tmp_path
+    )
+    assert proc.returncode == 2 and "--gru-lr" in proc.stderr and "single-asset" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.slow  # Tune trials of SAC on the portfolio env, then the comparison
 def test_compare_portfolio_tune(tmp_path, run_script) -> None:
     out = tmp_path / "cmp"
