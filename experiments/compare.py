@@ -25,7 +25,6 @@ files (learning curves and budgets included) as artifacts.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
