@@ -69,11 +69,12 @@ def test_resume_reuses_every_finished_fold(tmp_path, run_script):
     marks = sorted(out.glob("*/fold*/result.json"))
     assert len(marks) == 4
     stamps = [m.stat().st_mtime_ns for m in marks]
-    again = run_script("experiments/walk_forward.py", "--smoke-test", "--out", out, timeout=300)
-    assert again.returncode == 2 and "--resume" in again.stderr
-    resumed = run_script(
-        "experiments/walk_forward.py", "--smoke-test", "--out", out, "--resume", timeout=300
-    )
+    same = ("experiments/walk_forward.py", "--smoke-test", "--methods", "gru,ppo", "--out", out)
+    again = run_script(*same, timeout=300)
+    assert again.returncode == 2 and "pass --resume to continue it" in again.stderr
+    other = run_script("experiments/walk_forward.py", "--smoke-test", "--out", out, "--resume")
+    assert other.returncode == 2 and "different settings" in other.stderr  # methods differ
+    resumed = run_script(*same, "--resume", timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("finished earlier, reused") == 4
     assert [m.stat().st_mtime_ns for m in marks] == stamps
