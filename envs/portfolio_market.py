@@ -181,6 +181,7 @@ class PortfolioBook:
             self.cost,
             self.can_buy[day],
             self.can_sell[day],
+            last_day=self.t[idx] == self.episode_len - 1,  # the exit sale (cost.charge_exit)
         )
         self.held[idx] = drifted
         self.t[idx] += 1

@@ -25,7 +25,6 @@ files (learning curves and budgets included) as artifacts.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +44,6 @@ from quantray.config import (
     REGIMES,
     ConfigError,
     CostConfig,
-    PortfolioConfig,
     PPOSettings,
     SACSettings,
     StrategyConfig,
@@ -108,8 +106,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--task",
         default="single",
-        help="single (one asset per episode) | portfolio (weights over a universe; one seed, "
-        "default training lengths: no budget matching or tuning yet)",
+        help="single (one asset per episode) | portfolio (weights over a universe: the "
+        "portfolio strategy as 'gru', PPO / SAC on PortfolioEnv-v0, the portfolio baselines)",
     )
     parser.add_argument("--universe", default=None, help="portfolio: comma-separated symbols")
     # Every method's own settings, fixed for all its seeds (tuning searches on top of them).
@@ -170,7 +168,14 @@ def main() -> int:
     overrides = method_overrides(args)  # a bad --gru-/--ppo-/--sac- value: exit 2 here
     cost = CostConfig.preset(args.cost)
     if args.task == "portfolio":
-        return compare_portfolio(args, methods, cost)
+        fixed = sorted(f"--{m}-{k.replace('_', '-')}" for m, o in overrides.items() for k in o)
+        if fixed:
+            raise ConfigError(
+                f"compare --task portfolio: found {', '.join(fixed)}; those flags set the "
+                "single-asset methods' settings, which the portfolio methods do not use. Drop "
+                "them (--tune N searches the portfolio methods' own parameters)"
+            )
+        return compare_portfolio(args, methods, cost, budget, seeds)
     tracking = mlflow_target(args, "compare")  # no mlflow package: exit 2 here
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
@@ -349,79 +354,138 @@ def main() -> int:
     return 0
 
 
-def compare_portfolio(args: argparse.Namespace, methods: list[str], cost: CostConfig) -> int:
+def compare_portfolio(
+    args: argparse.Namespace,
+    methods: list[str],
+    cost: CostConfig,
+    budget: TrainingBudget,
+    seeds: int,
+) -> int:
     """``--task portfolio``: the portfolio strategy (reported as "gru"), PPO and SAC on
     PortfolioEnv-v0 and the portfolio baselines play the same test episodes through the
-    portfolio accounting. One seed, each method at its default training length: budget
-    matching, seeds and --tune are not wired for portfolios yet, so those flags are refused."""
+    portfolio accounting. As for one asset: every learned method trains to the same budget
+    (env-days: one RL env step = one portfolio day = one strategy episode-day; or seconds),
+    validates at the same marks on the same validation episodes by the same score (IR vs 1/N)
+    and keeps its best checkpoint, for ``seeds`` seeds; ``--tune N`` first gives each method N
+    Tune trials over its own hyperparameters under that budget. The test split is read once,
+    after all selection."""
     from quantray.data.universe import load_portfolio_task
     from quantray.evaluate.portfolio import baseline_weights, evaluate_all
     from quantray.evaluate.portfolio_report import write_portfolio_report
-    from quantray.train.portfolio import policy_weights, train_portfolio
+    from quantray.train.portfolio import SELECTION_METRIC
+    from quantray.tune.portfolio_methods import train_portfolio_method, tune_portfolio_method
 
-    unsupported = {
-        "--seeds": args.seeds not in (None, 1),
-        "--tune": args.tune != 0,
-        "--budget": args.budget is not None,
-        "--evaluations": args.evaluations is not None,
-        "--budget-by": args.budget_by != "samples",
-    }
-    refused = [flag for flag, given in unsupported.items() if given]
-    if refused:
-        raise ConfigError(
-            f"compare --task portfolio: found {', '.join(refused)}; expected none of them (the "
-            "portfolio comparison runs one seed per method at default training lengths for "
-            "now); drop them, or use --task single"
-        )
     universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
-    features = None if args.features in (None, "raw") else args.features
+    features = None if args.features in (None, "raw") else str(Path(args.features).resolve())
     task = load_portfolio_task(args.data, universe=universe, features=features)
-    weights: dict[str, np.ndarray] = {}
-    notes = []
-    if "gru" in methods:
-        smoke = {"epochs": 2, "steps_per_epoch": 5, "batch_size": 16} if args.smoke_test else {}
-        result = train_portfolio(task, PortfolioConfig(**smoke), cost, log=None)
-        notes.append(f"gru: {result.episodes_seen:,} training episodes, {result.seconds:.0f}s")
-    rl = {}
-    rl_methods = [m for m in methods if m in ("ppo", "sac")]
-    if rl_methods:
-        from quantray.rl.portfolio import train_portfolio_rl
+    env_config = {
+        "data": None if args.data is None else str(Path(args.data).resolve()),
+        "universe": universe,
+        "features": features,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    torch.set_num_threads(1)  # one thread per method, as in every Tune trial
+    if args.tune or any(m != "gru" for m in methods):
         from quantray.train.ray_runtime import init_ray
 
         init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
-        env_config = {
-            "data": None if args.data is None else str(Path(args.data).resolve()),
-            "universe": universe,
-            "features": None if features is None else str(Path(features).resolve()),
-            "cost": args.cost,
-        }
-        for algo in rl_methods:
-            started = time.perf_counter()
-            rl[algo], steps = train_portfolio_rl(
-                algo, task, "test", env_config=env_config, smoke=args.smoke_test
+
+    # 1. Selection, validation only.
+    params: dict[str, dict] = {m: {} for m in methods}
+    for method in methods if args.tune else []:
+        params[method], trials = tune_portfolio_method(
+            method,
+            args.tune,
+            env_config=env_config,
+            budget=budget,
+            cost=args.cost,
+            storage_path=storage_path(args),
+            smoke=args.smoke_test,
+        )
+        trials.to_csv(out / f"tune_{method}.csv", index=False)
+        print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
+    runs = {m: [] for m in methods}
+    for method in methods:
+        for seed in range(seeds):
+            run = train_portfolio_method(
+                method,
+                task,
+                budget,
+                cost=args.cost,
+                env_config=env_config,
+                params=params[method],
+                seed=seed,
+                smoke=args.smoke_test,
             )
-            notes.append(f"{algo}: {steps:,} env steps, {time.perf_counter() - started:.0f}s")
-    # Test positions only after training; nothing is selected on the test split.
+            runs[method].append(run)
+            print(
+                f"[compare] {method} seed {seed}: {run.samples:,} env-days, "
+                f"{run.train_seconds:.1f}s training, best {SELECTION_METRIC} "
+                f"{run.best.get(SELECTION_METRIC, float('nan')):.3f}"
+            )
+
+    # 2. The test split, read once, after all selection. Several seeds of a method are one
+    # portfolio holding each seed's weights in equal parts (capital split across the models).
     test = task.episodes("test", stride=task.episode_len)
-    if "gru" in methods:
-        weights["gru"] = policy_weights(result.model, test, task.task.table, cost)
-    weights.update(rl)
+    weights = {m: np.mean([r.play(test) for r in rs], axis=0) for m, rs in runs.items()}
     weights.update(baseline_weights(task, test, cost))
     rows, paths = evaluate_all(weights, test, cost)
+    budget_rows = [
+        {
+            "method": r.method,
+            "seed": r.seed,
+            "budget_by": budget.by,
+            "budget": budget.amount,
+            "samples": r.samples,
+            "train_seconds": r.train_seconds,
+            "wall_seconds": r.seconds,
+            "env_days_per_granule": r.granularity,
+            "selected_by": SELECTION_METRIC,
+            "best_valid_score": r.best.get(SELECTION_METRIC, float("nan")),
+            "selected_at_samples": r.best.get("samples", float("nan")),
+        }
+        for rs in runs.values()
+        for r in rs
+    ]
+    budgets = pd.DataFrame(budget_rows)
+    budgets.to_csv(out / "budgets.csv", index=False)
+    curves = [r.curve() for rs in runs.values() for r in rs]
+    if curves:
+        pd.concat(curves, ignore_index=True).to_csv(out / "learning_curves.csv", index=False)
+    used = budgets.groupby("method", sort=False)[["samples", "train_seconds"]].mean()
     header = [
         f"- {task.describe()}",
-        f"- test episodes: {len(test)} non-overlapping {task.episode_len}-day episodes; "
-        f"cost model `{args.cost}`; one seed (0) per learned method, default training "
-        "lengths (not budget-matched, not tuned)",
-        *(f"- {note}" for note in notes),
+        f"- test episodes: {len(test)} non-overlapping {task.episode_len}-day episodes; cost "
+        f"model `{args.cost}`; seeds per learned method: {seeds} (a method's row holds its "
+        "seeds' weights in equal parts)",
+        f"- training budget (every learned method, every seed): {budget.describe()}; used per "
+        "run (mean over seeds): "
+        + "; ".join(
+            f"{m} {row.samples:,.0f} env-days in {row.train_seconds:.1f} s"
+            for m, row in used.iterrows()
+        ),
+        f"- checkpoint: every learned method keeps its best validation `{SELECTION_METRIC}` "
+        f"(pooled information ratio vs 1/N) over its {budget.evaluations} validations, on the "
+        "same validation episodes",
+        (
+            f"- tuned: each learned method got {args.tune} Tune trials (Optuna TPE) over its "
+            "own hyperparameters, each trained to the same budget and selected on validation "
+            "(tune_<method>.csv); the test split was read once, after all selection"
+            if args.tune
+            else "- not tuned: default hyperparameters for every method (--tune N to search)"
+        ),
     ]
     path = write_portfolio_report(
         rows,
         paths,
         task.symbols,
         task.episode_dates(test),
-        args.out,
+        out,
         header=header,
+        cost=cost,
         reference="gru" if "gru" in weights else next(iter(weights)),
     )
     print(path.read_text().split("![")[0])

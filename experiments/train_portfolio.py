@@ -84,6 +84,8 @@ def main() -> int:
         task.episode_dates(episodes),
         out,
         header=header,
+        cost=cost,
+        seed=args.seed,
     )
     print(report.read_text())
     print(f"checkpoint: {checkpoint}\nreport: {report}")

@@ -11,9 +11,12 @@ out-of-sample block, minus an embargo and a validation tail, and plays the block
 tile the span with no gap and no overlap (quantray.data.folds). --update retrain trains every
 fold from scratch (folds run in parallel as Ray tasks); --update incremental warm-starts
 each fold from the previous one and trains on the new days plus --replay-days (sequential,
-each step still a Ray task). Finished folds are kept under OUT/<update>/ and never
-recomputed; --resume continues an interrupted run. Writes OUT/walk_forward.md, CSVs and
-OUT/equity.png.
+each step still a Ray task). --methods gru,ppo,sac also trains RLlib PPO / SAC per fold on
+the fold's frozen features to a training budget (--budget-by samples|seconds, --budget,
+--evaluations: compare.py's TrainingBudget), selected on the fold's validation tail like the
+GRU (warm-started from the previous fold's weights when incremental). Finished folds are kept
+under OUT/<update>/ and never recomputed; --resume continues an interrupted run. Writes
+OUT/walk_forward.md, CSVs and OUT/equity.png.
 """
 
 from __future__ import annotations
@@ -27,13 +30,24 @@ import numpy as np
 import pandas as pd
 
 from quantray.cli import add_common_args, positive_int, run
-from quantray.config import ConfigError, CostConfig, StrategyConfig, WalkForwardConfig, check_choice
+from quantray.config import (
+    BUDGET_UNITS,
+    ConfigError,
+    CostConfig,
+    StrategyConfig,
+    TrainingBudget,
+    WalkForwardConfig,
+    check_choice,
+)
 from quantray.data import Panel, load_bars
 from quantray.data.folds import describe_folds, make_folds
 from quantray.data.sample import SAMPLE_PATH
 
 SETTINGS_FILE = "walk_forward.json"
-METHODS = ("gru",)
+METHODS = ("gru", "ppo", "sac")
+RL_BUDGET = {"samples": 100_000, "seconds": 60}
+"""Default PPO / SAC budget per fold (env-days or training seconds)."""
+RL_SMOKE_BUDGET = {"samples": 800, "seconds": 3}
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,7 +68,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--update", default="retrain,incremental", help="retrain, incremental, or both (comma)"
     )
-    parser.add_argument("--methods", default="gru", help="learned methods (gru)")
+    parser.add_argument(
+        "--methods",
+        default="gru",
+        help="learned methods, comma list: gru (always: the fold's stage 2), ppo, sac",
+    )
+    parser.add_argument(
+        "--budget-by",
+        default="samples",
+        help="PPO / SAC budget per fold counts samples (env-days) or seconds (training)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help=f"PPO / SAC budget per fold (default {RL_BUDGET['samples']:,} samples or "
+        f"{RL_BUDGET['seconds']} s; smoke {RL_SMOKE_BUDGET['samples']} samples)",
+    )
+    parser.add_argument(
+        "--evaluations", type=positive_int, default=None, help="PPO / SAC validations per fold (5)"
+    )
     parser.add_argument("--config", default=None, help="the main job's best_config.json")
     parser.add_argument("--cost", default=None, help="none | us_equity | cn_a_share")
     parser.add_argument("--seed", type=int, default=None)
@@ -109,8 +142,25 @@ def main() -> int:
     updates = [u.strip() for u in args.update.split(",") if u.strip()]
     for u in updates:
         check_choice("--update", "update", u, ("retrain", "incremental"))
-    for m in args.methods.split(","):
-        check_choice("--methods", "method", m.strip(), METHODS)
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    for m in methods:
+        check_choice("--methods", "method", m, METHODS)
+    if "gru" not in methods:
+        raise ConfigError(
+            f"--methods: found {args.methods!r}; the GRU is every fold's stage 2 and always "
+            "runs, so list it too (e.g. --methods gru,ppo)"
+        )
+    methods = tuple(m for m in METHODS if m in methods)
+    if args.budget_by not in BUDGET_UNITS:
+        raise ConfigError(
+            f"--budget-by: found {args.budget_by!r}; expected one of {', '.join(BUDGET_UNITS)}"
+        )
+    default_budget = RL_SMOKE_BUDGET if args.smoke_test else RL_BUDGET
+    budget = TrainingBudget(
+        by=args.budget_by,
+        amount=args.budget if args.budget is not None else default_budget[args.budget_by],
+        evaluations=args.evaluations or (2 if args.smoke_test else 5),
+    )
     if args.storage_path is not None and "://" in args.storage_path:
         raise ConfigError(
             f"--storage-path {args.storage_path}: walk-forward folds need a filesystem path "
@@ -159,6 +209,8 @@ def main() -> int:
         "cost": s["cost"].to_dict(),
         "seed": s["seed"],
         "steps_per_epoch": s["steps"],
+        "methods": list(methods),
+        **({"rl_budget": budget.to_dict()} if len(methods) > 1 else {}),
     }
     saved = root / SETTINGS_FILE
     if saved.exists():
@@ -201,6 +253,9 @@ def main() -> int:
                 str(root / "stage1"),
                 str(root / update),
                 threads=max(1, int(args.cpus_per_fold)),
+                methods=methods,
+                budget=budget if len(methods) > 1 else None,
+                smoke=args.smoke_test,
             )
             for fold in folds
         ]
@@ -219,6 +274,15 @@ def main() -> int:
         f"days, embargo {wf.embargo} days, replay {wf.replay_days} days (incremental)",
         f"- config: {args.config or 'defaults'}; cost {json.dumps(s['cost'].to_dict())}; seed "
         f"{s['seed']}; stage 1 `{json.dumps(s['stage1'].model.to_dict())}`",
+        f"- learned methods: {', '.join(methods)}; GRU: the config's epochs"
+        + (f" ({s['steps']} steps each)" if s["steps"] else "")
+        + (
+            f"; PPO / SAC per fold: {budget.describe()}, best validation "
+            "checkpoint by the GRU's selection score"
+            + (" (smoke sizes)" if args.smoke_test else "")
+            if len(methods) > 1
+            else ""
+        ),
         "- wall-clock per update mode (this run, incl. reused folds): "
         + ", ".join(f"{u} {w:.1f}s" for u, w in walls.items()),
         "- fold dates: `folds.csv`; every day's positions: `record_<update>.csv`",

@@ -21,6 +21,11 @@ The rule, for one portfolio and day t:
 * Cost, per asset, with the single-asset cost presets (``CostConfig``):
   ``(commission + slippage) * sum_n max(Δ_n, 0) + (commission + stamp_duty + slippage) *
   sum_n max(-Δ_n, 0)`` with ``Δ = executed - held``.
+* Exit (``cost.charge_exit``, default on), as in the single-asset rule: on the episode's last
+  day the executed weights are also sold to cash, so that day's cost also includes
+  ``(commission + stamp_duty + slippage) * sum_n executed_n`` (the sale at the close after
+  the last decision; charged even if an asset could not trade then: it is liquidated at the
+  first chance, at the same rate).
 * Net return: ``executed · r_{t+1} - cost`` where ``r_{t+1}[n]`` is asset n's return from the
   close of t to the close of t+1 (0 when it does not trade on t+1: a held position is marked
   at its last close). In episode arrays ``next_returns[..., t, n]`` holds ``r_{t+1}[n]``.
@@ -130,6 +135,7 @@ def step_np(
     cost: CostConfig,
     can_buy: np.ndarray | None = None,
     can_sell: np.ndarray | None = None,
+    last_day: np.ndarray | bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One day for a batch of portfolios (module docstring).
 
@@ -140,10 +146,12 @@ def step_np(
         cost: the cost model (per-asset commission, stamp duty on sells, slippage).
         can_buy / can_sell: [..., N] bool, the order in that direction fills today; None =
             every order fills.
+        last_day: [...] bool (or one bool for all): today is the episode's last decision day,
+            so the executed weights are also sold (when ``cost.charge_exit``).
 
     Returns:
-        ``(net, costs, executed, drifted)``: net return [...], cost [...], executed weights
-        [..., N] and the weights carried into tomorrow [..., N].
+        ``(net, costs, executed, drifted)``: net return [...], cost [...] (exit included),
+        executed weights [..., N] and the weights carried into tomorrow [..., N].
     """
     wanted = np.asarray(wanted, dtype=np.float64)
     held = np.asarray(held, dtype=np.float64)
@@ -158,9 +166,17 @@ def step_np(
     lam = np.minimum(1.0, np.clip(free, 0.0, None) / np.maximum(want_buy, _EPS))
     executed = after_sells + lam * buys
     costs = _trade_cost_np(executed - held, cost)
+    if cost.charge_exit and np.any(last_day):
+        costs = costs + np.where(last_day, exit_cost_np(executed, cost), 0.0)
     gross = np.sum(executed * next_return, axis=-1)  # [...]
     drifted = executed * (1.0 + next_return) / (1.0 + gross)[..., None]
     return gross - costs, costs, executed, drifted
+
+
+def exit_cost_np(executed: np.ndarray, cost: CostConfig) -> np.ndarray:
+    """[..., N] -> [...]: cost of selling the weights ``executed`` to cash at an episode's end.
+    Callers add it only when ``cost.charge_exit``."""
+    return _trade_cost_np(-np.asarray(executed, dtype=np.float64), cost)
 
 
 def _trade_cost_np(delta: np.ndarray, cost: CostConfig) -> np.ndarray:
@@ -188,14 +204,16 @@ def run_np(
         held0: [..., N] weights held before day 0; None = all cash.
 
     Returns:
-        ``(net [..., E], costs [..., E], executed [..., E, N])``.
+        ``(net [..., E], costs [..., E], executed [..., E, N])``; the last day pays the exit
+        sale when ``cost.charge_exit``.
     """
     weights = np.asarray(weights, dtype=np.float64)
     next_returns = np.asarray(next_returns, dtype=np.float64)
     _check_shapes(weights.shape, next_returns.shape, can_buy, can_sell)
     held = np.zeros(weights.shape[:-2] + weights.shape[-1:]) if held0 is None else held0
     nets, costs, executed = [], [], []
-    for t in range(weights.shape[-2]):
+    n_days = weights.shape[-2]
+    for t in range(n_days):
         net, c, e, held = step_np(
             weights[..., t, :],
             held,
@@ -203,6 +221,7 @@ def run_np(
             cost,
             None if can_buy is None else can_buy[..., t, :],
             None if can_sell is None else can_sell[..., t, :],
+            last_day=t == n_days - 1,
         )
         nets.append(net)
         costs.append(c)
@@ -221,8 +240,9 @@ def step_torch(
     cost: CostConfig,
     can_buy: Tensor | None = None,
     can_sell: Tensor | None = None,
+    last_day: Tensor | bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``step_np`` in torch, differentiable w.r.t. ``wanted`` and ``held``."""
+    """``step_np`` in torch, differentiable w.r.t. ``wanted`` and ``held`` (exit included)."""
     import torch
 
     delta = wanted - held
@@ -239,6 +259,9 @@ def step_torch(
     costs = cost.buy_rate * torch.relu(diff).sum(dim=-1) + cost.sell_rate * torch.relu(-diff).sum(
         dim=-1
     )
+    if cost.charge_exit and (last_day is True or (torch.is_tensor(last_day) and last_day.any())):
+        exit_cost = cost.sell_rate * executed.sum(dim=-1)  # selling every weight to cash
+        costs = costs + (exit_cost if last_day is True else torch.where(last_day, exit_cost, 0.0))
     gross = (executed * next_return).sum(dim=-1)
     drifted = executed * (1.0 + next_return) / (1.0 + gross).unsqueeze(-1)
     return gross - costs, costs, executed, drifted
@@ -258,7 +281,8 @@ def run_torch(
     _check_shapes(tuple(weights.shape), tuple(next_returns.shape), can_buy, can_sell)
     held = torch.zeros_like(weights[..., 0, :]) if held0 is None else held0
     nets, costs, executed = [], [], []
-    for t in range(weights.shape[-2]):
+    n_days = weights.shape[-2]
+    for t in range(n_days):
         net, c, e, held = step_torch(
             weights[..., t, :],
             held,
@@ -266,6 +290,7 @@ def run_torch(
             cost,
             None if can_buy is None else can_buy[..., t, :],
             None if can_sell is None else can_sell[..., t, :],
+            last_day=t == n_days - 1,
         )
         nets.append(net)
         costs.append(c)

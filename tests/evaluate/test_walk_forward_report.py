@@ -36,6 +36,8 @@ def _record(n_episodes: int = 24, seed: int = 0) -> pd.DataFrame:
                         "day": np.arange(E),
                         "next_return": r,
                         "prev_return": rng.normal(0, 0.01, E),
+                        "can_buy": True,
+                        "can_sell": True,
                         "gru": rng.integers(0, 11, E) / 10,
                         "buy_and_hold": 1.0,
                         "cash": 0.0,

@@ -24,10 +24,18 @@ def test_golden_two_days_with_a_blocked_buy() -> None:
     assert net[0, 0] == pytest.approx(0.0192, abs=1e-12)
     # Drift: [0.55, 0.27] / 1.02. Day 1: asset 0 sells 0.539216 -> 0.2 (30 bp); asset 1's buy
     # does not fill, it stays at its drifted 0.27/1.02.
+    # Day 1 is the episode's last: the executed weights [0.2, 0.2647] are also sold (30 bp).
     held1 = np.array([0.55, 0.27]) / 1.02
     np.testing.assert_allclose(executed[0, 1], [0.2, held1[1]], atol=1e-12)
-    assert costs[0, 1] == pytest.approx(0.003 * (held1[0] - 0.2), abs=1e-12)
-    assert net[0, 1] == pytest.approx(held1[1] * 0.05 - 0.003 * (held1[0] - 0.2), abs=1e-12)
+    rebalance, exit_sale = 0.003 * (held1[0] - 0.2), 0.003 * (0.2 + held1[1])
+    assert costs[0, 1] == pytest.approx(rebalance + exit_sale, abs=1e-12)
+    assert net[0, 1] == pytest.approx(held1[1] * 0.05 - rebalance - exit_sale, abs=1e-12)
+    # Without the exit charge the last day pays the rebalance only; day 0 is unchanged.
+    net_k, costs_k, _ = pa.run_np(
+        weights, next_returns, COST.replace(charge_exit=False), can_buy=can_buy
+    )
+    assert costs_k[0, 1] == pytest.approx(rebalance, abs=1e-12)
+    assert net_k[0, 0] == net[0, 0] and costs_k[0, 0] == costs[0, 0]
 
 
 def test_golden_blocked_sell_cannot_finance_buys() -> None:
@@ -80,8 +88,9 @@ def test_torch_rule_is_differentiable() -> None:
 
 def test_one_asset_all_in_or_out_equals_single_asset_rule() -> None:
     rng = np.random.default_rng(3)
-    # The portfolio rule does not sell out at the episode's end (yet): compare without it.
-    cost = CostConfig.preset("cn_a_share").replace(charge_exit=False)
+    # Both rules sell the final position at the episode's end (charge_exit, on by default).
+    cost = CostConfig.preset("cn_a_share")
+    assert cost.charge_exit
     positions = rng.integers(0, 2, size=(6, 20)).astype(float)  # {0, 1}: no drift
     next_returns = rng.normal(0.0, 0.06, size=(6, 20))
     prev_returns = rng.normal(0.0, 0.06, size=(6, 20))

@@ -20,10 +20,11 @@ def test_equal_weight_and_hold(uneven: PortfolioTask, even: PortfolioTask) -> No
     np.testing.assert_allclose(w.sum(-1), (n_live > 0).astype(float))
     assert (w[~eps.mask] == 0).all()
     np.testing.assert_allclose(w[eps.mask], np.repeat(1.0 / n_live, n_live.reshape(-1))[()])
-    # Bought and held: on a universe without gaps it trades only on day 0.
+    # Bought and held: on a universe without gaps it trades only on day 0, and sells out
+    # (all of it: fully invested) at the episode's end (the exit charge).
     full = even.episodes("test", stride=even.episode_len)
     frame, _ = pe.evaluate_weights("hold", pe.equal_weight_hold(full), full, COST)
-    np.testing.assert_allclose(frame["total_cost"], COST.buy_rate, atol=1e-12)
+    np.testing.assert_allclose(frame["total_cost"], COST.buy_rate + COST.sell_rate, atol=1e-12)
     np.testing.assert_allclose(frame["turnover"], 1.0 / even.episode_len, atol=1e-12)
     daily, _ = pe.evaluate_weights("ew", pe.equal_weight(full), full, COST)
     np.testing.assert_allclose(daily["excess_return"], 0.0, atol=1e-15)
@@ -91,3 +92,23 @@ def test_pooled_summary_cash_is_zero_sharpe(even: PortfolioTask) -> None:
         "pooled_return": 0.0,
         "pooled_max_drawdown": 0.0,
     }
+
+
+def test_scored_table_judges_against_one_over_n(even: PortfolioTask) -> None:
+    """The report's table is the shared ``Scored`` one with 1/N as the benchmark: the IR is
+    the pooled Sharpe of the daily active return against 1/N, and 1/N has none of its own."""
+    from quantray.evaluate.metrics import pooled_sharpe
+
+    eps = even.episodes("test", stride=even.episode_len)
+    weights = {
+        "momentum_top_k": pe.momentum_top_k(even, eps),
+        pe.BENCHMARK: pe.equal_weight(eps),
+    }
+    _, paths = pe.evaluate_all(weights, eps, COST)
+    table = pe.scored(paths, even.episode_dates(eps)).table().set_index("method")
+    active = paths["momentum_top_k"]["net"] - paths[pe.BENCHMARK]["net"]
+    assert table.loc["momentum_top_k", "ir"].estimate == pytest.approx(pooled_sharpe(active))
+    assert table.loc["momentum_top_k", "sharpe"].estimate == pytest.approx(
+        pooled_sharpe(paths["momentum_top_k"]["net"])
+    )
+    assert table.loc[pe.BENCHMARK, "ir"] is None

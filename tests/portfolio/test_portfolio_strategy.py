@@ -128,15 +128,16 @@ def test_loss_terms_by_hand() -> None:
     net0, costs0, exec0 = run_torch(zero, rets, cost)
     total, terms = loss(PortfolioOutput(zero, exec0, net0, costs0), mask, rets)
     assert terms["opportunity_cost"] == pytest.approx(20 * 0.01, abs=1e-12)
-    bench = net.sum(-1).mean().item()  # 20 days x 1% minus the 10 bp entry cost
-    assert bench == pytest.approx(20 * 0.01 - 0.001, abs=1e-12)
+    bench = net.sum(-1).mean().item()  # 20 days x 1% minus the 10 bp entry and exit sales
+    assert bench == pytest.approx(20 * 0.01 - 0.001 - 0.001, abs=1e-12)
     assert terms["relative_return_loss"] == pytest.approx(bench, abs=1e-12)
     assert total.item() == pytest.approx(bench + 0.5 * 20 * 0.01, abs=1e-12)
 
 
 def test_tune_trial_reports_a_live_objective(uneven: PortfolioTask, tmp_path) -> None:
     """A portfolio Tune trial without Ray: per-epoch search metrics carry the selection
-    score (the information ratio vs 1/N), not a constant."""
+    score (the information ratio vs 1/N), not a constant; the selected epoch's daily
+    validation path is saved for the SPA test, and the final report is marked ``final``."""
     from quantray.data.synthetic import write_bars
     from quantray.tune.portfolio import run_portfolio_trial
     from quantray.tune.tuner import OBJECTIVE
@@ -156,8 +157,21 @@ def test_tune_trial_reports_a_live_objective(uneven: PortfolioTask, tmp_path) ->
         "risk_cost_weight": 0.1,
         "opportunity_cost_weight": 0.1,
         "transaction_cost_weight": 0.1,
+        "valid_paths_dir": str(tmp_path / "paths"),
     }
-    final = run_portfolio_trial(config, report=reports.append)
+    final = run_portfolio_trial(config, report=reports.append, trial_id="t1")
     assert len(reports) >= 1
     best = max(r["valid_ir"] for r in reports)
     assert final[OBJECTIVE] == pytest.approx(best) and final[OBJECTIVE] != 0.0
+    assert final["final"] == 1.0 and all("final" not in r for r in reports)
+    from quantray.evaluate.metrics import pooled_sharpe
+    from quantray.tune.tuner import load_valid_paths
+
+    paths = load_valid_paths(tmp_path / "paths")
+    assert list(paths.columns) == ["t1"]
+    valid = uneven.episodes("valid", stride=uneven.episode_len)
+    assert len(paths) == len(np.unique(uneven.episode_dates(valid)))
+    # the saved path is the selected epoch's: its pooled Sharpe is the reported one
+    assert pooled_sharpe(paths["t1"].to_numpy()[None, :]) == pytest.approx(
+        final["valid_sharpe"], rel=1e-9
+    )

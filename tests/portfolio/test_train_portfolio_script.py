@@ -13,7 +13,13 @@ def test_smoke_run_writes_report(tmp_path, run_script) -> None:
     report = (out / "report.md").read_text()
     for method in ("strategy", "equal_weight", "minimum_variance", "momentum_top_k"):
         assert f"| {method} |" in report
-    assert "pooled Sharpe" in report and "concentration" in report
+    assert "Sharpe (pooled daily)" in report and "concentration" in report
+    assert "IR vs equal_weight" in report and "Exit costs are charged" in report
+    metrics = pd.read_csv(out / "metrics.csv").set_index("method")
+    assert metrics.loc["equal_weight", "ir"] != metrics.loc["equal_weight", "ir"]  # NaN
+    assert metrics.loc["strategy", "verdict"] in ("better", "worse", "no clear difference")
+    assert (metrics["sharpe_low"] <= metrics["sharpe"]).all()
+    assert (metrics["sharpe"] <= metrics["sharpe_high"]).all()
     rows = pd.read_csv(out / "episodes.csv")
     assert rows.groupby("method").size().nunique() == 1  # every method on the same episodes
     assert (out / "weights.png").stat().st_size > 0 and (out / "portfolio.pt").exists()

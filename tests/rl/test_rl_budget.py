@@ -39,3 +39,32 @@ def test_budget_used_to_one_iteration_and_best_validation_kept(
     ).metrics
     assert replayed["valid_ir"] == pytest.approx(best, abs=1e-12)
     assert run.train_seconds < run.seconds
+
+
+def test_warm_start_loads_the_full_module_into_learner_and_sampler(ray_local, regime_task):
+    """An incremental walk-forward's PPO starts from the previous fold's selected weights:
+    ``learner_state`` holds the full module (value function included) and loading it sets
+    both the learner's module and the sampling module."""
+    import numpy as np
+
+    from quantray.rl.budget import _learner_weights, _load_weights
+    from quantray.rl.config import algo_config
+
+    settings = PPOSettings.smoke()
+    budget = TrainingBudget(by="samples", amount=400, evaluations=1)
+    run = train_rl("ppo", regime_task, budget, settings=settings, cost=COST, seed=0)
+    state = run.learner_state
+    assert state is not None and any("vf" in k for k in state)  # value function kept
+    env_config = {"task": regime_task, "cost": COST, "split": "train"}
+    algo = algo_config("ppo", env_config, settings=settings, seed=1).build_algo()
+    try:
+        fresh = _learner_weights(algo)
+        assert any(not np.array_equal(fresh[k], state[k]) for k in state)
+        _load_weights(algo, state)
+        loaded = _learner_weights(algo)
+        assert all(np.array_equal(loaded[k], state[k]) for k in state)
+        sampler = algo.get_module().state_dict()
+        for k, v in sampler.items():
+            np.testing.assert_array_equal(v.detach().cpu().numpy(), state[k])
+    finally:
+        algo.stop()

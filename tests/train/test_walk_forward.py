@@ -28,8 +28,14 @@ DATA = DataConfig(window=60)
 WF = WalkForwardConfig(block_months=6, min_train_days=300, valid_days=100, replay_days=50)
 
 
+SUSPENDED = slice(720, 724)
+"""Rows of the first symbol with zero volume (suspended: no order fills), in fold 0's block."""
+
+
 def _bars(perturb_from: str | None = None) -> dict[str, pd.DataFrame]:
     bars = {s: f.drop(columns="regime") for s, f in generate(2, 1100, seed=7).items()}
+    first = bars[sorted(bars)[0]]
+    first.iloc[SUSPENDED, first.columns.get_loc("volume")] = 0.0
     if perturb_from is not None:
         rng = np.random.default_rng(1)
         for frame in bars.values():
@@ -179,3 +185,33 @@ def test_warm_start_loads_the_previous_weights(runs, regime_task):
     for k, v in warm.model.state_dict().items():
         torch.testing.assert_close(v, init[k])
     assert load_strategy(results[1]["strategy_checkpoint"])[0] is not None
+
+
+def test_record_carries_the_accounting_trade_flags_and_rescores_to_the_fold(runs):
+    """The stitched record keeps each day's can_buy / can_sell (here: a suspension), and
+    re-scoring it gives the fold's own backtest of the same positions, day for day."""
+    from quantray.data import load_task
+    from quantray.evaluate.backtest import backtest_episodes
+    from quantray.evaluate.walk_forward import score_record
+
+    out, _, _ = runs
+    plans, results = out["base", "retrain"]
+    record = _record(plans)
+    part = record[record.fold == 0].reset_index(drop=True)
+    spec = plans[0].stage1_spec(None)
+    task = load_task(
+        spec.data_path,
+        features=results[0]["feature_cache"],
+        data_config=spec.data,
+        split_config=spec.split,
+    )
+    oos = task.episodes("test", stride=DATA.episode_len)
+    can_buy, can_sell = oos.trade_flags(plans[0].cost)
+    assert (~can_buy).sum() > 0  # the suspension lies in the block
+    np.testing.assert_array_equal(part.can_buy.to_numpy(), can_buy.reshape(-1))
+    np.testing.assert_array_equal(part.can_sell.to_numpy(), can_sell.reshape(-1))
+    e = DATA.episode_len
+    scored = score_record(part, plans[0].cost)
+    for name in ("gru", "buy_and_hold"):
+        direct = backtest_episodes(part[name].to_numpy().reshape(-1, e), oos, plans[0].cost)
+        np.testing.assert_array_equal(scored.backtests[name].net, direct.net)

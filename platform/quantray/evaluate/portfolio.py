@@ -32,6 +32,7 @@ from scipy.optimize import minimize
 
 from quantray.config import CostConfig
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask
+from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.metrics import (
     annual_volatility,
     max_drawdown,
@@ -40,6 +41,7 @@ from quantray.evaluate.metrics import (
     sortino_ratio,
     total_return,
 )
+from quantray.evaluate.table import Scored
 from quantray.portfolio_accounting import run_np
 
 LOOKBACK = 60
@@ -48,6 +50,10 @@ MOMENTUM_TOP_K = 2
 """Assets held by the cross-sectional momentum baseline."""
 COV_SHRINK = 0.1
 """Weight of the diagonal in the shrunk covariance of ``minimum_variance``."""
+BENCHMARK = "equal_weight"
+"""The portfolio benchmark skill is judged against (1/N rebalanced daily, through the same
+accounting): the training selection, the search's deflated ratios and SPA test, and the
+report's information ratio and verdict all use it, as the single-asset task uses buy-and-hold."""
 
 
 def _normalise(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -181,7 +187,7 @@ def evaluate_weights(
             "total_cost": costs.sum(-1),
         }
     )
-    return frame, {"net": net, "executed": executed}
+    return frame, {"net": net, "costs": costs, "executed": executed}
 
 
 def evaluate_all(
@@ -194,6 +200,26 @@ def evaluate_all(
         frame, paths[name] = evaluate_weights(name, w, episodes, cost)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True), paths
+
+
+def scored(
+    paths: dict[str, dict[str, np.ndarray]], dates: np.ndarray, benchmark: str = BENCHMARK
+) -> Scored:
+    """Every method's paths as the shared results table (``evaluate.table.Scored``: pooled
+    Sharpe, IR and paired active return vs ``benchmark``, date-block intervals). Each method
+    is a ``Backtest`` of its daily net returns and costs; its ``executed`` is the invested
+    fraction [n, E] (the table's turnover is replaced by the portfolio's own in reports)."""
+    backtests = {}
+    for name, p in paths.items():
+        invested = p["executed"].sum(-1)  # [n, E, N] -> [n, E]
+        backtests[name] = Backtest(
+            net=p["net"],
+            costs=p["costs"],
+            executed=invested,
+            next_returns=np.zeros_like(p["net"]),
+            prev_position=0.0,
+        )
+    return Scored.build(backtests, dates, benchmark=benchmark)
 
 
 def pooled_summary(paths: dict[str, np.ndarray]) -> dict[str, float]:

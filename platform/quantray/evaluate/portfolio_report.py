@@ -1,9 +1,14 @@
 """The portfolio report: every method on the same episode list, as Markdown, CSV and PNGs.
 
-Rows come from ``evaluate.portfolio.evaluate_weights``. Intervals are the date-block
+Rows come from ``evaluate.portfolio.evaluate_weights``. The results table is the shared one
+(``evaluate.table.Scored`` via ``evaluate.portfolio.scored``): the headline Sharpe is the
+annualised Sharpe of the pooled daily net returns (all-cash = 0); skill is judged against the
+portfolio benchmark (``evaluate.portfolio.BENCHMARK``, 1/N rebalanced daily) as the
+single-asset reports judge it against buy-and-hold: information ratio of the daily active
+return and paired active return per episode with a verdict. Every interval is the date-block
 bootstrap of ``evaluate.blocks`` (episodes grouped by the calendar block of their first day,
-runs of consecutive blocks resampled). The headline Sharpe is the annualised Sharpe of the
-pooled daily net returns (all-cash = 0), with its date-block CI.
+runs of consecutive blocks resampled). Turnover, concentration and cash are the portfolio's
+own columns (means over episodes).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from quantray.evaluate.blocks import DateBlocks, mean_ci, paired_mean_ci, pooled_sharpe_ci
+from quantray.config import CostConfig
+from quantray.evaluate.blocks import paired_mean_ci
 from quantray.evaluate.metrics import equity_curve
-from quantray.evaluate.table import format_ci, verdict
+from quantray.evaluate.portfolio import BENCHMARK, scored
+from quantray.evaluate.table import exit_cost_note, format_ci, verdict
 
 
 def write_portfolio_report(
@@ -30,49 +37,65 @@ def write_portfolio_report(
     out: str | Path,
     *,
     header: list[str],
+    cost: CostConfig,
     reference: str = "strategy",
     seed: int = 0,
+    extra: list[str] | None = None,
 ) -> Path:
-    """Write ``report.md``, ``episodes.csv``, ``weights.png`` and ``equity.png`` into ``out``.
+    """Write ``report.md``, ``episodes.csv``, ``metrics.csv``, ``weights.png`` and
+    ``equity.png`` into ``out``.
 
     Args:
         rows: per-episode rows of every method (``evaluate_weights`` frames concatenated).
-        paths: method -> {"net": [n, E], "executed": [n, E, N]} from ``evaluate_weights``.
+        paths: method -> {"net", "costs": [n, E], "executed": [n, E, N]} (``evaluate_weights``).
         symbols: asset names (N) for the weights plot.
         dates: [n, E] datetime64 decision days of the episodes (the date blocks).
         header: Markdown lines describing data, splits, seeds and config.
+        cost: the cost model the paths were scored with (its exit rule is stated).
         reference: the method whose weights are plotted and compared pairwise.
+        extra: Markdown lines appended after the tables (e.g. a search's evidence).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(out / "episodes.csv", index=False)
-    blocks = DateBlocks.from_dates(dates)
+    table = scored(paths, dates)
+    stats = table.table(seed=seed)
+    means = rows.groupby("method", sort=False)[["turnover", "concentration", "mean_cash"]].mean()
     lines = ["# Portfolio strategies on the same episodes", "", *header, ""]
     lines += [
-        f"{len(blocks)} non-overlapping episodes in {blocks.n_blocks} date blocks. Pooled "
-        "Sharpe: annualised, of all daily net returns back to back. Return, excess and "
-        "drawdown: mean per episode. Brackets: 95% date-block bootstrap CIs "
-        "(quantray.evaluate.blocks). Excess is against 1/N rebalanced daily through the same "
-        "accounting; concentration is the effective number of holdings 1 / sum w^2. Exit "
-        "costs are not charged in the portfolio task: an episode's final weights are not sold "
-        "at its end (the same for every method and baseline).",
+        f"{table.describe()}. Benchmark: `{BENCHMARK}` (1/N over the assets in the universe "
+        "each day, rebalanced daily, through the same accounting); the IR is the annualised "
+        "Sharpe of the daily active return against it. Concentration is the effective number "
+        "of holdings 1 / sum w^2; turnover the mean daily traded fraction of equity. "
+        + exit_cost_note(cost),
         "",
-        "| method | pooled Sharpe | return | excess vs 1/N | max drawdown | turnover "
-        "| concentration | cash |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| method | Sharpe (pooled daily) | IR vs {BENCHMARK} | return / episode | active vs "
+        f"{BENCHMARK} / episode | verdict | max drawdown | turnover | concentration | cash |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, frame in rows.groupby("method", sort=False):
-        cells = [
-            format_ci(pooled_sharpe_ci(paths[str(name)]["net"], blocks, seed=seed), 3, ""),
-            *(
-                format_ci(mean_ci(frame[k].to_numpy(), blocks, seed=seed))
-                for k in ("total_return", "excess_return", "max_drawdown")
-            ),
-            f"{frame['turnover'].mean():.3f}",
-            f"{frame['concentration'].mean():.2f}",
-            f"{round(frame['mean_cash'].mean(), 2) + 0.0:.2f}",  # no '-0.00' from rounding
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    flat = []
+    for _, r in stats.iterrows():
+        m = means.loc[r.method]
+        lines.append(
+            f"| {r.method} | {format_ci(r.sharpe, 2, '')} | {format_ci(r.ir, 2, '')} | "
+            f"{format_ci(r['return'])} | {format_ci(r.active)} | {r.verdict or '—'} | "
+            f"{r.max_drawdown:.3f} | {m.turnover:.3f} | {m.concentration:.2f} | "
+            f"{round(m.mean_cash, 2) + 0.0:.2f} |"  # no '-0.00' from rounding
+        )
+        row = {"method": r.method}
+        for key, ci in (
+            ("sharpe", r.sharpe),
+            ("ir", r.ir),
+            ("return", r["return"]),
+            ("active", r.active),
+        ):
+            row.update(
+                {key: getattr(ci, "estimate", np.nan)}
+                | {f"{key}_low": getattr(ci, "low", np.nan)}
+                | {f"{key}_high": getattr(ci, "high", np.nan)}
+            )
+        flat.append(row | {"verdict": r.verdict, "max_drawdown": r.max_drawdown, **m.to_dict()})
+    pd.DataFrame(flat).to_csv(out / "metrics.csv", index=False)
 
     methods = list(dict.fromkeys(rows["method"]))
     if reference in methods:
@@ -88,9 +111,10 @@ def write_portfolio_report(
             if name == reference:
                 continue
             other = rows.loc[rows["method"] == name, "total_return"].to_numpy()
-            ci = paired_mean_ci(ref, other, blocks, seed=seed)
+            ci = paired_mean_ci(ref, other, table.blocks, seed=seed)
             lines.append(f"| {name} | {format_ci(ci)} | {verdict(ci)} |")
 
+    lines += ["", *(extra or [])]
     _plot_weights(paths.get(reference, paths[methods[0]])["executed"], symbols, out / "weights.png")
     _plot_equity(paths, out / "equity.png")
     lines += ["", f"![{reference} weights over time](weights.png)", "", "![equity](equity.png)", ""]

@@ -151,10 +151,13 @@ class SearchEvidence:
     """Hansen's SPA p-value over all trials against buy-and-hold."""
     n_trials: int
     """Trials in the SPA test."""
+    benchmark: str = "buy-and-hold"
+    """What the active return and the SPA test are measured against, as the text names it
+    (the portfolio search passes its 1/N benchmark)."""
 
     @property
     def skill(self) -> bool:
-        """Evidence of skill beyond buy-and-hold: both tests clear SIGNIFICANCE."""
+        """Evidence of skill beyond the benchmark: both tests clear SIGNIFICANCE."""
         return bool(
             math.isfinite(self.active.dsr)
             and self.active.dsr >= 1.0 - SIGNIFICANCE
@@ -165,14 +168,14 @@ class SearchEvidence:
         """One plain sentence a reader can act on."""
         if self.skill:
             return (
-                f"**Evidence of skill beyond buy-and-hold** on validation after the search: "
+                f"**Evidence of skill beyond {self.benchmark}** on validation after the search: "
                 f"deflated information ratio {self.active.dsr:.3f} >= {1 - SIGNIFICANCE:.2f} and "
                 f"SPA p = {self.spa_pvalue:.3f} <= {SIGNIFICANCE:.2f}."
             )
         return (
-            "**No evidence of skill beyond buy-and-hold**: after accounting for the "
+            f"**No evidence of skill beyond {self.benchmark}**: after accounting for the "
             f"{self.active.n_trials} configurations tried, the selected strategy's edge over "
-            f"buy-and-hold on validation is what luck alone would produce (deflated information "
+            f"{self.benchmark} on validation is what luck alone would produce (deflated information "
             f"ratio {self.active.dsr:.3f}, needs >= {1 - SIGNIFICANCE:.2f}; SPA p = "
             f"{self.spa_pvalue:.3f}, needs <= {SIGNIFICANCE:.2f})."
         )
@@ -182,7 +185,7 @@ class SearchEvidence:
         rows = []
         for label, d in (
             ("Sharpe (vs 0)", self.sharpe),
-            ("information ratio (vs buy&hold)", self.active),
+            (f"information ratio (vs {self.benchmark})", self.active),
         ):
             rows.append(
                 f"| {label} | {d.observed_annual:.3f} | "
@@ -196,7 +199,7 @@ class SearchEvidence:
             *rows,
             "",
             f"Hansen's SPA test over all {self.n_trials} trials (equal-weight daily validation "
-            f"returns vs buy-and-hold, stationary bootstrap): **p = {self.spa_pvalue:.3f}**.",
+            f"returns vs {self.benchmark}, stationary bootstrap): **p = {self.spa_pvalue:.3f}**.",
             "",
             self.verdict(),
         ]

@@ -71,9 +71,14 @@ class Scored:
     dates: np.ndarray
     """[n, E] datetime64 decision dates of the episode-days."""
     blocks: DateBlocks
+    benchmark: str = BENCHMARK
+    """The method skill is judged against (IR, active return, verdict): buy-and-hold for one
+    asset; the portfolio task passes its equal-weight benchmark."""
 
     @classmethod
-    def build(cls, backtests: Mapping[str, Backtest], dates: np.ndarray) -> Scored:
+    def build(
+        cls, backtests: Mapping[str, Backtest], dates: np.ndarray, benchmark: str = BENCHMARK
+    ) -> Scored:
         d = np.asarray(dates)
         for name, b in backtests.items():
             if b.net.shape != d.shape:
@@ -81,7 +86,7 @@ class Scored:
                     f"Scored: method {name!r} has results of shape {b.net.shape} but the "
                     f"episode dates are {d.shape}; every method must play the same episodes."
                 )
-        return cls(dict(backtests), d, DateBlocks.from_dates(d))
+        return cls(dict(backtests), d, DateBlocks.from_dates(d), benchmark)
 
     def rows(self) -> pd.DataFrame:
         """Per-(method, episode) metrics with each episode's first date (episodes.csv)."""
@@ -95,8 +100,8 @@ class Scored:
         return pd.concat(frames, ignore_index=True)
 
     def table(self, *, seed: int = 0, n_resamples: int = BLOCK_RESAMPLES) -> pd.DataFrame:
-        """One row per method: the intervals and the verdict against buy-and-hold."""
-        bench = self.backtests.get(BENCHMARK)
+        """One row per method: the intervals and the verdict against ``benchmark``."""
+        bench = self.backtests.get(self.benchmark)
         bench_episode = None if bench is None else bench.episode_metrics()["total_return"]
         rows = []
         for name, b in self.backtests.items():
@@ -112,7 +117,7 @@ class Scored:
                 "active": None,
                 "verdict": "",
             }
-            if bench is not None and name != BENCHMARK:
+            if bench is not None and name != self.benchmark:
                 row["ir"] = pooled_sharpe_ci(
                     b.net - bench.net, self.blocks, seed=seed, n_resamples=n_resamples
                 )

@@ -3,8 +3,10 @@ method, scored through the one accounting path, with date-block intervals.
 
 Input: for each update mode ('retrain', 'incremental'), the folds' ``result.json`` dicts and
 their ``oos.parquet`` frames (one row per episode day: fold, symbol, episode, date, day,
-next_return, prev_return and one position column per method). Every day of the record was
-decided by the model of the fold whose out-of-sample block holds it.
+next_return, prev_return, can_buy, can_sell and one position column per method). Every day
+of the record was decided by the model of the fold whose out-of-sample block holds it, and is
+re-scored with the trade permissions the fold's accounting used (``Episodes.trade_flags``:
+suspensions, exchange price limits with the unadjusted close where the data has it).
 
 Statistics are those of every other report (``evaluate.table.Scored``): the headline Sharpe
 is the annualised Sharpe of the pooled daily net returns (cash = 0); skill is judged against
@@ -27,7 +29,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quantray.accounting import limit_flags
 from quantray.config import REGIMES, CostConfig
 from quantray.evaluate.backtest import run_backtest
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
@@ -37,12 +38,29 @@ from quantray.evaluate.table import Scored, exit_cost_note, format_ci
 from quantray.losses.market import classify_market
 
 CEILING = "perfect_foresight"
-KEY_COLUMNS = ("fold", "symbol", "episode", "date", "day", "next_return", "prev_return")
+KEY_COLUMNS = (
+    "fold",
+    "symbol",
+    "episode",
+    "date",
+    "day",
+    "next_return",
+    "prev_return",
+    "can_buy",
+    "can_sell",
+)
+LEARNED = ("gru", "ppo", "sac")
+"""Learned methods a record may hold (the other position columns are baselines)."""
 
 
 def method_names(record: pd.DataFrame) -> list[str]:
     """Position columns of a stitched record, learned methods first."""
     return [c for c in record.columns if c not in KEY_COLUMNS]
+
+
+def learned_names(record: pd.DataFrame) -> list[str]:
+    """The learned methods' position columns of a record, in ``LEARNED`` order."""
+    return [m for m in LEARNED if m in record.columns]
 
 
 def stitch(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -65,16 +83,27 @@ def _episodes(record: pd.DataFrame, column: str, e: int) -> np.ndarray:
 
 
 def score_record(record: pd.DataFrame, cost: CostConfig) -> Scored:
-    """Every method of a stitched record through the one accounting, with the date blocks of
-    its episodes (``evaluate.table``: the same table and intervals as every report)."""
+    """Every method of a stitched record through the one accounting, with the trade flags the
+    folds' accounting used (``can_buy`` / ``can_sell`` columns) and the date blocks of its
+    episodes (``evaluate.table``: the same table and intervals as every report)."""
+    missing = [c for c in ("can_buy", "can_sell") if c not in record.columns]
+    if missing:
+        raise ValueError(
+            f"score_record: the record lacks {missing}; expected the trade flags every fold "
+            "writes (Episodes.trade_flags). Rerun the walk-forward with this version to "
+            "rewrite its folds (records written before it kept returns only)"
+        )
     e = int(record["day"].max()) + 1
     r = _episodes(record, "next_return", e).astype(np.float64)
-    # The record keeps returns only: the return-based limit rule (no exchange rounding, no
-    # suspensions) decides which orders fill when re-scoring it.
-    up, down = limit_flags(_episodes(record, "prev_return", e).astype(np.float64), cost.price_limit)
+    can_buy = _episodes(record, "can_buy", e).astype(bool)
+    can_sell = _episodes(record, "can_sell", e).astype(bool)
     backtests = {
         name: run_backtest(
-            _episodes(record, name, e).astype(np.float64), r, cost, can_buy=~up, can_sell=~down
+            _episodes(record, name, e).astype(np.float64),
+            r,
+            cost,
+            can_buy=can_buy,
+            can_sell=can_sell,
         )
         for name in method_names(record)
     }
@@ -187,23 +216,34 @@ def write_walk_forward_report(
             + ", ".join(f"{m.method} {m.total_return:+.3f}" for m in metrics.itertuples()),
         ]
         wide = per_fold.pivot(index="fold", columns="method", values="sharpe")
+        rl = [m for m in learned_names(record) if m != "gru"]
         lines += [
             "",
-            "Per fold (out-of-sample pooled Sharpe per method; training samples = stage-1 "
-            "windows + stage-2 episodes):",
+            "Per fold (out-of-sample pooled Sharpe per method, point estimates: the intervals "
+            "are those of the stitched record above; training samples = stage-1 windows, GRU "
+            "episodes"
+            + "".join(f", {m} env-days" for m in rl)
+            + "; valid = the selected validation score):",
             "",
-            "| fold | train from | OOS block | stage-1 samples | stage-2 samples | seconds | "
-            f"valid {info.selected_by.iloc[0].removeprefix('valid_')} | "
+            "| fold | train from | OOS block | stage-1 samples | GRU samples | "
+            + "".join(f"{m} samples | " for m in rl)
+            + "seconds | "
+            + f"valid {info.selected_by.iloc[0].removeprefix('valid_')} "
+            + f"({' / '.join(['gru', *rl])}) | "
             + " | ".join(wide.columns)
             + " |",
-            "|---|---|---|---|---|---|---|" + "---|" * len(wide.columns),
+            "|---|---|---|---|---|---|---|" + "---|" * (len(rl) + len(wide.columns)),
         ]
         for r in info.itertuples():
             cells = " | ".join(f"{wide.loc[r.fold, c]:+.2f}" for c in wide.columns)
+            rl_cells = "".join(f"{int(getattr(r, f'{m}_samples')):,} | " for m in rl)
+            valid = " / ".join(
+                f"{v:+.2f}" for v in [r.valid_score, *(getattr(r, f"{m}_valid_score") for m in rl)]
+            )
             lines.append(
                 f"| {r.fold} | {r.update_start} | {r.test_start}..{r.test_end} | "
-                f"{r.stage1_samples:,} | {r.strategy_samples:,} | {r.seconds:.1f} | "
-                f"{r.valid_score:+.2f} | {cells} |"
+                f"{r.stage1_samples:,} | {r.strategy_samples:,} | {rl_cells}{r.seconds:.1f} | "
+                f"{valid} | {cells} |"
             )
         lines += ["", "By market regime (pooled Sharpe; mean episode return; episodes):", ""]
         lines += ["| method | " + " | ".join(REGIMES) + " |", "|---|---|---|---|"]
@@ -228,22 +268,31 @@ def write_walk_forward_report(
         lines += [
             "## Retrain vs incremental: quality and cost",
             "",
-            "| update | GRU Sharpe [95% CI] | GRU IR vs buy&hold [95% CI] | mean seconds per "
-            "fold | total seconds | mean stage-1 samples per fold | mean stage-2 samples per fold |",
-            "|---|---|---|---|---|---|---|",
+            "| update | method | Sharpe [95% CI] | IR vs buy&hold [95% CI] | verdict vs "
+            "buy&hold | mean seconds per fold (all methods) | total seconds | mean training "
+            "samples per fold |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for update in runs:
-            m = metrics[(metrics["update"] == update) & (metrics["method"] == "gru")].iloc[0]
+        for update, (_, record) in runs.items():
             c = cost_frame[cost_frame["update"] == update]
-            lines.append(
-                f"| {update} | {_ci(m, 'sharpe')} | {_ci(m, 'ir')} | "
-                f"{c.seconds.mean():.1f} | {c.seconds.sum():.1f} | "
-                f"{c.stage1_samples.mean():,.0f} | {c.strategy_samples.mean():,.0f} |"
-            )
+            for method in learned_names(record):
+                m = metrics[(metrics["update"] == update) & (metrics["method"] == method)].iloc[0]
+                samples = (
+                    f"{c.stage1_samples.mean():,.0f} stage-1 windows + "
+                    f"{c.strategy_samples.mean():,.0f} episodes"
+                    if method == "gru"
+                    else f"{c[f'{method}_samples'].mean():,.0f} env-days"
+                )
+                lines.append(
+                    f"| {update} | {method} | {_ci(m, 'sharpe')} | {_ci(m, 'ir')} | "
+                    f"{m.verdict} | {c.seconds.mean():.1f} | {c.seconds.sum():.1f} | {samples} |"
+                )
         lines += [
             "",
-            "Seconds are each fold's own wall-clock (stage 1 + features + stage 2); retrain "
-            "folds run in parallel, incremental folds one after another.",
+            "Intervals: 95% date-block bootstrap of the stitched record (as in the tables "
+            "above). Seconds are each fold's own wall-clock (stage 1 + features + every "
+            "method's training); retrain folds run in parallel, incremental folds one after "
+            "another.",
             "",
         ]
     _plot_equity(scored_of, runs, out / "equity.png")

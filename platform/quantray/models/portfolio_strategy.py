@@ -123,7 +123,13 @@ class PortfolioStrategy(nn.Module):
             scores = self.head(tokens + mixed).squeeze(-1)  # [B, N+1, 1] -> [B, N+1]
             target = scores_to_weights_torch(scores, mask[:, t], self.config.cap, scale=1.0)
             net, cost_t, executed, held = step_torch(
-                target, held, next_returns[:, t], cost, can_buy[:, t], can_sell[:, t]
+                target,
+                held,
+                next_returns[:, t],
+                cost,
+                can_buy[:, t],
+                can_sell[:, t],
+                last_day=t == E - 1,  # the exit sale (cost.charge_exit)
             )
             targets.append(target)
             executed_all.append(executed)

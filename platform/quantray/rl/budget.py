@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from ray.rllib.core import DEFAULT_MODULE_ID
 
 from quantray.config import CostConfig, StrategyConfig, TrainingBudget
 from quantray.config.rl import PPOSettings, SACSettings
@@ -47,6 +48,9 @@ class RLRun:
     """Seconds inside ``algo.train()`` (validation excluded)."""
     seconds: float = 0.0
     """Wall-clock of the whole run (build, training, validations)."""
+    learner_state: dict[str, Any] | None = None
+    """The full RLModule weights (the learner's: value function / critics included) at the
+    selected validation, for warm-starting a later run (``train_rl(init_state=...)``)."""
 
     @property
     def action_type(self) -> str:
@@ -65,20 +69,27 @@ def train_rl(
     budget: TrainingBudget,
     *,
     settings: PPOSettings | SACSettings | None = None,
-    cost: str = "none",
+    cost: str | CostConfig = "none",
     seed: int = 0,
     score: str | None = None,
     log: Any = None,
+    init_state: dict[str, Any] | None = None,
 ) -> RLRun:
     """Train ``algo_name`` ("ppo" | "sac") on the train split of ``task`` (its envs play the
     same Task: sampling runs in this process) until ``budget`` is used; keep the
-    best-validation weights. Needs a running Ray."""
+    best-validation weights. Needs a running Ray.
+
+    ``init_state`` (an earlier run's ``learner_state``, same settings) starts the networks
+    from those weights instead of a fresh initialisation; optimizer state, SAC's replay
+    buffer and its entropy temperature start afresh (they are not part of the module)."""
     if algo_name not in ACTION_TYPES:
         raise ValueError(f"algo_name must be 'ppo' or 'sac', got {algo_name!r}")
     settings = settings or (PPOSettings() if algo_name == "ppo" else SACSettings())
     started = time.perf_counter()
     env_config = {"task": task, "cost": cost, "split": "train"}
     algo = algo_config(algo_name, env_config, settings=settings, seed=seed).build_algo()
+    if init_state is not None:
+        _load_weights(algo, init_state)
     run = RLRun(algo_name, algo.get_module(), _env_kwargs(algo))
     valid = task.episodes("valid", stride=task.data.episode_len)
     valid_dates = task.episode_dates(valid)
@@ -120,6 +131,7 @@ def train_rl(
             if math.isfinite(value) and (not run.best or value > run.best[score]):
                 run.best = dict(row)
                 best_state = copy.deepcopy(module.state_dict())
+                run.learner_state = copy.deepcopy(_learner_weights(algo))
             row["best_valid_score"] = run.best.get(score, float("nan"))
             run.history.append(row)
             if log is not None:
@@ -139,3 +151,17 @@ def train_rl(
         algo.stop()
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _learner_weights(algo: Any) -> dict[str, Any]:
+    """The learner's full module weights (numpy arrays; the env runner's module may be an
+    inference-only copy without the value function / critics)."""
+    return algo.learner_group.get_weights()[DEFAULT_MODULE_ID]
+
+
+def _load_weights(algo: Any, state: dict[str, Any]) -> None:
+    """Set the learner's module to ``state`` and push it to the sampling module."""
+    algo.learner_group.set_weights({DEFAULT_MODULE_ID: state})
+    algo.env_runner_group.sync_weights(
+        from_worker_or_learner_group=algo.learner_group, inference_only=True
+    )

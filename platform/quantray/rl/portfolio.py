@@ -32,6 +32,12 @@ from quantray.rl.config import episode_len
 PORTFOLIO_ENV_NAME = PORTFOLIO_ENV_ID
 """Name of the portfolio env in RLlib's registry (the Gymnasium id)."""
 
+PORTFOLIO_RL_PARAMS = {
+    "ppo": ("lr", "gamma", "lambda_", "entropy_coeff", "clip_param"),
+    "sac": ("actor_lr", "critic_lr", "tau", "initial_alpha", "gamma"),
+}
+"""RLlib ``.training()`` arguments ``compare.py --task portfolio --tune`` searches per algo."""
+
 
 def _make_portfolio_env(env_config: dict[str, Any]) -> Any:
     from quantray.envs.portfolio_env import PortfolioEnv
@@ -58,11 +64,14 @@ def portfolio_config(
     num_env_runners: int = 0,
     num_envs_per_env_runner: int | None = None,
     hidden: int = 64,
+    training: dict[str, Any] | None = None,
 ) -> PPOConfig | SACConfig:
     """PPO or SAC ("ppo" | "sac") on the portfolio env with RLlib's default MLP.
 
     Smoke settings (``smoke=True``): 200 env steps per PPO iteration (10 episodes) and SAC
     updates from the first sampling round, so an iteration takes seconds on 2 CPU cores.
+    ``training``: keyword arguments of RLlib's ``.training()`` over these defaults (the
+    tuned hyperparameters: ``PORTFOLIO_RL_PARAMS``).
     """
     check_choice("portfolio_config", "algo", algo, ("ppo", "sac"))
     register_portfolio_env()
@@ -109,6 +118,14 @@ def portfolio_config(
                 )
             )
         )
+    if training:
+        unknown = sorted(set(training) - set(PORTFOLIO_RL_PARAMS[algo]))
+        if unknown:
+            raise ValueError(
+                f"portfolio_config: {algo} parameters {unknown} are not tunable here; expected "
+                f"a subset of {', '.join(PORTFOLIO_RL_PARAMS[algo])}"
+            )
+        config = config.training(**training)
     return (
         config.environment(PORTFOLIO_ENV_NAME, env_config=dict(env_config or {}))
         .framework("torch")
@@ -139,20 +156,29 @@ def portfolio_rl_weights(
     """Play the split's fixed stride-E list greedily (the policy's deterministic action) in
     lockstep on a ``PortfolioVectorEnv``; returns target weights [n, E, N] to score with
     ``evaluate.portfolio.evaluate_weights`` (the env's rewards are that accounting)."""
+    return module_weights(
+        algo.get_module(), task, split, n_episodes, cost, cap=algo.config.env_config.get("cap")
+    )
+
+
+def module_weights(
+    module: Any,
+    task: PortfolioTask,
+    split: str,
+    n_episodes: int,
+    cost: str | CostConfig,
+    *,
+    cap: float | None = None,
+) -> np.ndarray:
+    """``portfolio_rl_weights`` for a bare RLModule (e.g. the best validation weights kept
+    after its Algorithm stopped): target weights [n, E, N] on ``split``'s fixed list."""
     import torch
     from ray.rllib.core.columns import Columns
 
     from quantray.envs.portfolio_vector_env import PortfolioVectorEnv
 
-    module = algo.get_module()
-    env = PortfolioVectorEnv(
-        n_episodes,
-        task=task,
-        split=split,
-        mode="eval",
-        cost=cost,
-        cap=algo.config.env_config.get("cap"),
-    )
+    module.eval()
+    env = PortfolioVectorEnv(n_episodes, task=task, split=split, mode="eval", cost=cost, cap=cap)
     obs, _ = env.reset(seed=0)
     E, N = task.episode_len, task.n_assets
     weights = np.zeros((n_episodes, E, N))

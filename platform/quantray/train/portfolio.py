@@ -4,8 +4,12 @@ Random E-day episodes of the TRAIN split go through ``PortfolioStrategy`` (weigh
 day to day through the portfolio accounting) and ``PortfolioLoss``. Every epoch the model
 plays the fixed non-overlapping VALIDATION list through the numpy accounting
 (``evaluate.portfolio.evaluate_weights``); the best epoch by pooled validation information
-ratio against 1/N (``SELECTION_METRIC``) is kept, with early stopping. The test split is never touched here. ``report`` (a Ray Tune
-callback, say) gets the metrics of every epoch.
+ratio against 1/N (``SELECTION_METRIC``) is kept, with early stopping. With a
+``TrainingBudget`` (``compare.py --task portfolio``) training length comes from it instead:
+steps until the budget's env-days (batch x E per step) or training seconds are used, a
+validation at each of its marks, no early stop, as the single-asset GRU does. The test split
+is never touched here. ``report`` (a Ray Tune callback, say) gets the metrics of every
+validation.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from quantray.config import CostConfig, PortfolioConfig
+from quantray.config import CostConfig, PortfolioConfig, TrainingBudget
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask
+from quantray.evaluate.daily import equal_weight_daily
 from quantray.evaluate.metrics import pooled_sharpe
 from quantray.evaluate.portfolio import equal_weight, evaluate_weights, pooled_summary
 from quantray.integrity import record
@@ -72,6 +78,8 @@ class PortfolioResult:
     best: dict[str, float]
     seconds: float
     episodes_seen: int
+    train_seconds: float = 0.0
+    """Seconds of optimizer steps (validation excluded)."""
 
 
 @torch.no_grad()
@@ -86,9 +94,16 @@ def policy_weights(
 def validate(
     model: PortfolioStrategy, episodes: PortfolioEpisodes, table: np.ndarray, cost: CostConfig
 ) -> dict[str, float]:
-    frame, paths = evaluate_weights(
-        "strategy", policy_weights(model, episodes, table, cost), episodes, cost
-    )
+    """The validation metrics of ``model`` on a fixed episode list (``validation_metrics``)."""
+    return validation_metrics(policy_weights(model, episodes, table, cost), episodes, cost)
+
+
+def validation_metrics(
+    weights: np.ndarray, episodes: PortfolioEpisodes, cost: CostConfig
+) -> dict[str, float]:
+    """valid_* metrics of target weights [n, E, N] (any method: the strategy, PPO, SAC): the
+    selection score ``valid_ir`` against 1/N, pooled Sharpe, means per episode."""
+    frame, paths = evaluate_weights("strategy", weights, episodes, cost)
     _, bench = evaluate_weights("equal_weight", equal_weight(episodes), episodes, cost)
     pooled = pooled_summary(paths)
     return {
@@ -127,8 +142,17 @@ def train_portfolio(
     seed: int = 0,
     report: Callable[[dict[str, float]], None] | None = None,
     log: Callable[[str], None] | None = print,
+    on_best: Callable[[pd.Series], None] | None = None,
+    budget: TrainingBudget | None = None,
 ) -> PortfolioResult:
-    """Train on ``task``'s train split, select on validation, return the best model."""
+    """Train on ``task``'s train split, select on validation, return the best model.
+
+    Without ``budget``: ``config.epochs`` epochs of ``config.steps_per_epoch`` steps, early
+    stopping after ``config.patience`` epochs without improvement. With it: steps until
+    ``budget.amount`` is used (env-days = batch x E per step, or training seconds), one
+    validation at each ``budget.mark(i)``. Every history row carries ``samples`` (env-days)
+    and ``train_seconds``. ``on_best`` receives the daily validation net returns (a Series by
+    date) each time the selection improves: the search keeps them for Hansen's SPA test."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -143,51 +167,93 @@ def train_portfolio(
     history: list[dict[str, float]] = []
     best: dict[str, float] = {}
     best_state: dict[str, torch.Tensor] | None = None
-    stale = seen = 0
-    for epoch in range(config.epochs):
+    seen = 0
+    train_seconds = 0.0
+
+    def step() -> dict[str, float]:
+        nonlocal seen, train_seconds
+        t0 = time.perf_counter()
         model.train()
-        sums: dict[str, float] = {}
-        for _ in range(config.steps_per_epoch):
-            idx = rng.integers(0, len(train), size=config.batch_size)
-            batch = PortfolioBatch.build(train, table, cost, idx)
-            out = batch.run(model, cost)
-            loss, terms = loss_fn(
-                out, batch.mask, batch.next_returns, batch.can_buy, batch.can_sell
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            seen += config.batch_size
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v / config.steps_per_epoch
+        idx = rng.integers(0, len(train), size=config.batch_size)
+        batch = PortfolioBatch.build(train, table, cost, idx)
+        out = batch.run(model, cost)
+        loss, terms = loss_fn(out, batch.mask, batch.next_returns, batch.can_buy, batch.can_sell)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        seen += config.batch_size
+        train_seconds += time.perf_counter() - t0
+        return terms
+
+    def evaluate(index: int, sums: dict[str, float], total: int) -> bool:
+        nonlocal best, best_state
         metrics = {
-            "epoch": epoch,
+            "epoch": index,
+            "samples": float(seen * task.episode_len),
+            "train_seconds": train_seconds,
             **{f"train_{k}": v for k, v in sums.items()},
             **validate(model, valid, table, cost),
         }
         score = metrics[SELECTION_METRIC]
-        improved = np.isfinite(score) and (not best or score > best[SELECTION_METRIC])
+        improved = bool(np.isfinite(score) and (not best or score > best[SELECTION_METRIC]))
         if improved:
             best = dict(metrics)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            stale = 0
-        else:
-            stale += 1
+            if on_best is not None:
+                _, paths = evaluate_weights(
+                    "strategy", policy_weights(model, valid, table, cost), valid, cost
+                )
+                on_best(equal_weight_daily(paths["net"], task.episode_dates(valid)))
         history.append(metrics)
         if log is not None:
             log(
-                f"[portfolio] epoch {epoch + 1}/{config.epochs} loss {sums['total']:.4f} "
+                f"[portfolio] validation {index + 1}/{total} loss {sums.get('total', 0.0):.4f} "
                 f"valid IR vs 1/N {score:.3f} sharpe {metrics['valid_sharpe']:.3f} "
                 f"excess {metrics['valid_excess']:+.4f} "
                 f"cash {metrics['valid_mean_cash']:.2f}{'  *' if improved else ''}"
             )
         if report is not None:
             report(metrics)
-        if stale >= config.patience:
-            break
+        return improved
+
+    if budget is None:
+        stale = 0
+        for epoch in range(config.epochs):
+            sums: dict[str, float] = {}
+            for _ in range(config.steps_per_epoch):
+                for k, v in step().items():
+                    sums[k] = sums.get(k, 0.0) + v / config.steps_per_epoch
+            stale = 0 if evaluate(epoch, sums, config.epochs) else stale + 1
+            if stale >= config.patience:
+                break
+    else:
+        next_eval, sums, steps = 0, {}, 0
+        while True:
+            for k, v in step().items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps += 1
+            used = seen * task.episode_len if budget.by == "samples" else train_seconds
+            done = used >= budget.amount
+            if used < budget.mark(next_eval) and not done:
+                continue
+            index = next_eval
+            # One validation however many marks this step crossed.
+            while next_eval < budget.evaluations and used >= budget.mark(next_eval):
+                next_eval += 1
+            evaluate(index, {k: v / steps for k, v in sums.items()}, budget.evaluations)
+            sums, steps = {}, 0
+            if done:
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return PortfolioResult(model, history, best or history[-1], time.perf_counter() - started, seen)
+    return PortfolioResult(
+        model,
+        history,
+        best or history[-1],
+        time.perf_counter() - started,
+        seen,
+        train_seconds,
+    )

@@ -9,14 +9,22 @@ on the same fit part with epochs selected on the validation tail, and plays the 
 non-overlapping E-day episodes of the block. Nothing after the block's first day reaches
 training or selection; the positions of a block day depend on bars up to that day only.
 
-``update='incremental'`` warm-starts both models from the previous fold's weights and trains
-them on the days after the previous fit part plus a replay window (``Fold.update_start``).
-Its feature normalisation is refitted on that update window (training data of the fold
-only), so the warm-started stage-1 weights meet slightly shifted inputs and adapt to them.
+With ``methods`` beyond "gru", PPO and SAC (RLlib, ``quantray.tune.methods.train_method``)
+train per fold on the same frozen features and train split to ``budget`` (a
+``TrainingBudget``: the machinery of ``experiments/compare.py``), keep their best validation
+checkpoint by the same score, and play the same out-of-sample episodes.
 
-Per-fold results go to ``out_dir/<fold name>/``: ``oos.parquet`` (one row per method,
-episode and day), ``result.json`` (dates, samples, seconds, validation metrics; written
-last, so its presence means the fold is finished) and ``strategy.pt``.
+``update='incremental'`` warm-starts the models from the previous fold's weights and trains
+them on the days after the previous fit part plus a replay window (``Fold.update_start``):
+stage 1, the GRU, and PPO / SAC (their full RLModule weights: policy and value function /
+critics; optimizer state, SAC's replay buffer and temperature start afresh). Feature
+normalisation is refitted on that update window (training data of the fold only), so the
+warm-started weights meet slightly shifted inputs and adapt to them.
+
+Per-fold results go to ``out_dir/<fold name>/``: ``oos.parquet`` (one row per episode and
+day: returns, the accounting's trade flags ``can_buy`` / ``can_sell``, one position column
+per method), ``result.json`` (dates, samples, seconds, validation metrics; written last, so
+its presence means the fold is finished), ``strategy.pt`` and ``<ppo|sac>.pt``.
 """
 
 from __future__ import annotations
@@ -31,8 +39,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quantray.config import CostConfig, StrategyConfig
-from quantray.data import Task, load_task, sample_rows
+from quantray.config import CostConfig, StrategyConfig, TrainingBudget
+from quantray.data import Episodes, Task, load_task, sample_rows
 from quantray.data.folds import Fold
 from quantray.evaluate.baselines import baseline_positions
 from quantray.evaluate.versus import MOMENTUM_LOOKBACK
@@ -41,6 +49,7 @@ from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec, steps_per_epoch
 from quantray.train.strategy import load_strategy, policy_positions, score_key, train_strategy
 
 UPDATES = ("retrain", "incremental")
+RL_METHODS = ("ppo", "sac")
 RESULT_FILE = "result.json"
 OOS_FILE = "oos.parquet"
 STRATEGY_FILE = "strategy.pt"
@@ -72,6 +81,23 @@ class FoldPlan:
     """This update mode's fold directory (``<out>/<update>``)."""
     threads: int = 1
     """torch intra-op threads for this fold."""
+    methods: tuple[str, ...] = ("gru",)
+    """Learned methods: "gru" always, plus "ppo" / "sac" (need ``budget`` and a running Ray)."""
+    budget: TrainingBudget | None = None
+    """PPO / SAC training budget per fold (``TrainingBudget``; env-days or seconds)."""
+    smoke: bool = False
+    """PPO / SAC at their smoke sizes (``PPOSettings.smoke()`` / ``SACSettings.smoke()``)."""
+
+    def __post_init__(self) -> None:
+        rl = [m for m in self.methods if m != "gru"]
+        unknown = sorted(set(rl) - set(RL_METHODS))
+        if unknown or "gru" not in self.methods:
+            raise ValueError(
+                f"FoldPlan.methods: found {self.methods}; expected 'gru' plus any of "
+                f"{', '.join(RL_METHODS)}"
+            )
+        if rl and self.budget is None:
+            raise ValueError(f"FoldPlan: {', '.join(rl)} need a TrainingBudget (budget=...)")
 
     @property
     def fold_dir(self) -> Path:
@@ -133,6 +159,9 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
     if len(oos) == 0:
         raise ValueError(f"{plan.fold.name}: its out-of-sample block holds no whole episode")
     positions = {"gru": policy_positions(result.model, oos, task.table, plan.cost)}
+    rl_summary: dict[str, Any] = {}
+    for method in (m for m in plan.methods if m != "gru"):
+        rl_summary.update(_train_rl_method(plan, method, task, oos, positions, previous))
     positions.update(
         baseline_positions(
             oos.next_returns,
@@ -144,6 +173,7 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
     )
     panel = task.panel
     n, e = oos.rows.shape
+    can_buy, can_sell = oos.trade_flags(plan.cost)  # [n, E]: the accounting's own rule
     frame = pd.DataFrame(
         {
             "fold": plan.fold.index,
@@ -153,6 +183,8 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
             "day": np.tile(np.arange(e), n),  # [n*E]
             "next_return": oos.next_returns.reshape(-1),  # [n, E] -> [n*E]
             "prev_return": oos.prev_returns.reshape(-1),  # [n, E] -> [n*E]
+            "can_buy": can_buy.reshape(-1),  # [n, E] -> [n*E]
+            "can_sell": can_sell.reshape(-1),  # [n, E] -> [n*E]
         }
     )
     for name, p in positions.items():
@@ -182,12 +214,50 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
         "valid_score": float(result.best[score_key(feature_dim)]),
         "selected_epoch": int(result.best["epoch"]),
         "feature_cache": str(cache),
+        "methods": list(plan.methods),
+        **rl_summary,
     }
     # result.json last: its presence marks the fold finished (a killed fold restarts clean).
     tmp = plan.fold_dir / f".{RESULT_FILE}.partial"
     tmp.write_text(json.dumps(summary, indent=2, default=str))
     tmp.replace(plan.fold_dir / RESULT_FILE)
     return summary
+
+
+def _train_rl_method(
+    plan: FoldPlan,
+    method: str,
+    task: Task,
+    oos: Episodes,
+    positions: dict[str, np.ndarray],
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Train ``method`` (PPO / SAC) on the fold to ``plan.budget``, warm from the previous
+    fold's weights when incremental; add its out-of-sample positions; return its summary."""
+    from quantray.tune.methods import SELECT, train_method
+
+    init_state = None
+    warm = plan.update == "incremental" and previous is not None
+    if warm:
+        init_state = torch.load(previous[f"{method}_checkpoint"], weights_only=False)
+    run = train_method(
+        method,
+        task,
+        plan.budget,
+        cost=plan.cost,
+        seed=plan.seed,
+        smoke=plan.smoke,
+        init_state=init_state,
+    )
+    positions[method] = run.play(task, oos)
+    checkpoint = plan.fold_dir / f"{method}.pt"
+    torch.save(run.state, checkpoint)
+    return {
+        f"{method}_checkpoint": str(checkpoint),
+        f"{method}_samples": int(run.samples),
+        f"{method}_seconds": round(run.seconds, 2),
+        f"{method}_valid_score": float(run.best.get(SELECT, float("nan"))),
+    }
 
 
 def _stage1_samples(task: Task, spec: PriceRunSpec) -> int:

@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantray.config import ConfigError, StrategyConfig, TrainingBudget, check_choice
+from quantray.config import (
+    ConfigError,
+    CostConfig,
+    StrategyConfig,
+    TrainingBudget,
+    check_choice,
+)
 from quantray.data import Episodes, Task, load_task
 from quantray.train.strategy import policy_positions, score_key, train_strategy
 from quantray.tune.space import STRATEGY_PARAMS, suggest_strategy
@@ -62,6 +68,9 @@ class MethodRun:
     a samples budget is met to within this much."""
     play: Callable[[Task, Episodes], np.ndarray]
     """Positions [n, E] of the selected checkpoint on a fixed episode list."""
+    state: dict[str, Any] | None = None
+    """Weights of the selected checkpoint (GRU: ``StrategyGRU`` state dict; PPO / SAC: the
+    learner's full RLModule weights): ``train_method(init_state=...)`` warm-starts from it."""
 
     def curve(self) -> pd.DataFrame:
         """The learning curve: one row per validation."""
@@ -145,22 +154,25 @@ def train_method(
     task: Task,
     budget: TrainingBudget,
     *,
-    cost: str,
+    cost: str | CostConfig,
     params: dict[str, Any] | None = None,
     seed: int = 0,
     smoke: bool = False,
     log: Callable[[str], None] | None = None,
     overrides: dict[str, Any] | None = None,
+    init_state: dict[str, Any] | None = None,
 ) -> MethodRun:
     """Train ``method`` for ``seed`` to ``budget`` on the train split, keep the best
-    validation checkpoint. PPO / SAC need a running Ray. ``overrides``: settings fields the
-    user fixed (``method_settings``)."""
-    from quantray.config import CostConfig
-
+    validation checkpoint. PPO / SAC need a running Ray. ``cost``: a preset name or a
+    CostConfig. ``overrides``: settings fields the user fixed (``method_settings``).
+    ``init_state``: an earlier run's ``MethodRun.state`` (same method and settings) to
+    warm-start from (an incremental walk-forward update)."""
     settings = method_settings(method, dict(params or {}), task, smoke, overrides)
     if method == "gru":
-        cost_config = CostConfig.preset(cost)
-        result = train_strategy(task, settings, cost_config, seed=seed, budget=budget, log=log)
+        cost_config = CostConfig.preset(cost) if isinstance(cost, str) else cost
+        result = train_strategy(
+            task, settings, cost_config, seed=seed, budget=budget, log=log, init_state=init_state
+        )
         model = result.model
         history = [{k: float(v) for k, v in row.items()} for row in result.history]
         days_per_step = settings.batch_size * task.data.episode_len
@@ -174,11 +186,20 @@ def train_method(
             seconds=result.seconds,
             granularity=days_per_step,
             play=lambda t, eps: policy_positions(model, eps, t.table, cost_config),
+            state=model.state_dict(),
         )
     from quantray.rl.budget import train_rl
 
     run = train_rl(
-        method, task, budget, settings=settings, cost=cost, seed=seed, score=SELECT, log=log
+        method,
+        task,
+        budget,
+        settings=settings,
+        cost=cost,
+        seed=seed,
+        score=SELECT,
+        log=log,
+        init_state=init_state,
     )
     granularity = (
         settings.train_batch_size if method == "ppo" else settings.num_envs * task.data.episode_len
@@ -193,6 +214,7 @@ def train_method(
         seconds=run.seconds,
         granularity=granularity,
         play=lambda t, eps: run.positions(t, eps, cost),
+        state=run.learner_state,
     )
 
 

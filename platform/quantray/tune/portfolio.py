@@ -6,7 +6,11 @@ rate, reporting validation metrics every epoch. It reuses the single-asset searc
 (``tune.tuner.make_tuner``: OptunaSearch TPE under a concurrency limit, ASHA on the same
 ``objective_sharpe``, per-trial resources, the same budgets). Portfolio trials read raw
 normalised features (no shared stage-1 store yet). The test split is never touched by a
-trial.
+trial. Each trial reports ``valid_sharpe`` / ``valid_ir`` every epoch and saves its best
+daily validation path (``tune.tuner.save_valid_path``), so the summary judges the selection
+exactly as the single-asset search does (``evaluate.selection.SearchEvidence``: deflation
+with N = every (trial, epoch) score, Hansen's SPA over every trial's path), against the
+portfolio benchmark 1/N (``evaluate.portfolio.BENCHMARK``) instead of buy-and-hold.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from quantray.config import Budget, CostConfig, PortfolioConfig, get_budget
 from quantray.data.universe import load_portfolio_task
 from quantray.train.portfolio import SELECTION_METRIC, train_portfolio
 from quantray.tune.space import _WEIGHT_RANGES
-from quantray.tune.tuner import search_metrics
+from quantray.tune.tuner import save_valid_path, search_metrics
 
 PORTFOLIO_WEIGHTS = (
     "relative_return_weight",
@@ -61,9 +65,12 @@ def portfolio_config_of(config: dict[str, Any]) -> PortfolioConfig:
     )
 
 
-def run_portfolio_trial(config: dict[str, Any], report: Any = None) -> dict[str, float]:
-    """One trial without Ray; ``report`` gets every epoch's metrics plus the search metrics.
-    Returns the selected epoch's metrics plus the search metrics."""
+def run_portfolio_trial(
+    config: dict[str, Any], report: Any = None, trial_id: str = "local"
+) -> dict[str, float]:
+    """One trial without Ray; ``report`` gets every epoch's metrics plus the search metrics;
+    the best daily validation path goes to ``config["valid_paths_dir"]`` as ``trial_id``.
+    Returns the selected epoch's metrics plus the search metrics (``final`` = 1)."""
     torch.set_num_threads(int(config.get("torch_threads", 1)))
     task = load_portfolio_task(config["data_path"], universe=config.get("universe"))
     drawdown_at_best = [float("nan")]
@@ -84,8 +91,10 @@ def run_portfolio_trial(config: dict[str, Any], report: Any = None) -> dict[str,
         seed=int(config["seed"]),
         report=on_epoch,
         log=None,
+        on_best=lambda daily: save_valid_path(config.get("valid_paths_dir", ""), trial_id, daily),
     )
-    final = {**result.best, "best_valid_score": result.best[SELECTION_METRIC]}
+    # final = 1: the selection report repeats an epoch; N counts the epoch reports only.
+    final = {**result.best, "best_valid_score": result.best[SELECTION_METRIC], "final": 1.0}
     return search_metrics(final, drawdown_at_best[0])
 
 
@@ -93,23 +102,23 @@ def portfolio_trial(config: dict[str, Any]) -> None:
     """The Tune function trainable: per-epoch reports, then the selected epoch's metrics."""
     from ray import tune
 
-    tune.report(run_portfolio_trial(config, report=tune.report))
+    trial_id = tune.get_context().get_trial_id() or "local"
+    tune.report(run_portfolio_trial(config, report=tune.report, trial_id=trial_id))
 
 
 def finalize_portfolio(
     results: Any, config_constants: dict[str, Any], out: Path, *, wall_seconds: float
 ) -> Path:
-    """After the search: ``trials.csv``, ``best_config.json``, the deflated Sharpe ratio of the
-    selected trial over all trials (validation, per-day Sharpe), then the selected config
-    retrained (same seed) and tested ONCE on the test split against the portfolio baselines
-    (``report.md`` as ``train_portfolio.py``'s). Returns the report path."""
-    import numpy as np
-
-    from quantray.evaluate.metrics import TRADING_DAYS_PER_YEAR
-    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
+    """After the search: ``trials.csv``, ``best_config.json``; the selected config retrained
+    (same seed: the selected trial's model) and judged on VALIDATION against 1/N with the
+    single-asset search's evidence (``SearchEvidence``: deflated Sharpe and information ratio
+    with N = every (trial, epoch) score and T = distinct validation days; Hansen's SPA over
+    every trial's saved daily validation path), then tested ONCE on the test split against the
+    portfolio baselines (``report.md`` as ``train_portfolio.py``'s). Returns the report path."""
+    from quantray.evaluate.portfolio import BENCHMARK, baseline_weights, evaluate_all, scored
     from quantray.evaluate.portfolio_report import write_portfolio_report
-    from quantray.evaluate.stats import deflated_sharpe_ratio
     from quantray.train.portfolio import policy_weights
+    from quantray.tune.report import search_evidence
     from quantray.tune.tuner import OBJECTIVE
 
     out.mkdir(parents=True, exist_ok=True)
@@ -121,14 +130,27 @@ def finalize_portfolio(
 
     task = load_portfolio_task(config_constants["data_path"], universe=config_constants["universe"])
     cost = CostConfig.preset(config_constants["cost"])
-    valid_days = len(task.episode_starts("valid", stride=task.episode_len)) * task.episode_len
-    annual = np.sqrt(TRADING_DAYS_PER_YEAR)
-    sharpes = trials[OBJECTIVE].to_numpy(dtype=float) / annual  # annualised -> per day
-    dsr, expected_max = deflated_sharpe_ratio(
-        float(best.metrics[OBJECTIVE]) / annual, sharpes, n_obs=valid_days
-    )
+    seed = int(best.config["seed"])
     config = portfolio_config_of(best.config)
-    result = train_portfolio(task, config, cost, seed=int(best.config["seed"]), log=None)
+    result = train_portfolio(task, config, cost, seed=seed, log=None)
+
+    valid = task.episodes("valid", stride=task.episode_len)
+    valid_weights = {
+        "strategy": policy_weights(result.model, valid, task.task.table, cost),
+        BENCHMARK: baseline_weights(task, valid, cost)[BENCHMARK],
+    }
+    _, valid_paths = evaluate_all(valid_weights, valid, cost)
+    evidence = search_evidence(
+        results,
+        trials,
+        scored(valid_paths, task.episode_dates(valid)),
+        config_constants.get("valid_paths_dir", ""),
+        seed=seed,
+        selected_name="strategy",
+        benchmark_label=f"1/N ({BENCHMARK})",
+    )
+
+    # The single touch of the test split, after selection.
     test = task.episodes("test", stride=task.episode_len)
     weights = {"strategy": policy_weights(result.model, test, task.task.table, cost)}
     weights.update(baseline_weights(task, test, cost))
@@ -136,11 +158,15 @@ def finalize_portfolio(
     header = [
         f"- {task.describe()}",
         f"- portfolio search: {len(trials)} trials in {wall_seconds:.0f}s; selected by "
-        f"validation information ratio vs 1/N {best.metrics[OBJECTIVE]:.3f}; deflated "
-        f"Sharpe ratio of that score {dsr:.3f} "
-        f"(expected max daily Sharpe by luck {expected_max:.4f}, {valid_days} validation days)",
+        f"validation information ratio vs 1/N {best.metrics[OBJECTIVE]:.3f}",
         f"- selected parameters: {json.dumps(params, default=str)}",
-        f"- the selected config retrained with seed {best.config['seed']} and tested once",
+        f"- the selected config retrained with seed {seed} and tested once (tables below: "
+        "TEST split)",
+    ]
+    extra = [
+        "## Is the selection better than luck? (validation, after the search)",
+        "",
+        *evidence.markdown(),
     ]
     return write_portfolio_report(
         rows,
@@ -149,4 +175,7 @@ def finalize_portfolio(
         task.episode_dates(test),
         out,
         header=header,
+        cost=cost,
+        seed=seed,
+        extra=extra,
     )

@@ -141,10 +141,20 @@ def evaluate_selected(trial_dir: Path) -> Evaluation:
 
 
 def search_evidence(
-    results: Any, frame: pd.DataFrame, valid: Scored, paths_dir: str | Path, seed: int = 0
+    results: Any,
+    frame: pd.DataFrame,
+    valid: Scored,
+    paths_dir: str | Path,
+    seed: int = 0,
+    *,
+    selected_name: str = "gru",
+    benchmark_label: str = "buy-and-hold",
 ) -> SearchEvidence:
-    """Deflated Sharpe / information ratio of the selection and SPA over all trials."""
-    selected, hold = valid.backtests["gru"], valid.backtests[BENCHMARK]
+    """Deflated Sharpe / information ratio of the selection and SPA over all trials: the
+    selected method ``selected_name`` against ``valid.benchmark`` on validation; N = every
+    (trial, epoch) score reported (``frame``'s per-trial scores if none were), the SPA test
+    over every trial's saved daily validation path in ``paths_dir``."""
+    selected, hold = valid.backtests[selected_name], valid.backtests[valid.benchmark]
     n_days = distinct_days(valid.dates)
     fallback = {c: frame[c].to_numpy(dtype=np.float64) for c in ("valid_sharpe", "valid_ir")}
     scores = {c: configuration_scores(results, c) for c in fallback}
@@ -160,6 +170,7 @@ def search_evidence(
         active=deflate(selected.net - hold.net, scores["valid_ir"], n_days),
         spa_pvalue=spa,
         n_trials=int(paths.shape[1]),
+        benchmark=benchmark_label,
     )
 
 
