@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -73,37 +74,30 @@ def add_common_args(
         )
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (counts where 0 or less would mean "no training")."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _bounded(parse: Callable[[str], Any], noun: str, bound: str) -> Any:
+    """An argparse type: ``parse(text)``, which must satisfy ``bound`` (">= 1", "> 0", ...)."""
+    op, low = bound.split()
+    limit = parse(low)
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}") from None
+        if not (value > limit if op == ">" else value >= limit):
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    convert.__doc__ = f"argparse type: {noun} {bound}."
+    return convert
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number >= 0 (0 = none, e.g. no extra workers)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a number > 0 (seconds, resource amounts)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+positive_int = _bounded(int, "a whole number", ">= 1")
+"""argparse type: counts where 0 or less would mean "no training"."""
+non_negative_int = _bounded(int, "a whole number", ">= 0")
+"""argparse type: 0 = none, e.g. no extra workers."""
+positive_float = _bounded(float, "a number", "> 0")
+"""argparse type: seconds, resource amounts."""
 
 
 def add_timeout_arg(parser: argparse.ArgumentParser) -> None:
