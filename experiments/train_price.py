@@ -35,6 +35,7 @@ from quantray.config import (
     PriceTrainConfig,
     SplitConfig,
 )
+from quantray.config.flags import add_flags, from_flags
 from quantray.data import Panel, load_bars
 from quantray.data.splits import check_geometry
 from quantray.train.price import (
@@ -50,41 +51,32 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser, default_out="runs/price", tracking=True)
     parser.add_argument("--preset", default="tiny", help="tiny | small | base | large")
-    parser.add_argument("--ffn", default=None, help="swiglu | geglu | moe (default: preset's)")
-    parser.add_argument("--epochs", type=positive_int, default=None)
-    parser.add_argument("--batch-size", type=positive_int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--max-steps", type=positive_int, default=None, help="cap steps per epoch")
     parser.add_argument("--num-workers", type=positive_int, default=2, help="DDP workers")
     parser.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--log-grad-norms", action="store_true", help="grad norms per group")
     parser.add_argument("--resume", action="store_true", help="continue the latest run in --out")
     parser.add_argument("--address", default=None, help="Ray address (default: local Ray)")
-    parser.add_argument("--seed", type=int, default=0)
     add_timeout_arg(parser)
+    # Every training setting, and every model field over the preset's (window and horizon
+    # come from the data geometry, DataConfig).
+    add_flags(parser, PriceTrainConfig, title="stage-1 training settings")
+    add_flags(parser, PriceModelConfig, skip=MODEL_FIXED, title="stage-1 model (over --preset)")
     return parser.parse_args()
+
+
+MODEL_FIXED = ("n_features", "window", "horizon")
+"""Model fields set by the data (11 features, DataConfig's window and horizon)."""
 
 
 def build_spec(args: argparse.Namespace) -> PriceRunSpec:
     model = PriceModelConfig.preset(args.preset)
-    train = PriceTrainConfig(
-        seed=args.seed, compile=args.compile, log_grad_norms=args.log_grad_norms
-    )
+    train = PriceTrainConfig()
     if args.smoke_test:
         model = model.replace(**SMOKE_STAGE1)
         train = train.replace(
             epochs=2, batch_size=16, max_steps_per_epoch=4, eval_samples=128, warmup_steps=2
         )
-    if args.ffn:
-        model = model.replace(ffn=args.ffn)
-    overrides = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "max_steps_per_epoch": args.max_steps,
-    }
-    train = train.replace(**{k: v for k, v in overrides.items() if v is not None})
+    model = from_flags(args, PriceModelConfig, model, skip=MODEL_FIXED)
+    train = from_flags(args, PriceTrainConfig, train)
     return PriceRunSpec(model, train, default_data_path(args.data), DataConfig(), SplitConfig())
 
 
