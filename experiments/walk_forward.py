@@ -39,6 +39,7 @@ from quantray.config import (
     WalkForwardConfig,
     check_choice,
 )
+from quantray.config.flags import add_flags, from_flags
 from quantray.data import Panel, load_bars
 from quantray.data.folds import describe_folds, make_folds
 from quantray.data.sample import SAMPLE_PATH
@@ -55,16 +56,7 @@ def parse_args() -> argparse.Namespace:
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_common_args(parser, default_out="runs/walk_forward")
-    d = WalkForwardConfig()
-    parser.add_argument("--window", default=d.window, help="expanding | rolling")
-    parser.add_argument("--rolling-days", type=int, default=d.rolling_days)
-    parser.add_argument("--block-months", type=int, default=d.block_months)
-    parser.add_argument("--first-test", default=None, help="first out-of-sample day (ISO)")
-    parser.add_argument("--end", default=None, help="last out-of-sample day (ISO)")
-    parser.add_argument("--min-train-days", type=int, default=d.min_train_days)
-    parser.add_argument("--valid-days", type=int, default=d.valid_days)
-    parser.add_argument("--embargo", type=int, default=d.embargo)
-    parser.add_argument("--replay-days", type=int, default=d.replay_days)
+    add_flags(parser, WalkForwardConfig, title="folds")  # every WalkForwardConfig field
     parser.add_argument(
         "--update", default="retrain,incremental", help="retrain, incremental, or both (comma)"
     )
@@ -180,21 +172,14 @@ def main() -> int:
             data_path, index=False
         )
         bars = load_bars(data_path)
-        args.first_test = args.first_test or "2017-01-03"
-        args.min_train_days = min(args.min_train_days, 500)
-        args.valid_days = min(args.valid_days, 120)
     calendar = np.unique(Panel.from_bars(bars).dates)
-    wf = WalkForwardConfig(
-        window=args.window,
-        rolling_days=args.rolling_days,
-        block_months=args.block_months,
-        first_test=args.first_test,
-        end=args.end,
-        min_train_days=args.min_train_days,
-        valid_days=args.valid_days,
-        embargo=args.embargo,
-        replay_days=args.replay_days,
-    )
+    wf = from_flags(args, WalkForwardConfig)
+    if args.smoke_test:  # two folds on the small data, unless the flags say otherwise
+        wf = wf.replace(
+            first_test=wf.first_test or "2017-01-03",
+            min_train_days=min(wf.min_train_days, 500),
+            valid_days=min(wf.valid_days, 120),
+        )
     s = _settings(args, data_path)
     folds = make_folds(calendar, wf, s["stage1"].data)
     print(describe_folds(folds).to_string(index=False))
