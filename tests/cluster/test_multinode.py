@@ -212,3 +212,70 @@ def test_node_removed_mid_run_is_survived(cluster, micro_model):
     ran = {a: v for a, v in train_worker_nodes().items() if a not in before}
     assert len(ran) >= 4, ran  # a second worker group was started after the failure
     assert all(node != removed[0] for node, state in ran.values() if state == "ALIVE")
+
+
+def map_worker_nodes() -> dict[str, str]:
+    """actor id -> node id of every ALIVE Ray Data map worker (the export's actor pool)."""
+    import ray._private.state
+
+    return {
+        actor_id: info["Address"]["NodeID"]
+        for actor_id, info in ray._private.state.actors().items()
+        if "MapWorker" in info["ActorClassName"] and info["State"] == "ALIVE"
+    }
+
+
+@pytest.mark.slow
+def test_node_removed_mid_export_loses_and_duplicates_no_row(
+    cluster, micro_model, stage1_checkpoint, monkeypatch
+):
+    """Remove a node hosting an export actor after the first output block arrives: Ray Data
+    restarts the actor on the spare node and re-runs its unfinished blocks; every row is
+    written exactly once and the features equal the in-process export."""
+    import json
+
+    import numpy as np
+
+    from quantray.config import RayExportSettings
+    from quantray.features import ray_export
+    from quantray.features.export import export_features
+
+    sim, workers, tmp, data = cluster
+    spare = sim.add_node(num_cpus=1)
+    sim.wait_for_nodes()
+    ckpt = stage1_checkpoint(tmp / "removal-model.pt", data, micro_model)
+    local = export_features(
+        ckpt,
+        tmp / "removal-local",
+        data,
+        progress=False,
+        settings=RayExportSettings(backend="local"),
+    )
+    removed: list[str] = []
+    encode = ray_export.ray_encode_rows
+
+    def encode_and_remove_a_node(state, normalized, rows, window, settings, sink):
+        def sink_then_remove(block_rows, features):
+            sink(block_rows, features)
+            if removed:
+                return
+            hosting = set(map_worker_nodes().values())
+            for node in [*workers, spare]:
+                if node.node_id in hosting:
+                    removed.append(node.node_id)
+                    sim.remove_node(node, allow_graceful=False)
+                    return
+
+        return encode(state, normalized, rows, window, settings, sink_then_remove)
+
+    monkeypatch.setattr(ray_export, "ray_encode_rows", encode_and_remove_a_node)
+    settings = RayExportSettings(backend="ray", actors=2, num_cpus=1, rows_per_block=16)
+    remote = export_features(
+        ckpt, tmp / "removal-remote", data, progress=False, settings=settings
+    )  # a lost row would raise here
+    assert removed, "no export actor was found to remove"
+    meta = json.loads((remote / "meta.json").read_text())
+    assert meta["export"] == "ray_data" and meta["duplicate_rows"] == 0, meta
+    np.testing.assert_allclose(
+        np.load(remote / "features.npy"), np.load(local / "features.npy"), rtol=1e-5, atol=1e-6
+    )
