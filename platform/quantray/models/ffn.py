@@ -18,6 +18,9 @@ Shape letters beyond the project legend: N tokens (B*L), K top_k, X experts, C c
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,17 +28,14 @@ from torch import nn
 
 class GatedFFN(nn.Module):
     """``w2(act(w1 x) * w3 x)``: x [..., D] -> [..., D], the GLU feed-forward family
-    (Shazeer, 2020); subclasses choose ``act``."""
+    (Shazeer, 2020); ``act`` is the gate's activation."""
 
-    def __init__(self, dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, hidden: int, act: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()
         self.w1 = nn.Linear(dim, hidden, bias=False)
         self.w2 = nn.Linear(hidden, dim, bias=False)
         self.w3 = nn.Linear(dim, hidden, bias=False)
-
-    @staticmethod
-    def act(x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w2(self.act(self.w1(x)) * self.w3(x))
@@ -44,17 +44,15 @@ class GatedFFN(nn.Module):
 class SwiGLU(GatedFFN):
     """``w2(silu(w1 x) * w3 x)``: x [..., D] -> [..., D]."""
 
-    @staticmethod
-    def act(x: torch.Tensor) -> torch.Tensor:
-        return F.silu(x)
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(dim, hidden, F.silu)
 
 
 class GeGLU(GatedFFN):
     """``w2(gelu(w1 x) * w3 x)`` with the tanh-approximate GELU: x [..., D] -> [..., D]."""
 
-    @staticmethod
-    def act(x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(x, approximate="tanh")
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(dim, hidden, functools.partial(F.gelu, approximate="tanh"))
 
 
 def load_balancing_loss(probs: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:

@@ -239,7 +239,7 @@ def _train_rl_method(
     init_state = None
     warm = plan.update == "incremental" and previous is not None
     if warm:
-        init_state = torch.load(previous[f"{method}_checkpoint"], weights_only=False)
+        init_state = _load_rl_weights(previous[f"{method}_checkpoint"])
     run = train_method(
         method,
         task,
@@ -251,7 +251,7 @@ def _train_rl_method(
     )
     positions[method] = run.play(task, oos)
     checkpoint = plan.fold_dir / f"{method}.pt"
-    torch.save(run.state, checkpoint)
+    _save_rl_weights(run.state, checkpoint)
     return {
         f"{method}_checkpoint": str(checkpoint),
         f"{method}_samples": int(run.samples),
@@ -265,3 +265,25 @@ def _stage1_samples(task: Task, spec: PriceRunSpec) -> int:
     spec and the number of training windows in the fold's fit part)."""
     n = len(sample_rows(task.panel, task.splits, "train", spec.data))
     return steps_per_epoch(n, spec.train) * spec.train.batch_size * spec.train.epochs
+
+
+def _map_leaves(tree: Any, leaf: Any) -> Any:
+    """``tree`` (nested dicts/lists) with ``leaf`` applied to every array-like leaf."""
+    if isinstance(tree, dict):
+        return {k: _map_leaves(v, leaf) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_map_leaves(v, leaf) for v in tree)
+    return leaf(tree)
+
+
+def _save_rl_weights(state: dict[str, Any], path: Path) -> None:
+    """RLModule weights (numpy arrays) as tensors, so they load with ``weights_only=True``
+    (a checkpoint on a shared path must not be able to run code)."""
+    to_tensor = lambda a: torch.from_numpy(a) if isinstance(a, np.ndarray) else a  # noqa: E731
+    torch.save(_map_leaves(state, to_tensor), path)
+
+
+def _load_rl_weights(path: str | Path) -> dict[str, Any]:
+    """What ``_save_rl_weights`` wrote, back as numpy arrays (RLlib's weight format)."""
+    state = torch.load(path, weights_only=True)
+    return _map_leaves(state, lambda t: t.numpy() if isinstance(t, torch.Tensor) else t)

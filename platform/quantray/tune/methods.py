@@ -272,10 +272,6 @@ def tune_method(
     trained to ``budget`` and scored on validation. Returns (best parameters, one row per
     trial with its parameters and validation score). Needs a running Ray; ``data`` /
     ``features`` are the paths (None = bundled / raw) each trial loads its Task from."""
-    import optuna
-    from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
-
     check_choice("tune_method", "method", method, METHODS)
     constants = {
         "method": method,
@@ -288,11 +284,42 @@ def tune_method(
         "overrides": dict(overrides or {}),
     }
     constants["constant_keys"] = [*constants, "constant_keys"]
-    space = MethodSpace(method, constants)
+    return search_method(
+        method_trial,
+        MethodSpace(method, constants),
+        name=f"compare_tune_{method}",
+        num_trials=num_trials,
+        storage_path=storage_path,
+        seed=seed,
+        max_concurrent=max_concurrent,
+        score=SELECT,
+    )
+
+
+def search_method(
+    trainable: Callable[[dict[str, Any]], None],
+    space: Any,
+    *,
+    name: str,
+    num_trials: int,
+    storage_path: str,
+    seed: int,
+    max_concurrent: int,
+    score: str,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The one method search of compare.py (single-asset and portfolio): ``num_trials`` Tune
+    trials of ``trainable`` sampled by Optuna TPE from ``space`` (a define-by-run callable
+    with ``method``, ``constants`` and ``params_of``), every trial trained to the full budget
+    and reporting ``OBJECTIVE``, ``score``, ``samples`` and ``train_seconds`` once. Returns
+    (best parameters, one row per finished trial, best first)."""
+    import optuna
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, num_trials))
     searcher = OptunaSearch(space=space, metric=OBJECTIVE, mode="max", sampler=sampler)
     tuner = tune.Tuner(
-        tune.with_resources(method_trial, {"cpu": 1}),
+        tune.with_resources(trainable, {"cpu": 1}),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             num_samples=num_trials,
@@ -300,7 +327,7 @@ def tune_method(
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
         ),
         run_config=tune.RunConfig(
-            name=f"compare_tune_{method}",
+            name=name,
             storage_path=storage_path,
             failure_config=tune.FailureConfig(max_failures=0),
             verbose=0,
@@ -311,16 +338,15 @@ def tune_method(
     for result in grid:
         if result.error is not None or not result.metrics:
             continue
-        params = space.params_of(result.config)
         rows.append(
             {
-                "method": method,
-                **params,
-                **{k: result.metrics[k] for k in (OBJECTIVE, SELECT, "samples", "train_seconds")},
+                "method": space.method,
+                **space.params_of(result.config),
+                **{k: result.metrics[k] for k in (OBJECTIVE, score, "samples", "train_seconds")},
             }
         )
     if not rows:
-        raise RuntimeError(f"tune_method: every {method} trial failed; see {storage_path}")
+        raise RuntimeError(f"every {space.method} trial of {name} failed; see {storage_path}")
     frame = pd.DataFrame(rows).sort_values(OBJECTIVE, ascending=False, ignore_index=True)
     best = max(grid, key=lambda r: r.metrics.get(OBJECTIVE, -np.inf) if r.metrics else -np.inf)
     return space.params_of(best.config), frame

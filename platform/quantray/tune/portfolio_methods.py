@@ -286,9 +286,7 @@ def tune_portfolio_method(
     ``PortfolioMethodSpace``), each trained to ``budget`` and scored on validation. Returns
     (best parameters, one row per trial). Needs a running Ray; ``env_config`` holds the
     data / universe / features each trial loads its task from."""
-    import optuna
-    from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
+    from quantray.tune.methods import search_method
 
     check_choice("tune_portfolio_method", "method", method, PORTFOLIO_METHODS)
     constants: dict[str, Any] = {
@@ -300,43 +298,13 @@ def tune_portfolio_method(
         "smoke": smoke,
     }
     constants["constant_keys"] = [*constants, "constant_keys"]
-    space = PortfolioMethodSpace(method, constants)
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, num_trials))
-    searcher = OptunaSearch(space=space, metric=OBJECTIVE, mode="max", sampler=sampler)
-    tuner = tune.Tuner(
-        tune.with_resources(portfolio_method_trial, {"cpu": 1}),
-        tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            num_samples=num_trials,
-            max_concurrent_trials=max_concurrent,
-            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
-        ),
-        run_config=tune.RunConfig(
-            name=f"compare_portfolio_tune_{method}",
-            storage_path=storage_path,
-            failure_config=tune.FailureConfig(max_failures=0),
-            verbose=0,
-        ),
+    return search_method(
+        portfolio_method_trial,
+        PortfolioMethodSpace(method, constants),
+        name=f"compare_portfolio_tune_{method}",
+        num_trials=num_trials,
+        storage_path=storage_path,
+        seed=seed,
+        max_concurrent=max_concurrent,
+        score=SELECTION_METRIC,
     )
-    grid = tuner.fit()
-    rows = []
-    for result in grid:
-        if result.error is not None or not result.metrics:
-            continue
-        rows.append(
-            {
-                "method": method,
-                **space.params_of(result.config),
-                **{
-                    k: result.metrics[k]
-                    for k in (OBJECTIVE, SELECTION_METRIC, "samples", "train_seconds")
-                },
-            }
-        )
-    if not rows:
-        raise RuntimeError(
-            f"tune_portfolio_method: every {method} trial failed; see {storage_path}"
-        )
-    frame = pd.DataFrame(rows).sort_values(OBJECTIVE, ascending=False, ignore_index=True)
-    best = max(grid, key=lambda r: r.metrics.get(OBJECTIVE, -np.inf) if r.metrics else -np.inf)
-    return space.params_of(best.config), frame
