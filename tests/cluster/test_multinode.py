@@ -21,7 +21,12 @@ import pytest
 from quantray.config import DataConfig, PriceModelConfig, PriceTrainConfig, SplitConfig
 from quantray.data.synthetic import generate, write_bars
 from quantray.train import ray_runtime
-from quantray.train.price import PriceRunSpec, fit_price_model, load_checkpoint
+from quantray.train.price import (
+    PriceRunSpec,
+    build_price_data,
+    fit_price_model,
+    load_checkpoint,
+)
 
 TRAIN_WORKER = "RayTrainWorker"
 
@@ -95,10 +100,12 @@ def test_driver_joined_the_simulated_cluster(cluster):
 def test_train_workers_spread_across_nodes(cluster, micro_model):
     _, workers, tmp, data = cluster
     before = set(train_worker_nodes())
-    result = fit_price_model(
-        micro_spec(micro_model, data), storage_path=str(tmp / "runs"), name="spread", num_workers=2
-    )
+    spec = micro_spec(micro_model, data)
+    result = fit_price_model(spec, storage_path=str(tmp / "runs"), name="spread", num_workers=2)
     assert result.error is None
+    # Each worker fetched only its shard: the larger one is about half the panel, not all.
+    whole_mib = build_price_data(spec).nbytes / 2**20
+    assert result.metrics["data_mib"] <= 0.6 * whole_mib, (result.metrics["data_mib"], whole_mib)
     with result.checkpoint.as_directory() as directory:
         assert load_checkpoint(directory)["epoch"] == 0
     ran = {a: v for a, v in train_worker_nodes().items() if a not in before}

@@ -7,7 +7,8 @@ from dataclasses import replace
 import torch
 
 from quantray.models.price_transformer import PriceTransformer
-from quantray.train.price import PriceData, PriceRunSpec, make_optimizer, train_epoch
+from quantray.train.price import PriceRunSpec, make_optimizer, train_epoch
+from quantray.train.price_data import PriceData
 
 
 def finetune(

@@ -2,11 +2,12 @@
 
 One loop (``run_price_training``) runs in-process at world size 1 and on every Ray Train
 worker. Under Ray Train the driver loads the bars, builds the splits and normalisation
-(fitted on the training period) once and shares the panel through the object store; each
-worker trains on its shard of the shuffled training windows (rank r takes every
-world_size-th index of an epoch permutation shared through the seed), gathered from it. Validation loss
-and directional accuracy are all-reduced over workers and compared with the naive forecasts:
-the zero-return forecast for the loss, "always up" for direction.
+(fitted on the training period) once and cuts the windows into one shard per worker
+(``price_data.PriceData.shard``: equal training-window counts, each holding only the panel
+rows its windows read); each worker fetches its shard from the object store and trains on
+shuffled batches of it, all workers taking the same number of steps. Validation loss and
+directional accuracy are summed over workers and compared with the naive forecasts: the
+zero-return forecast for the loss, "always up" for direction.
 
 Checkpoints (rank 0, every epoch, through ``ray.train.report``) hold plain tensors and
 dicts: model, optimizer and scheduler state, the model and training configs, the
@@ -41,12 +42,13 @@ from quantray.config import (
     PriceTrainConfig,
     SplitConfig,
 )
-from quantray.data import FeatureNormalizer, WindowDataset, load_task, sample_rows
+from quantray.data import WindowDataset, load_task, sample_rows
 from quantray.data.sample import SAMPLE_PATH
 from quantray.integrity import load_or_damaged, record
 from quantray.losses.price import price_loss_from_config, zero_forecast_loss
 from quantray.models import PriceTransformer, grad_norms
 from quantray.train.monitoring import record_price_throughput
+from quantray.train.price_data import PriceData
 from quantray.train.tracking import MlflowTarget
 
 log = logging.getLogger("quantray.train.price")
@@ -96,18 +98,6 @@ class PriceRunSpec:
         )
 
 
-@dataclass
-class PriceData:
-    """Train/validation datasets plus what a checkpoint must remember about the data."""
-
-    train: WindowDataset
-    valid: WindowDataset
-    normalizer: FeatureNormalizer
-    data_hash: str
-    train_period: tuple[str, str]
-    """First and last date (ISO) of the training split: what the model has learned from."""
-
-
 def build_price_data(spec: PriceRunSpec) -> PriceData:
     """Load bars, split by date, fit normalisation on train (``load_task`` with no feature
     cache: its table is the normalised raw features), gather-able windows."""
@@ -149,10 +139,11 @@ def _device_and_autocast(use_gpu: bool, bf16: bool) -> tuple[torch.device, Any]:
     return device, torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _all_reduce(values: list[float], device: torch.device) -> list[float]:
+def _all_reduce(values: list[float], device: torch.device, op: str = "sum") -> list[float]:
+    """``values`` summed (``op="sum"``) or maximised (``op="max"``) over the workers."""
     t = torch.tensor(values, dtype=torch.float64, device=device)
     if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
     return t.tolist()
 
 
@@ -163,18 +154,16 @@ def evaluate(
     config: PriceModelConfig,
     batch_size: int,
     device: torch.device,
-    rank: int = 0,
-    world: int = 1,
     autocast: Any = None,
     max_samples: int | None = None,
 ) -> dict[str, float]:
     """Validation metrics over ``data`` (or ``max_samples`` evenly spaced windows of it),
-    sharded by rank and reduced over workers."""
+    summed over the workers: under Ray Train ``data`` is this worker's shard
+    (``PriceData.shard``) and ``max_samples`` applies to each shard."""
     model.eval()
-    every = np.arange(len(data))
+    idx = np.arange(len(data))
     if max_samples is not None and max_samples < len(data):
-        every = np.unique(np.linspace(0, len(data) - 1, max_samples).astype(np.int64))
-    idx = every[rank::world]
+        idx = np.unique(np.linspace(0, len(data) - 1, max_samples).astype(np.int64))
     sums = [0.0, 0.0, 0.0, 0.0, 0.0]  # loss, zero-loss, correct sign, up targets, count
     for start in range(0, len(idx), batch_size):
         x, y = data.batch(idx[start : start + batch_size])
@@ -266,13 +255,13 @@ def train_epoch(
     device: torch.device,
     autocast: Any,
     rank: int = 0,
-    world: int = 1,
 ) -> tuple[float, int, dict[str, float]]:
-    """One epoch over this worker's shard: returns (loss sum, samples, last grad norms)."""
+    """One epoch of ``steps`` batches drawn without replacement from ``data`` (this worker's
+    shard under Ray Train): returns (loss sum, samples, last grad norms)."""
     tc = spec.train
     model.train()
     order = np.random.default_rng(tc.seed + epoch).permutation(len(data))
-    shard = order[rank::world][: steps * tc.batch_size]
+    shard = order[: steps * tc.batch_size]
     losses, seen, norms = [], 0, {}
     optimizer.zero_grad(set_to_none=True)
     for step in range(steps):
@@ -335,7 +324,9 @@ def _setup(
     if tc.init_checkpoint is not None:
         model.load_state_dict(load_checkpoint(tc.init_checkpoint)["model"])
     model = model.to(device)
-    steps = steps_per_epoch(len(data.train), tc, world)
+    # Every worker takes the same number of steps (DDP): from the windows of all shards.
+    (n_train,) = _all_reduce([float(len(data.train))], device)
+    steps = steps_per_epoch(int(n_train), tc, world)
     updates = math.ceil(steps / tc.grad_accum) * tc.epochs  # optimizer steps in the run
     optimizer, scheduler = make_optimizer(model, tc, updates, device)
     return data, device, autocast, model, steps, optimizer, scheduler
@@ -347,21 +338,17 @@ def _validate(
     spec: PriceRunSpec,
     device: torch.device,
     autocast: Any,
-    rank: int = 0,
-    world: int = 1,
+    n_valid: int,
 ) -> dict[str, float]:
-    """The epoch's validation metrics, on ``eval_samples`` windows when that is set."""
+    """The epoch's validation metrics, on ``eval_samples`` windows in all when that is set
+    (this worker's shard evaluates its share of them: its part of the ``n_valid`` windows
+    of all shards)."""
     tc = spec.train
+    share = tc.eval_samples
+    if share is not None:
+        share = math.ceil(share * len(data.valid) / max(n_valid, 1))
     return evaluate(
-        model,
-        data.valid,
-        spec.model,
-        tc.batch_size * 2,
-        device,
-        rank,
-        world,
-        autocast,
-        max_samples=tc.eval_samples,
+        model, data.valid, spec.model, tc.batch_size * 2, device, autocast, max_samples=share
     )
 
 
@@ -448,8 +435,9 @@ def run_price_training(
     train on this rank's shard, all-reduce the loss, validate and report. Returns the
     trained model (eval mode, unwrapped), the per-epoch metrics and the data.
 
-    ``data`` (built from the spec when None) is read, never written: a Ray Train run shares
-    one copy through the object store with all workers of a node."""
+    ``data`` (built from the spec when None) is read, never written: under Ray Train it is
+    this worker's shard (``PriceData.shard``), fetched from the object store. ``data_mib``
+    in the metrics is the largest worker's share of the panel, in MiB."""
     launch = PriceLaunch() if launch is None else launch
     session = Session() if session is None else session
     tc = spec.train
@@ -471,6 +459,8 @@ def run_price_training(
     if tc.compile:
         model = torch.compile(model)
 
+    (data_mib,) = _all_reduce([data.nbytes / 2**20], device, op="max")
+    (n_valid,) = _all_reduce([float(len(data.valid))], device)
     history: list[dict[str, float]] = []
     for epoch in range(start_epoch, tc.epochs):
         t0 = time.perf_counter()
@@ -485,7 +475,6 @@ def run_price_training(
             device,
             autocast,
             rank,
-            world,
         )
         train_loss, train_seen = _all_reduce([total_loss, float(seen)], device)
         seconds = time.perf_counter() - t0
@@ -494,7 +483,8 @@ def run_price_training(
             "train_loss": train_loss / max(train_seen, 1.0),
             "samples_per_s": train_seen / seconds,
             "lr": scheduler.get_last_lr()[0],
-            **_validate(model, data, spec, device, autocast, rank, world),
+            "data_mib": data_mib,
+            **_validate(raw, data, spec, device, autocast, int(n_valid)),
         }
         if norms:
             log.info("grad norms epoch %d: %s", epoch, {k: round(v, 4) for k, v in norms.items()})
@@ -531,8 +521,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     session = RaySession()
     # MLflow (--mlflow) through Ray's setup_mlflow: the rank-0 worker logs, others no-op.
     track = worker_run(config.get("mlflow"), session.name, spec.to_dict())
-    shared = config.get("data")  # [ObjectRef]: a list, so Ray hands over the reference
-    data = ray.get(shared[0]) if shared else None
+    shards = config.get("data")  # [ObjectRef] per rank: a list, so Ray passes the references
+    data = ray.get(shards[session.rank]) if shards else None  # fetches only this rank's rows
     launch = PriceLaunch.from_dict(config.get("launch", {}))
     run_price_training(spec, launch, session, data, track)
     track.finish()
@@ -554,10 +544,10 @@ def fit_price_model(
 ) -> Any:
     """Run TorchTrainer with ``num_workers`` DDP workers; returns Ray's ``Result``.
 
-    The driver builds the windows' data once and puts it in the object store: workers on a
-    node share that one read-only copy and each gathers only its shard of the training
-    windows (rank r takes every world-th index of the epoch's permutation), so a worker's
-    own memory is its shard's batches, not a copy of the panel.
+    The driver builds the windows' data once, cuts it into one shard per worker
+    (``PriceData.shard``: equal training-window counts, each with only the panel rows its
+    windows read) and puts each shard in the object store; a worker fetches only its own,
+    so a node holds about 1/num_workers of the panel per worker placed on it.
 
     Running again with the same ``storage_path`` and ``name`` resumes from the latest
     checkpoint of that run. With ``tracking``, the rank-0 worker records an MLflow run
@@ -573,7 +563,7 @@ def fit_price_model(
         train_loop_config={
             "spec": spec.to_dict(),
             "launch": launch.to_dict(),
-            "data": [ray.put(build_price_data(spec))],
+            "data": [ray.put(s) for s in build_price_data(spec).shard(num_workers)],
             "mlflow": None if tracking is None else tracking.to_dict(),
         },
         scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu),
