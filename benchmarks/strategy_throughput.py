@@ -15,6 +15,7 @@ a shared machine hits all of them; the printed ratios are medians over rounds of
 
     python benchmarks/strategy_throughput.py                      # CPU, ~1-2 min
     python benchmarks/strategy_throughput.py --batch-sizes 256 --rounds 3 --steps 2
+    python benchmarks/strategy_throughput.py --threads 1 --clock cpu   # on a shared machine
     python benchmarks/strategy_throughput.py --device cuda --batch-sizes 1024 4096
 """
 
@@ -60,8 +61,25 @@ def parse_args() -> argparse.Namespace:
         "gives steadier numbers",
     )
     parser.add_argument("--skip-reference", action="store_true", help="time trainer vs plain only")
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the trainer with StrategyConfig(bf16=True) against the float32 plain "
+        "loop, and against the plain loop under the same bf16 autocast",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: perf_counter; cpu: this process's CPU time (with --threads 1 on a shared "
+        "machine, where other jobs inflate wall time; CPU device only)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.clock == "cpu" and args.device != "cpu":
+        parser.error("--clock cpu measures CPU work: use it with --device cpu")
+    return args
 
 
 def pick_device(name: str) -> torch.device:
@@ -138,9 +156,9 @@ def make_steps(
     can_sell = (~limit_down).to(device) if blocked else None
     fused = device.type == "cuda"
 
-    def trainer_step(reference: bool) -> Callable[[int], None]:
+    def trainer_step(reference: bool, bf16: bool = False) -> Callable[[int], None]:
         torch.manual_seed(args.seed)
-        model = StrategyGRU(cfg).to(device)
+        model = StrategyGRU(cfg.replace(bf16=bf16)).to(device)
         forward = model._forward_reference if reference else model._forward_fast
         loss_fn = StrategyLoss(cfg, cost)
         opt = torch.optim.AdamW(
@@ -178,7 +196,14 @@ def make_steps(
         loss.backward()
         plain_opt.step()
 
+    def plain_bf16_step(i: int) -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            plain_step(i)
+
     steps = {"plain": plain_step, "trainer": trainer_step(reference=False)}
+    if args.bf16:
+        steps["bf16"] = trainer_step(reference=False, bf16=True)
+        steps["plain_bf16"] = plain_bf16_step
     if not args.skip_reference:
         steps["reference"] = trainer_step(reference=True)
     return steps
@@ -188,6 +213,7 @@ def measure(
     steps: dict[str, Callable[[int], None]], args: argparse.Namespace, device: torch.device
 ) -> dict[str, list[float]]:
     """Seconds per step of each variant in each round (variants interleaved per round)."""
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for step in steps.values():
         for i in range(args.warmup):
             step(i)
@@ -195,11 +221,11 @@ def measure(
     for r in range(args.rounds):
         for name, step in steps.items():
             synchronize(device)
-            start = time.perf_counter()
+            start = clock()
             for i in range(args.steps):
                 step(args.warmup + r * args.steps + i)
             synchronize(device)
-            seconds[name].append((time.perf_counter() - start) / args.steps)
+            seconds[name].append((clock() - start) / args.steps)
     return seconds
 
 
@@ -223,34 +249,43 @@ def main() -> None:
         f"{'batch':>6} {'plain ms':>9} {'trainer ms':>11} {'episodes/s':>11} {'x plain':>8} "
         f"{'(best)':>8}"
     )
+    if args.bf16:
+        header += f" {'bf16 ms':>8} {'bf16 x plain':>13} {'bf16 x plain-bf16':>18}"
     if not args.skip_reference:
         header += f" {'reference ms':>13} {'x reference':>12} {'reference x plain':>18}"
     print(header)
     for batch in args.batch_sizes:
         seconds = measure(make_steps(batch, args, cfg, cost, device), args, device)
         med = {name: statistics.median(values) for name, values in seconds.items()}
-        # Same-round ratios, then the median: robust to load that drifts between rounds.
-        ratio = statistics.median(
-            p / t for p, t in zip(seconds["plain"], seconds["trainer"], strict=True)
-        )
+
+        def ratio(slow: str, fast: str, seconds: dict[str, list[float]] = seconds) -> float:
+            """Same-round ratios, then the median: robust to load drifting between rounds."""
+            return statistics.median(
+                a / b for a, b in zip(seconds[slow], seconds[fast], strict=True)
+            )
+
         # Fastest step of each: the least disturbed by other jobs on a shared machine.
         best = min(seconds["plain"]) / min(seconds["trainer"])
         line = (
             f"{batch:>6} {1000 * med['plain']:>9.1f} {1000 * med['trainer']:>11.1f} "
-            f"{batch / med['trainer']:>11,.0f} {ratio:>7.2f}x {best:>7.2f}x"
+            f"{batch / med['trainer']:>11,.0f} {ratio('plain', 'trainer'):>7.2f}x {best:>7.2f}x"
         )
+        if "bf16" in seconds:
+            line += (
+                f" {1000 * med['bf16']:>8.1f} {ratio('plain', 'bf16'):>12.2f}x"
+                f" {ratio('plain_bf16', 'bf16'):>17.2f}x"
+            )
         if "reference" in seconds:
-            speedup = statistics.median(
-                r / t for r, t in zip(seconds["reference"], seconds["trainer"], strict=True)
+            line += (
+                f" {1000 * med['reference']:>13.1f} {ratio('reference', 'trainer'):>11.2f}x"
+                f" {ratio('plain', 'reference'):>17.2f}x"
             )
-            ref_vs_plain = statistics.median(
-                p / r for p, r in zip(seconds["plain"], seconds["reference"], strict=True)
-            )
-            line += f" {1000 * med['reference']:>13.1f} {speedup:>11.2f}x {ref_vs_plain:>17.2f}x"
         print(line, flush=True)
     print(
         "x plain = plain-loop seconds / trainer seconds per step (>1: the trainer is faster), "
-        "median of same-round ratios; (best) = the same from each variant's fastest round"
+        "median of same-round ratios; (best) = the same from each variant's fastest round; "
+        "bf16 = the trainer with StrategyConfig(bf16=True) vs the float32 plain loop and vs "
+        f"the plain loop under the same autocast. Clock: {args.clock}."
     )
 
 

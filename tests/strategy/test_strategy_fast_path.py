@@ -89,3 +89,28 @@ def test_forward_takes_the_fast_path_unless_a_hook_watches() -> None:
     handle.remove()
     assert calls == ["_forward_fast", "_forward_reference"]
     assert len(seen) == E  # the hook saw every day
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_bf16_training_stays_close_to_float32_and_evaluation_is_exact(training: bool) -> None:
+    """bf16 autocast covers only the training matmuls: positions, costs and net returns are
+    float32 and within bf16 rounding of the float32 run; evaluation ignores the flag."""
+    torch.manual_seed(0)
+    cfg = StrategyConfig(feature_dim=D, hidden_size=24, head_hidden=16)
+    exact, low = StrategyGRU(cfg), StrategyGRU(cfg.replace(bf16=True))
+    low.load_state_dict(exact.state_dict())
+    features, next_returns, can_buy, can_sell = _inputs(2)
+    features, next_returns = features.float(), next_returns.float()
+    cost = CostConfig.preset("cn_a_share")
+    outs = []
+    for model in (exact, low):
+        torch.manual_seed(7)
+        outs.append(model(features, next_returns, cost, training, 0.6, 0.0, can_buy, can_sell))
+    for name in ("positions", "logits", "net_returns", "costs", "wanted"):
+        a, b = getattr(outs[0], name), getattr(outs[1], name)
+        assert b.dtype == torch.float32, name
+        if training:
+            torch.testing.assert_close(b, a, atol=0.03, rtol=0.03, msg=name)
+            assert not torch.equal(a, b)  # bf16 did run
+        else:
+            assert torch.equal(a, b), name

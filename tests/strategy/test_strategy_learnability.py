@@ -37,8 +37,10 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("hard", [False, True])
-def test_gru_learns_the_regime_and_beats_both_baselines(one_thread: None, hard: bool) -> None:
+@pytest.mark.parametrize(("hard", "bf16"), [(False, False), (True, False), (False, True)])
+def test_gru_learns_the_regime_and_beats_both_baselines(
+    one_thread: None, hard: bool, bf16: bool
+) -> None:
     steps = 150
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
@@ -50,6 +52,7 @@ def test_gru_learns_the_regime_and_beats_both_baselines(one_thread: None, hard: 
         tau_min=0.3,
         tau_decay_steps=steps,
         hard=hard,
+        bf16=bf16,
         lr=3e-3,
     )
     cost = CostConfig.preset("cn_a_share")

@@ -19,6 +19,7 @@ changes tomorrow's cost and tomorrow's decision.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -247,7 +248,9 @@ class StrategyGRU(nn.Module):
         * the head's first layer and the next day's hidden projection both read h_t, so they
           are ONE matmul h_t @ [W_hh; W_head1]^T per day instead of two (the last day runs the
           head alone);
-        * the GRU gate arithmetic written out (PyTorch's GRUCell equations, r/z/n order).
+        * the GRU gate arithmetic written out (PyTorch's GRUCell equations, r/z/n order);
+        * with ``config.bf16`` in training on float32 inputs, the matmuls run in bfloat16
+          autocast while the hidden state, positions and accounting stay float32.
 
         One [B*E, D] matmul for all days was tried and measured slower on CPU: its backward
         stacks E day-gradients into one [E, B, 3h] copy, which costs more than E matmuls.
@@ -261,13 +264,19 @@ class StrategyGRU(nn.Module):
         # Input columns are [feature (D) | prev position | t/E | episode return], see step().
         w_feature = w_ih[:, :dim]  # [3h, D]
         w_prev, w_day, w_cum = w_ih[:, dim], w_ih[:, dim + 1], w_ih[:, dim + 2]  # [3h] each
+        low = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if self.config.bf16 and training and dtype == torch.float32
+            else nullcontext()
+        )
         # [B, 3h] per day: the feature part of the input gates, with the input bias and the
         # t/E column (a constant per day) folded into the bias. Outside the recursion, so
         # features never get a gradient (GRUCell on the concatenated input would compute one).
-        input_gates = [
-            F.linear(features[:, t], w_feature, b_ih + (t / episode_len) * w_day)
-            for t in range(episode_len)
-        ]
+        with low:
+            input_gates = [
+                F.linear(features[:, t], w_feature, b_ih + (t / episode_len) * w_day)
+                for t in range(episode_len)
+            ]
         # [2, 3h]: the fed-back columns (previous position, episode return).
         w_state = torch.stack([w_prev, w_cum], dim=0)
         # [3h + head_hidden, h]: what is read from h_t: next day's hidden gates + head layer 1.
@@ -283,24 +292,26 @@ class StrategyGRU(nn.Module):
         for t in range(episode_len):
             fed_prev = prev.detach() if detach_feedback else prev
             fed_cum = cum_return.detach() if detach_feedback else cum_return
-            # 2 x [B] -> [B, 2]; [B, 2] @ [2, 3h] + [B, 3h] -> [B, 3h]
-            gates_in = torch.addmm(
-                input_gates[t], torch.stack([fed_prev, fed_cum], dim=-1), w_state
-            )
-            i_rz, i_n = gates_in.split([2 * hidden_size, hidden_size], dim=-1)
-            h_rz, h_n = hidden_gates.split([2 * hidden_size, hidden_size], dim=-1)
-            reset, update = torch.sigmoid(i_rz + h_rz).chunk(2, dim=-1)  # [B, h] each
-            candidate = torch.tanh(i_n + reset * h_n)
-            hidden = candidate + update * (hidden - candidate)  # (1 - z) * n + z * h
-            if t < episode_len - 1:
-                # [B, h] @ [h, 3h + head_hidden] -> [B, 3h + head_hidden]
-                from_hidden = F.linear(hidden, w_from_hidden, b_from_hidden)
-                hidden_gates, head_hidden = from_hidden.split(
-                    [3 * hidden_size, from_hidden.shape[-1] - 3 * hidden_size], dim=-1
+            with low:  # (a no-op unless bf16 training)
+                # 2 x [B] -> [B, 2]; [B, 2] @ [2, 3h] + [B, 3h] -> [B, 3h]
+                gates_in = torch.addmm(
+                    input_gates[t], torch.stack([fed_prev, fed_cum], dim=-1), w_state
                 )
-            else:  # no next day: the head alone
-                head_hidden = F.linear(hidden, head1.weight, head1.bias)  # [B, head_hidden]
-            logits = F.linear(F.gelu(head_hidden), head2.weight, head2.bias)  # [B, A]
+                i_rz, i_n = gates_in.split([2 * hidden_size, hidden_size], dim=-1)
+                h_rz, h_n = hidden_gates.split([2 * hidden_size, hidden_size], dim=-1)
+                reset, update = torch.sigmoid(i_rz + h_rz).chunk(2, dim=-1)  # [B, h] each
+                candidate = torch.tanh(i_n + reset * h_n)
+                hidden = candidate + update * (hidden - candidate)  # (1 - z) * n + z * h
+                if t < episode_len - 1:
+                    # [B, h] @ [h, 3h + head_hidden] -> [B, 3h + head_hidden]
+                    from_hidden = F.linear(hidden, w_from_hidden, b_from_hidden)
+                    hidden_gates, head_hidden = from_hidden.split(
+                        [3 * hidden_size, from_hidden.shape[-1] - 3 * hidden_size], dim=-1
+                    )
+                else:  # no next day: the head alone
+                    head_hidden = F.linear(hidden, head1.weight, head1.bias)  # [B, head_hidden]
+                logits = F.linear(F.gelu(head_hidden), head2.weight, head2.bias)  # [B, A]
+            logits = logits.to(dtype)  # positions are drawn from float32 logits, even under bf16
             wanted = self._position(logits, training, tau)
             net, cost_t, executed = step_torch(
                 wanted,
