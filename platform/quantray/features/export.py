@@ -45,6 +45,24 @@ def checkpoint_id(path: str | Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+def encode_batch(
+    model: PriceTransformer,
+    normalized: np.ndarray,
+    rows: np.ndarray,
+    window: int,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Frozen features [B, D] of the windows ending at ``rows`` [B] of ``normalized`` [N, F].
+
+    Hands the model the rows the batch reads as one slice (no [B, L, F] gather): for
+    consecutive rows a one-layer encoder then does its per-day work once per row, not once
+    per window (``PriceTransformer.encode_rows``)."""
+    first, last = int(rows.min()) - window + 1, int(rows.max())
+    table = torch.from_numpy(normalized[first : last + 1]).to(device)  # [S, F] rows read
+    ends = torch.from_numpy(rows - first).to(device)  # [B] positions in that slice
+    return model.encode_rows(table, ends).float().cpu().numpy()  # [B, D]
+
+
 @torch.no_grad()
 def encode_rows(
     model: PriceTransformer,
@@ -58,12 +76,10 @@ def encode_rows(
     """Frozen features [len(rows), D] of the windows ending at ``rows`` of ``normalized`` [N, F]."""
     model = model.to(device).eval()
     out = np.empty((len(rows), model.config.d_model), dtype=np.float32)
-    offsets = np.arange(-window + 1, 1)
     starts = range(0, len(rows), batch_size)
     for start in tqdm(starts, desc="frozen features", disable=not progress, unit="batch"):
         t = rows[start : start + batch_size]
-        x = torch.from_numpy(normalized[t[:, None] + offsets]).to(device)  # [B, L, F]
-        out[start : start + len(t)] = model.encode(x).float().cpu().numpy()  # [B, D]
+        out[start : start + len(t)] = encode_batch(model, normalized, t, window, device)
     return out
 
 

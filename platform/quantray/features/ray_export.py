@@ -95,7 +95,7 @@ class _WindowEncoder:
         self.device = torch.device("cuda" if num_gpus > 0 and torch.cuda.is_available() else "cpu")
         torch.set_num_threads(max(1, int(num_cpus)))
         self.model = model_from_checkpoint(state).to(self.device).eval()
-        self.offsets = np.arange(-window + 1, 1)  # [L]
+        self.window = window
         context = ray.get_runtime_context()
         self.node = context.get_node_id()
         self.actor = context.get_actor_id() or f"pid{os.getpid()}"
@@ -103,11 +103,11 @@ class _WindowEncoder:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
+        from quantray.features.export import encode_batch
+
         rows = np.asarray(batch["data"], dtype=np.int64)  # [B]
-        # [B, 1] + [L] -> [B, L] row indices -> [B, L, F] windows, gathered for this batch only.
-        x = torch.from_numpy(self.normalized[rows[:, None] + self.offsets]).to(self.device)
         with torch.no_grad():
-            features = self.model.encode(x).float().cpu().numpy()  # [B, D]
+            features = encode_batch(self.model, self.normalized, rows, self.window, self.device)
         return {
             "row": rows,
             "feature": features,

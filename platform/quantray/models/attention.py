@@ -120,9 +120,19 @@ class MLA(nn.Module):
         day's output is computed (Lq = 1): keys and values still cover the whole window, so the
         result equals row L-1 of the full output at about 1/L of the query-side cost.
         """
-        batch = x.shape[0]
-        q, k, v = self.qkv(x, freqs_cis, last_query_only)
-        q_len = q.shape[1]
+        return self.attend(*self.qkv(x, freqs_cis, last_query_only))
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attention of per-head queries q [B, Lq, nH, dqk] over keys k [B, L, nH, dqk] and
+        values v [B, L, nH, dv] (``qkv``'s outputs, RoPE applied), then ``wo`` -> [B, Lq, D].
+        ``mask`` [Lq, L] bool (True = may attend) limits which keys each query reads."""
+        batch, q_len = q.shape[:2]
         q_pad = self.sdpa_head_dim - self.qk_head_dim
         v_pad = self.sdpa_head_dim - self.v_head_dim
         if q_pad:  # zero tail on both q and k adds 0 to every q.k
@@ -133,7 +143,11 @@ class MLA(nn.Module):
         # SDPA wants heads before time: [B, L, nH, d] -> [B, nH, L, d] (strided views, no copy;
         # the CPU flash kernel reads strides directly). No mask: the window is all past.
         out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=self.softmax_scale
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=mask,
+            scale=self.softmax_scale,
         )  # [B, nH, Lq, sdpa_head_dim]
         if v_pad:
             out = out[..., : self.v_head_dim]

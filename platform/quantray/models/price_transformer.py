@@ -73,7 +73,10 @@ class Block(nn.Module):
         reads the whole window), for a final block whose other rows nobody reads.
         """
         attn = self.attn(self.attn_norm(x), freqs_cis, last_query_only=last_only)
-        x = (x[:, -1:] if last_only else x) + self.dropout(attn)  # [B, Lq, D]
+        return self.feed_forward((x[:, -1:] if last_only else x) + self.dropout(attn))
+
+    def feed_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block's second half, x [B, Lq, D] (after attention's residual) -> as forward."""
         h = self.ffn(self.ffn_norm(x))
         aux = None
         if isinstance(h, tuple):  # MoE returns (y, aux)
@@ -175,6 +178,41 @@ class PriceTransformer(nn.Module):
         """
         h, _ = self._run_blocks(x, all_days=False)
         return self._heads(h)
+
+    @torch.no_grad()
+    def encode_rows(self, table: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        """``encode`` of the windows ending at rows ``ends`` [B] of ``table`` [S, F]: the same
+        features as ``encode(table[ends[:, None] + arange(-L + 1, 1)])`` -> [B, D]. Every
+        window must lie inside ``table`` and within one symbol (consecutive panel rows).
+
+        A one-layer model does its per-day work (input projection, attention norm, queries,
+        keys, values) once per row of ``table`` instead of once per window: windows ending on
+        neighbouring days share L - 1 of their days, and with RoPE a query-key score depends
+        on the two days only through their distance, the same in every window holding both
+        (positions are counted from the table's first row instead of the window's). The
+        windows' attention is one banded attention of the B last days over the table's rows;
+        the FFN and the heads run per window. For runs of consecutive rows, as the export
+        passes them (at most B + 2L table rows); deeper models, whose later layers read
+        window-dependent inputs, and scattered rows gather the windows and call ``encode``."""
+        window = self.config.window
+        ends = torch.as_tensor(ends, dtype=torch.long, device=table.device)
+        if len(self.blocks) != 1 or len(table) > len(ends) + 2 * window:
+            # Deeper model, or rows too scattered for one banded attention over the table.
+            offsets = torch.arange(-window + 1, 1, device=table.device)  # [L]
+            return self.encode(table[ends[:, None] + offsets])  # [B, L] rows -> [B, L, F]
+        block = self.blocks[0]
+        h = self.input_proj(table)[None]  # [S, F] -> [1, S, D]
+        freqs = precompute_freqs_cis(
+            self.config.qk_rope_head_dim, len(table), self.config.rope_theta
+        ).to(table.device)  # [S, dr/2]: position = row in the table
+        q, k, v = block.attn.qkv(block.attn_norm(h), freqs)  # [1, S, nH, d] each
+        # Query b (the last day of window b) reads rows ends[b] - L + 1 .. ends[b]: a band.
+        rows = torch.arange(len(table), device=table.device)  # [S]
+        lag = ends[:, None] - rows  # [B, S] days from each key back to the query
+        band = (lag >= 0) & (lag < window)  # [B, S]
+        attn = block.attn.attend(q[:, ends], k, v, band)  # [1, B, D]
+        x, _ = block.feed_forward(h[:, ends] + block.dropout(attn))  # [1, B, D]
+        return self._heads(x[0, :, None])  # [1, B, D] -> [B, 1, D] -> [B, D]
 
     def num_params(self, trainable_only: bool = False) -> int:
         """Number of parameters (all, or only those with requires_grad)."""
