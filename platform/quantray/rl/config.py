@@ -90,6 +90,29 @@ def register_trading_env() -> str:
     return ENV_NAME
 
 
+def _common(
+    config: Any,
+    env_config: dict[str, Any],
+    num_envs: int,
+    num_env_runners: int,
+    rollout_fragment_length: int | str,
+    seed: int,
+) -> Any:
+    """What PPO and SAC configure alike: the registered env, torch, the env runners' sizes,
+    the seed, and no minimum time or samples per iteration (one ``train()`` = one round)."""
+    return (
+        config.environment(ENV_NAME, env_config=env_config)
+        .framework("torch")
+        .env_runners(
+            num_env_runners=num_env_runners,
+            num_envs_per_env_runner=num_envs,
+            rollout_fragment_length=rollout_fragment_length,
+        )
+        .debugging(seed=seed)
+        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
+    )
+
+
 def _evaluation(
     config: Any, env_config: dict[str, Any], interval: int | None, episodes: int
 ) -> None:
@@ -163,17 +186,10 @@ def ppo_config(
     register_trading_env()
     extra = {"include_episode_return": True} if module == "gru" else {}
     env_config = env_config_of(env_config, action_type="discrete", **extra)
+    # Rollout fragments "auto": train batch / (runners x envs) steps per env and sampling
+    # round; a multiple of E = 20 keeps episodes whole (the defaults are), but any size works.
     config = (
-        PPOConfig()
-        .environment(ENV_NAME, env_config=env_config)
-        .framework("torch")
-        .env_runners(
-            num_env_runners=num_env_runners,
-            num_envs_per_env_runner=s.num_envs,
-            # train batch / (runners x envs) steps per env and sampling round; a multiple of
-            # E = 20 keeps episodes whole (the defaults are), but any size works.
-            rollout_fragment_length="auto",
-        )
+        _common(PPOConfig(), env_config, s.num_envs, num_env_runners, "auto", seed)
         .learners(num_learners=0, learner_class=LeanPPOTorchLearner if lean_learner else None)
         .training(
             lr=s.lr,
@@ -186,8 +202,6 @@ def ppo_config(
             clip_param=s.clip_param,
             vf_clip_param=s.vf_clip_param,
         )
-        .debugging(seed=seed)
-        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
     hidden = s.hidden
     if module == "gru":
@@ -256,14 +270,7 @@ def sac_config(
     env_config = env_config_of(env_config, action_type="continuous")
     E = episode_len(env_config)
     config = (
-        SACConfig()
-        .environment(ENV_NAME, env_config=env_config)
-        .framework("torch")
-        .env_runners(
-            num_env_runners=num_env_runners,
-            num_envs_per_env_runner=s.num_envs,
-            rollout_fragment_length=E,
-        )
+        _common(SACConfig(), env_config, s.num_envs, num_env_runners, E, seed)
         .learners(num_learners=0)
         .training(
             train_batch_size_per_learner=s.train_batch_size,
@@ -289,8 +296,6 @@ def sac_config(
                 fcnet_hiddens=[s.hidden, s.hidden], fcnet_activation="relu"
             )
         )
-        .debugging(seed=seed)
-        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
     _evaluation(config, env_config, evaluation_interval, evaluation_episodes)
     return config
