@@ -12,7 +12,7 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``price``         | ``PriceModelConfig`` + ALL stage-1 size presets, ``PriceTrainConfig`` |
 | ``strategy``      | ``StrategyConfig`` (stage-2 GRU), ``SELECTION_SCORES``          |
 | ``env``           | ``EnvSettings``, ``PortfolioEnvSettings`` (envs + RLlib ``env_config``) |
-| ``rl``            | ``PPOSettings``, ``SACSettings``                                |
+| ``rl``            | ``PPOSettings``, ``SACSettings`` (shared fields: ``RLSettings``) |
 | ``budget``        | ``TrainingBudget`` (equal budgets across methods)               |
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
 | ``portfolio``     | ``PortfolioConfig``                                             |
@@ -36,7 +36,7 @@ from quantray.config.env import (
 from quantray.config.launch import EXPORT_BACKENDS, PriceLaunch, RayExportSettings
 from quantray.config.portfolio import PortfolioConfig
 from quantray.config.price import SMALL_STAGE1, SMOKE_STAGE1, PriceModelConfig, PriceTrainConfig
-from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
+from quantray.config.rl import SETTINGS, PPOSettings, RLSettings, SACSettings
 from quantray.config.strategy import (
     BEAR,
     BULL,
@@ -82,6 +82,7 @@ __all__ = [
     "PriceLaunch",
     "PriceModelConfig",
     "PriceTrainConfig",
+    "RLSettings",
     "RayExportSettings",
     "SACSettings",
     "SplitConfig",
