@@ -33,6 +33,7 @@ from quantray.config import (
     DataConfig,
     EnvSettings,
     PPOSettings,
+    RLSettings,
     SACSettings,
     check_choice,
 )
@@ -90,24 +91,15 @@ def register_trading_env() -> str:
     return ENV_NAME
 
 
-def _common(
-    config: Any,
-    env_config: dict[str, Any],
-    num_envs: int,
-    num_env_runners: int,
-    rollout_fragment_length: int | str,
-    seed: int,
-) -> Any:
-    """What PPO and SAC configure alike: the registered env, torch, the env runners' sizes,
-    the seed, and no minimum time or samples per iteration (one ``train()`` = one round)."""
+def _common(config: Any, env_config: dict[str, Any], s: RLSettings, runners: int, seed: int) -> Any:
+    """What PPO and SAC configure alike: the registered env, torch, ``runners`` env-runner
+    actors of ``s.num_envs`` envs each, the discount, the seed, and no minimum time or
+    samples per iteration (one ``train()`` = one sampling round and its updates)."""
     return (
         config.environment(ENV_NAME, env_config=env_config)
         .framework("torch")
-        .env_runners(
-            num_env_runners=num_env_runners,
-            num_envs_per_env_runner=num_envs,
-            rollout_fragment_length=rollout_fragment_length,
-        )
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=s.num_envs)
+        .training(gamma=s.gamma)
         .debugging(seed=seed)
         .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
@@ -186,17 +178,17 @@ def ppo_config(
     register_trading_env()
     extra = {"include_episode_return": True} if module == "gru" else {}
     env_config = env_config_of(env_config, action_type="discrete", **extra)
-    # Rollout fragments "auto": train batch / (runners x envs) steps per env and sampling
-    # round; a multiple of E = 20 keeps episodes whole (the defaults are), but any size works.
     config = (
-        _common(PPOConfig(), env_config, s.num_envs, num_env_runners, "auto", seed)
+        _common(PPOConfig(), env_config, s, num_env_runners, seed)
+        # train batch / (runners x envs) steps per env and sampling round; a multiple of
+        # E = 20 keeps episodes whole (the defaults are), but any size works.
+        .env_runners(rollout_fragment_length="auto")
         .learners(num_learners=0, learner_class=LeanPPOTorchLearner if lean_learner else None)
         .training(
             lr=s.lr,
             train_batch_size_per_learner=s.train_batch_size,
             minibatch_size=s.minibatch_size,
             num_epochs=s.num_epochs,
-            gamma=s.gamma,
             lambda_=s.lambda_,
             entropy_coeff=s.entropy_coeff,
             clip_param=s.clip_param,
@@ -270,7 +262,8 @@ def sac_config(
     env_config = env_config_of(env_config, action_type="continuous")
     E = episode_len(env_config)
     config = (
-        _common(SACConfig(), env_config, s.num_envs, num_env_runners, E, seed)
+        _common(SACConfig(), env_config, s, num_env_runners, seed)
+        .env_runners(rollout_fragment_length=E)
         .learners(num_learners=0)
         .training(
             train_batch_size_per_learner=s.train_batch_size,
@@ -288,7 +281,6 @@ def sac_config(
             actor_lr=s.lr,
             critic_lr=s.lr,
             alpha_lr=s.lr,
-            gamma=s.gamma,
             tau=s.tau,
         )
         .rl_module(
