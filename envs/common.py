@@ -3,6 +3,7 @@ single-env spaces and the read-only properties. Each env keeps its own state and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -22,11 +23,17 @@ class MarketEnvMixin:
     market: Market
 
     def _configure(
-        self, settings: EnvSettings | None, task: Task | None, fields: dict[str, Any]
+        self,
+        settings: EnvSettings | None,
+        task: Task | None,
+        data: str | Path | None,
+        fields: dict[str, Any],
     ) -> tuple[gym.Space, gym.spaces.Box]:
-        """Resolve the settings (``settings`` with ``fields`` changed; fields are
-        ``EnvSettings``'s, documented there and on ``TradingEnv``), build the Market and return
-        the single env's (action space, observation space)."""
+        """Resolve the settings (``settings`` with ``fields`` changed, and ``data`` when given;
+        fields are ``EnvSettings``'s, documented there and on ``TradingEnv``), build the Market
+        and return the single env's (action space, observation space)."""
+        if data is not None:
+            fields["data"] = data
         self.settings = s = EnvSettings.of(settings, **fields)
         self.action_type = s.action_type
         self.reward_kind = s.reward
