@@ -104,7 +104,7 @@ class PortfolioEnv(PortfolioBookMixin, gym.Env[dict[str, np.ndarray], np.ndarray
         **fields: Any,
     ) -> None:
         self.action_space, self.observation_space = self._configure(
-            settings, task, data, fields, num=1
+            PortfolioEnvSettings.of(settings, data, **fields), task, num=1
         )
         self._one = np.zeros(1, dtype=np.int64)
 

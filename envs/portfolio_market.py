@@ -196,19 +196,11 @@ class PortfolioBookMixin:
     book: PortfolioBook
 
     def _configure(
-        self,
-        settings: PortfolioEnvSettings | None,
-        task: PortfolioTask | None,
-        data: str | Path | None,
-        fields: dict[str, Any],
-        num: int,
+        self, settings: PortfolioEnvSettings, task: PortfolioTask | None, num: int
     ) -> tuple[spaces.Box, spaces.Dict]:
-        """Resolve the settings (``settings`` with ``fields`` changed, and ``data`` when
-        given), build the book of ``num`` portfolios and return one env's (action space,
-        observation space)."""
-        if data is not None:
-            fields["data"] = data
-        self.settings = PortfolioEnvSettings.of(settings, **fields)
+        """Take the resolved settings, build the book of ``num`` portfolios and return one
+        env's (action space, observation space)."""
+        self.settings = settings
         self.book = make_book(self.settings, task, num)
         played = self.book.task
         return portfolio_spaces(played.n_assets, played.dim, played.task.source == "raw")

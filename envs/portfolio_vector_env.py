@@ -38,7 +38,9 @@ class PortfolioVectorEnv(PortfolioBookMixin, ArrayVectorEnv):
         **fields: Any,
     ) -> None:
         M = self._set_num_envs(num_envs)
-        self._set_spaces(self._configure(settings, task, data, fields, num=M))
+        self._set_spaces(
+            self._configure(PortfolioEnvSettings.of(settings, data, **fields), task, num=M)
+        )
         self._all = np.arange(M)
         self._autoreset = np.zeros(M, dtype=bool)
         self._needs_reset = True

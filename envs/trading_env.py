@@ -144,7 +144,9 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         settings: EnvSettings | None = None,
         **fields: Any,
     ) -> None:
-        self.action_space, self.observation_space = self._configure(settings, task, data, fields)
+        self.action_space, self.observation_space = self._configure(
+            EnvSettings.of(settings, data, **fields), task
+        )
         E = self.episode_len
         self._levels_list: list[float] = self._levels.tolist()
         self._obs_size = observation_size(self.dim, self.include_episode_return)

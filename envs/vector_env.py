@@ -84,7 +84,7 @@ class TradingVectorEnv(MarketEnvMixin, ArrayVectorEnv):
     ) -> None:
         N = self._set_num_envs(num_envs)
         self.copy = bool(copy)
-        self._set_spaces(self._configure(settings, task, data, fields))
+        self._set_spaces(self._configure(EnvSettings.of(settings, data, **fields), task))
         market = self.market
         D, E = self.dim, self.episode_len
 

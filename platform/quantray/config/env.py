@@ -117,9 +117,14 @@ class MarketSettings(Config):
         return CostConfig.resolve(self.cost)
 
     @classmethod
-    def of(cls: type[M], settings: M | None = None, **fields: Any) -> M:
-        """``settings`` (default: all defaults) with ``fields`` changed; unknown names are an
-        error with a "did you mean" hint."""
+    def of(
+        cls: type[M], settings: M | None = None, data: str | Path | None = None, **fields: Any
+    ) -> M:
+        """``settings`` (default: all defaults) with ``fields`` changed, and ``data`` when it
+        is not None (the envs' positional argument); unknown names are an error with a "did
+        you mean" hint."""
+        if data is not None:
+            fields["data"] = data
         base = settings if settings is not None else cls()
         return base.replace(**fields) if fields else base
 
