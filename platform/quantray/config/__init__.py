@@ -40,6 +40,7 @@ from quantray.config.rl import SETTINGS, PPOSettings, RLSettings, SACSettings
 from quantray.config.strategy import (
     BEAR,
     BULL,
+    LOSS_WEIGHTS,
     N_LEVELS,
     REGIMES,
     SELECTION_SCORES,
@@ -58,6 +59,7 @@ __all__ = [
     "ENV_MODES",
     "EVENTS_FILE",
     "EXPORT_BACKENDS",
+    "LOSS_WEIGHTS",
     "N_LEVELS",
     "REGIMES",
     "REWARD_KINDS",

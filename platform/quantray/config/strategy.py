@@ -17,6 +17,16 @@ is its index here: bull 0, bear 1, sideways 2."""
 BULL, BEAR, SIDEWAYS = range(len(REGIMES))
 """The regime labels (indices into ``REGIMES``)."""
 
+LOSS_WEIGHTS = (
+    "relative_return_weight",
+    "risk_cost_weight",
+    "opportunity_cost_weight",
+    "transaction_cost_weight",
+    "information_ratio_weight",
+)
+"""The five stage-2 loss weights (``StrategyConfig`` field names, one per ``StrategyLoss``
+term): each >= 0, and the ones the strategy search tunes."""
+
 SELECTION_SCORES: dict[str, str] = {
     "ir": "pooled daily information ratio vs buy-and-hold",
     "sharpe": "pooled daily Sharpe",
@@ -109,13 +119,7 @@ class StrategyConfig(Config):
             owner,
             f"tau_decay_steps must be >= 1, got {self.tau_decay_steps}",
         )
-        for name in (
-            "relative_return_weight",
-            "risk_cost_weight",
-            "opportunity_cost_weight",
-            "transaction_cost_weight",
-            "information_ratio_weight",
-        ):
+        for name in LOSS_WEIGHTS:
             value = getattr(self, name)
             check(value >= 0, owner, f"{name} must be >= 0, got {value}")
         check_choice(owner, "risk_measure", self.risk_measure, ("downside", "drawdown", "both"))
