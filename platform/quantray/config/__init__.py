@@ -16,6 +16,7 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``budget``        | ``TrainingBudget`` (equal budgets across methods)               |
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
 | ``portfolio``     | ``PortfolioConfig``                                             |
+| ``training``      | ``TrainingSettings`` (optimiser fields of Strategy/PortfolioConfig) |
 | ``compress``      | ``DistillConfig`` (distillation loss weights)                   |
 | ``launch``        | ``PriceLaunch``, ``RayExportSettings`` (never in cache keys)    |
 | ``walk_forward``  | ``WalkForwardConfig``                                           |
@@ -47,6 +48,7 @@ from quantray.config.strategy import (
     SIDEWAYS,
     StrategyConfig,
 )
+from quantray.config.training import TrainingSettings
 from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
 from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
 
@@ -90,6 +92,7 @@ __all__ = [
     "SplitConfig",
     "StrategyConfig",
     "TrainingBudget",
+    "TrainingSettings",
     "TuneSettings",
     "WalkForwardConfig",
     "check",
