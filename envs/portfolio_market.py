@@ -1,5 +1,6 @@
 """What ``PortfolioEnv`` and ``PortfolioVectorEnv`` share: the memoised universe, the spaces,
-and M portfolios' state stepped with one ``portfolio_accounting.step_np`` call.
+M portfolios' state stepped with one ``portfolio_accounting.step_np`` call, and the setup of
+both envs from their settings (``PortfolioBookMixin``).
 
 Axis legend: M sub-environments, N assets, D feature width, E episode length.
 """
