@@ -3,8 +3,6 @@ single-env spaces and the read-only properties. Each env keeps its own state and
 
 from __future__ import annotations
 
-from typing import Any
-
 import gymnasium as gym
 import numpy as np
 
@@ -21,13 +19,10 @@ class MarketEnvMixin:
 
     market: Market
 
-    def _configure(
-        self, settings: EnvSettings | None, task: Task | None, fields: dict[str, Any]
-    ) -> tuple[gym.Space, gym.spaces.Box]:
-        """Resolve the settings (``settings`` with ``fields`` changed; fields are
-        ``EnvSettings``'s, documented there and on ``TradingEnv``), build the Market and return
-        the single env's (action space, observation space)."""
-        self.settings = s = EnvSettings.of(settings, **fields)
+    def _configure(self, settings: EnvSettings, task: Task | None) -> tuple[gym.Space, gym.Space]:
+        """Take the resolved settings (fields documented on ``EnvSettings`` and ``TradingEnv``),
+        build the Market and return the single env's (action space, observation space)."""
+        self.settings = s = settings
         self.action_type = s.action_type
         self.reward_kind = s.reward
         self.risk_weight = float(s.risk_weight)

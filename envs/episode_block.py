@@ -47,21 +47,21 @@ class EpisodeBlock:
     """[B, E] bool trade permission (``Market.can_buy``); None when every order fills."""
     can_sell: np.ndarray | None
     """[B, E] bool trade permission (``Market.can_sell``); None when every order fills."""
-    net: np.ndarray | None
+    net: np.ndarray | None = None
     """[A*A*B*E] float64 net return of (wanted level a, held level h, slot j, day t) at flat
     index ``trade * B*E + j*E + t`` with ``trade = a*A + h`` (C order of [A, A, B, E]);
     None with continuous actions."""
-    cost: np.ndarray | None
+    cost: np.ndarray | None = None
     """[A*A*B*E] float64 trading cost, same layout, when a trade is blocked in the block;
     otherwise [A*A] indexed by ``trade``: the cost then depends on the trade only (plus
     ``exit_cost`` on the last day)."""
-    exit_cost: np.ndarray | None
+    exit_cost: np.ndarray | None = None
     """[A] float64 cost of selling level h at the episode's end (``accounting.exit_cost_np``),
     already inside ``net`` / ``reward`` / the full ``cost`` table; None without an exit
     charge. Only the [A*A] ``cost`` table leaves it out (it has no day axis)."""
-    reward: np.ndarray | None
+    reward: np.ndarray | None = None
     """[A*A*B*E] float64 shaped reward, same layout; None for reward="return" (= net)."""
-    executed_index: np.ndarray | None
+    executed_index: np.ndarray | None = None
     """[A*A*B*E] intp level actually held, same layout; None when executed == wanted (no
     trade is blocked in the block)."""
 
@@ -100,13 +100,9 @@ class EpisodeBlock:
         if market.episode_blocked is not None and market.episode_blocked[episodes].any():
             can_buy = market.can_buy[decision_rows]
             can_sell = market.can_sell[decision_rows]
-        net = cost = reward = executed_index = exit_cost = None
+        tables = {}
         if levels is not None:
-            net, cost, reward, executed_index = _tables(
-                market, levels, next_returns, can_buy, can_sell, shaping
-            )
-            if market.cost.charge_exit:
-                exit_cost = exit_cost_np(levels, market.cost)
+            tables = _tables(market, levels, next_returns, can_buy, can_sell, shaping)
         return cls(
             episodes=episodes,
             start_rows=market.starts[episodes],
@@ -115,11 +111,7 @@ class EpisodeBlock:
             dates=market.dates[decision_rows],
             can_buy=can_buy,
             can_sell=can_sell,
-            net=net,
-            cost=cost,
-            exit_cost=exit_cost,
-            reward=reward,
-            executed_index=executed_index,
+            **tables,
         )
 
 
@@ -130,8 +122,9 @@ def _tables(
     can_buy: np.ndarray | None,
     can_sell: np.ndarray | None,
     shaping: tuple[float, float] | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """``step_np`` over every (wanted level, held level, episode, day), flattened [A*A*B*E]."""
+) -> dict[str, np.ndarray | None]:
+    """The outcome-table fields of ``EpisodeBlock`` (``net`` .. ``executed_index``, by name):
+    ``step_np`` over every (wanted level, held level, episode, day), flattened [A*A*B*E]."""
     A = len(levels)
     B, E = next_returns.shape
     wanted = levels[:, None, None]  # [A] -> [A, 1, 1]
@@ -156,9 +149,10 @@ def _tables(
         # blocked trade the cost depends on the trade only, plus the exit on the last day.
         cost = np.ascontiguousarray(np.broadcast_to(cost, shape)[:, :, 0]).reshape(A * A)
     reward = None if shaping is None else shaped_reward(net, executed, r, *shaping)
-    return (
-        net.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]
-        cost,
-        None if reward is None else reward.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]
-        None if executed_index is None else executed_index.reshape(-1),  # [A*A*B*E]
+    return dict(
+        net=net.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]
+        cost=cost,
+        exit_cost=exit_cost_np(levels, market.cost) if market.cost.charge_exit else None,
+        reward=None if reward is None else reward.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]
+        executed_index=None if executed_index is None else executed_index.reshape(-1),
     )

@@ -127,88 +127,84 @@ class Market:
     ) -> Market:
         """Select the split's episode list for ``mode`` and gather the per-row arrays."""
         # split and mode are checked by EnvSettings (quantray.config.env).
-        E = task.data.episode_len
-        # Only the start rows: the per-row arrays below are gathered once for the split, never
-        # per episode ([n, E] copies of returns would be ~15x this env's own arrays).
-        starts = episode_rows(
-            task.panel, task.splits, split, task.data, stride=1 if mode == "train" else E
-        )
-        if len(starts) == 0:
-            raise ValueError(
-                f"TradingEnv: the {split} split has no {E}-day episodes ({task.describe()}); "
-                "each episode needs a full stage-1 window before it and E+1 days inside the "
-                "split. Use more data or move the split boundaries (SplitConfig)."
-            )
-        schedule = None
-        if episode_indices is not None:
-            schedule = np.asarray(episode_indices, dtype=np.int64).reshape(-1)  # [M]
-            if schedule.size == 0:
-                raise ValueError("TradingEnv: episode_indices is empty; give at least one index")
-            bad = (schedule < 0) | (schedule >= len(starts))
-            if bad.any():
-                raise ValueError(
-                    f"TradingEnv: episode_indices contains {int(schedule[bad][0])}, but the "
-                    f"{split} split has {len(starts)} episodes in mode={mode!r} (valid "
-                    f"indices 0..{len(starts) - 1})"
-                )
-        elif mode == "eval":
-            schedule = np.arange(len(starts), dtype=np.int64)
+        starts, schedule = _episode_list(task, split, mode, episode_indices)
+        arrays = _row_arrays(task, starts, cost)
+        return cls(task, split, mode, cost, starts=starts, schedule=schedule, **arrays)
 
-        panel = task.panel
-        # Rows covered by some episode's days 0..E, in O(N): +1 at each start, -1 after its end.
-        coverage = np.zeros(panel.n_rows + 1, dtype=np.int64)
-        np.add.at(coverage, starts, 1)
-        np.add.at(coverage, starts + E + 1, -1)
-        covered = np.cumsum(coverage[:-1]) > 0  # [N]
-        rows = np.flatnonzero(covered)  # [R]
-        first = np.searchsorted(rows, starts)  # [n]
-        # The panel's trade permissions (suspensions, enforced price limits), computed once
-        # per cost model and shared by every env on this Task.
-        can_buy, can_sell = (flags[rows] for flags in panel.trade_flags(cost))
-        blocked = ~(can_buy & can_sell)  # [R]
-        episode_blocked = None
-        if blocked.any():
-            # [n, E] local rows of every listed episode's decision days -> any blocked day.
-            episode_blocked = blocked[first[:, None] + np.arange(E)].any(axis=1)
-        else:
-            can_buy = can_sell = None
-        return cls(
-            task=task,
-            split=split,
-            mode=mode,
-            cost=cost,
-            starts=starts,
-            schedule=schedule,
-            rows=rows,
-            first=first,
-            next_returns=panel.next_returns()[rows],
-            can_buy=can_buy,
-            can_sell=can_sell,
-            episode_blocked=episode_blocked,
-            dates=panel.dates[rows],
-            symbols=np.asarray(panel.symbols)[panel.symbol_id[rows]],
+
+def _episode_list(
+    task: Task, split: str, mode: str, episode_indices: np.ndarray | list[int] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(``Market.starts``, ``Market.schedule``): the split's episode starts for ``mode`` and
+    the replay list (``episode_indices``, checked; every episode in order for "eval"; None:
+    uniform draws)."""
+    E = task.data.episode_len
+    # Only the start rows: the per-row arrays are gathered once for the split, never per
+    # episode ([n, E] copies of returns would be ~15x this env's own arrays).
+    starts = episode_rows(
+        task.panel, task.splits, split, task.data, stride=1 if mode == "train" else E
+    )
+    if len(starts) == 0:
+        raise ValueError(
+            f"TradingEnv: the {split} split has no {E}-day episodes ({task.describe()}); "
+            "each episode needs a full stage-1 window before it and E+1 days inside the "
+            "split. Use more data or move the split boundaries (SplitConfig)."
         )
+    schedule = None
+    if episode_indices is not None:
+        schedule = np.asarray(episode_indices, dtype=np.int64).reshape(-1)  # [M]
+        if schedule.size == 0:
+            raise ValueError("TradingEnv: episode_indices is empty; give at least one index")
+        bad = (schedule < 0) | (schedule >= len(starts))
+        if bad.any():
+            raise ValueError(
+                f"TradingEnv: episode_indices contains {int(schedule[bad][0])}, but the "
+                f"{split} split has {len(starts)} episodes in mode={mode!r} (valid "
+                f"indices 0..{len(starts) - 1})"
+            )
+    elif mode == "eval":
+        schedule = np.arange(len(starts), dtype=np.int64)
+    return starts, schedule
+
+
+def _row_arrays(task: Task, starts: np.ndarray, cost: CostConfig) -> dict[str, np.ndarray | None]:
+    """The per-row fields of ``Market`` (``rows`` .. ``symbols``, by name) over the panel rows
+    the episodes starting at ``starts`` [n] touch."""
+    panel, E = task.panel, task.data.episode_len
+    # Rows covered by some episode's days 0..E, in O(N): +1 at each start, -1 after its end.
+    coverage = np.zeros(panel.n_rows + 1, dtype=np.int64)
+    np.add.at(coverage, starts, 1)
+    np.add.at(coverage, starts + E + 1, -1)
+    covered = np.cumsum(coverage[:-1]) > 0  # [N]
+    rows = np.flatnonzero(covered)  # [R]
+    first = np.searchsorted(rows, starts)  # [n]
+    # The panel's trade permissions (suspensions, enforced price limits), computed once
+    # per cost model and shared by every env on this Task.
+    can_buy, can_sell = (flags[rows] for flags in panel.trade_flags(cost))
+    blocked = ~(can_buy & can_sell)  # [R]
+    episode_blocked = None
+    if blocked.any():
+        # [n, E] local rows of every listed episode's decision days -> any blocked day.
+        episode_blocked = blocked[first[:, None] + np.arange(E)].any(axis=1)
+    else:
+        can_buy = can_sell = None
+    return dict(
+        rows=rows,
+        first=first,
+        next_returns=panel.next_returns()[rows],
+        can_buy=can_buy,
+        can_sell=can_sell,
+        episode_blocked=episode_blocked,
+        dates=panel.dates[rows],
+        symbols=np.asarray(panel.symbols)[panel.symbol_id[rows]],
+    )
 
 
 def make_market(settings: EnvSettings, task: Task | None = None) -> Market:
     """Resolve the env settings (and a shared Task, if given) into a ``Market``."""
     s = settings
-    if task is not None:
-        given = [
-            name
-            for name, value in (
-                ("data", s.data),
-                ("features", s.features),
-                ("data_config", s.data_config),
-                ("split_config", s.split_config),
-            )
-            if value is not None
-        ]
-        if given:
-            raise ValueError(
-                f"TradingEnv: got task= and also {', '.join(given)}; a prebuilt Task already "
-                "fixes its data, features and splits. Pass either task= or the paths."
-            )
-    else:
+    if task is None:
         task = shared_task(s.data, s.features, s.data_config, s.split_config)
+    else:
+        s.check_prebuilt_task()
     return Market.build(task, s.split, s.mode, s.cost_config(), s.episode_indices)

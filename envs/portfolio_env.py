@@ -8,52 +8,17 @@ comparable with the differentiable portfolio strategy and the baselines.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from quantray.config import PortfolioEnvSettings
 from quantray.data.universe import PortfolioTask
-from quantray.envs.portfolio_market import PortfolioBook, portfolio_spaces, shared_portfolio_task
+from quantray.envs.portfolio_market import PortfolioBookMixin
 
 
-def make_book(
-    settings: PortfolioEnvSettings, task: PortfolioTask | None, num: int
-) -> PortfolioBook:
-    """Resolve the env settings (and a shared PortfolioTask, if given) into a ``PortfolioBook``
-    of ``num`` portfolios."""
-    s = settings
-    if task is not None:
-        given = [
-            k
-            for k, v in (
-                ("data", s.data),
-                ("universe", s.universe),
-                ("features", s.features),
-                ("data_config", s.data_config),
-                ("split_config", s.split_config),
-            )
-            if v is not None
-        ]
-        if given:
-            raise ValueError(
-                f"PortfolioEnv: got task= and also {', '.join(given)}; pass one or the other"
-            )
-    else:
-        task = shared_portfolio_task(s.data, s.universe, s.features, s.data_config, s.split_config)
-    return PortfolioBook(
-        task,
-        num=num,
-        split=s.split,
-        mode=s.mode,
-        cost=s.cost,
-        cap=s.cap,
-        episode_indices=s.episode_indices,
-    )
-
-
-class PortfolioEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+class PortfolioEnv(PortfolioBookMixin, gym.Env[dict[str, np.ndarray], np.ndarray]):
     """Hold a long-only portfolio of N assets plus cash for E = 20 trading days.
 
     ## Description
@@ -130,8 +95,6 @@ class PortfolioEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     delisting) keeps its weight, marked at its last close, until it can trade again.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
-
     def __init__(
         self,
         data: str | Path | None = None,
@@ -140,18 +103,10 @@ class PortfolioEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         settings: PortfolioEnvSettings | None = None,
         **fields: Any,
     ) -> None:
-        if data is not None:
-            fields["data"] = data
-        self.settings = PortfolioEnvSettings.of(settings, **fields)
-        self.book = make_book(self.settings, task, num=1)
-        self.action_space, self.observation_space = portfolio_spaces(
-            self.book.task.n_assets, self.book.task.dim, self.book.task.task.source == "raw"
+        self.action_space, self.observation_space = self._configure(
+            PortfolioEnvSettings.of(settings, data, **fields), task, num=1
         )
         self._one = np.zeros(1, dtype=np.int64)
-
-    @property
-    def task(self) -> PortfolioTask:
-        return self.book.task
 
     def _obs(self) -> dict[str, np.ndarray]:
         return {k: v[0] for k, v in self.book.observe().items()}
@@ -160,8 +115,7 @@ class PortfolioEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self.book.count[:] = 0
+        self._rewind(seed)
         forced = (options or {}).get("episode_index")
         count = self.book.count.copy()
         self.book.choose(self._one, self.np_random, forced)

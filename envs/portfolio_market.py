@@ -1,5 +1,6 @@
 """What ``PortfolioEnv`` and ``PortfolioVectorEnv`` share: the memoised universe, the spaces,
-and M portfolios' state stepped with one ``portfolio_accounting.step_np`` call.
+M portfolios' state stepped with one ``portfolio_accounting.step_np`` call, and the setup of
+both envs from their settings (``PortfolioBookMixin``).
 
 Axis legend: M sub-environments, N assets, D feature width, E episode length.
 """
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from quantray.config import ENV_MODES, SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
+from quantray.config import DataConfig, PortfolioEnvSettings, SplitConfig
 from quantray.data.features import NORM_CLIP
 from quantray.data.universe import PortfolioTask, load_portfolio_task
 from quantray.portfolio_accounting import fill_flags, scores_to_weights_np, step_np
@@ -36,20 +37,16 @@ def _cached_portfolio_task(
     )
 
 
-def shared_portfolio_task(
-    data: str | Path | None = None,
-    universe: list[str] | tuple[str, ...] | None = None,
-    features: str | Path | None = None,
-    data_config: DataConfig | None = None,
-    split_config: SplitConfig | None = None,
-) -> PortfolioTask:
-    """``load_portfolio_task`` memoised per process by its arguments (one copy per process)."""
+def shared_portfolio_task(settings: PortfolioEnvSettings) -> PortfolioTask:
+    """``load_portfolio_task`` memoised per process by the settings that choose the task
+    (``PortfolioEnvSettings.TASK_FIELDS``): one copy per process."""
+    s = settings
     return _cached_portfolio_task(
-        None if data is None else str(Path(data).expanduser().resolve()),
-        None if universe is None else tuple(universe),
-        None if features is None else str(Path(features).expanduser().resolve()),
-        data_config,
-        split_config,
+        None if s.data is None else str(Path(s.data).expanduser().resolve()),
+        s.universe,
+        None if s.features is None else str(Path(s.features).expanduser().resolve()),
+        s.data_config,
+        s.split_config,
     )
 
 
@@ -71,26 +68,12 @@ def portfolio_spaces(n_assets: int, dim: int, raw_features: bool) -> tuple[space
 class PortfolioBook:
     """Episodes of one split and the state of M portfolios playing them."""
 
-    def __init__(
-        self,
-        task: PortfolioTask,
-        *,
-        split: str,
-        mode: str,
-        cost: str | CostConfig,
-        cap: float | None,
-        episode_indices: np.ndarray | list[int] | None,
-        num: int,
-    ) -> None:
-        if split not in SPLIT_NAMES:
-            raise ValueError(f'PortfolioEnv: split="{split}"; expected one of {SPLIT_NAMES}')
-        if mode not in ENV_MODES:
-            raise ValueError(f'PortfolioEnv: mode="{mode}"; expected one of {ENV_MODES}')
-        if cap is not None and not 0.0 < cap <= 1.0:
-            raise ValueError(f"PortfolioEnv: cap must be in (0, 1] or None, got {cap!r}")
+    def __init__(self, task: PortfolioTask, settings: PortfolioEnvSettings, num: int) -> None:
+        # split, mode and cap are checked by PortfolioEnvSettings (quantray.config.env).
+        split, mode = settings.split, settings.mode
         self.task = task
-        self.split, self.mode, self.cap = split, mode, cap
-        self.cost = CostConfig.resolve(cost)
+        self.split, self.mode, self.cap = split, mode, settings.cap
+        self.cost = settings.cost_config()
         E = self.episode_len = task.episode_len
         self.starts = task.episode_starts(split, stride=1 if mode == "train" else E)
         if len(self.starts) == 0:
@@ -99,8 +82,8 @@ class PortfolioBook:
                 f"({task.describe()}); use more data or move the split boundaries."
             )
         self.schedule: np.ndarray | None = None
-        if episode_indices is not None:
-            self.schedule = np.asarray(episode_indices, dtype=np.int64).reshape(-1)
+        if settings.episode_indices is not None:
+            self.schedule = np.asarray(settings.episode_indices, dtype=np.int64).reshape(-1)
             if self.schedule.size == 0 or self.schedule.min() < 0:
                 raise ValueError("PortfolioEnv: episode_indices must be non-empty and >= 0")
             if self.schedule.max() >= len(self.starts):
@@ -193,3 +176,42 @@ class PortfolioBook:
             "day": self.t[idx] - 1,
             "date": self.task.calendar[day],
         }
+
+
+def make_book(
+    settings: PortfolioEnvSettings, task: PortfolioTask | None, num: int
+) -> PortfolioBook:
+    """Resolve the env settings (and a shared PortfolioTask, if given) into a ``PortfolioBook``
+    of ``num`` portfolios."""
+    if task is None:
+        task = shared_portfolio_task(settings)
+    else:
+        settings.check_prebuilt_task()
+    return PortfolioBook(task, settings, num)
+
+
+class PortfolioBookMixin:
+    """Set up by ``_configure`` from one ``PortfolioEnvSettings`` (the arguments both
+    portfolio envs take): the settings and the ``PortfolioBook`` of the env's portfolios."""
+
+    book: PortfolioBook
+
+    def _configure(
+        self, settings: PortfolioEnvSettings, task: PortfolioTask | None, num: int
+    ) -> tuple[spaces.Box, spaces.Dict]:
+        """Take the resolved settings, build the book of ``num`` portfolios and return one
+        env's (action space, observation space)."""
+        self.settings = settings
+        self.book = make_book(self.settings, task, num)
+        played = self.book.task
+        return portfolio_spaces(played.n_assets, played.dim, played.task.source == "raw")
+
+    @property
+    def task(self) -> PortfolioTask:
+        """The shared PortfolioTask (universe, calendar, feature table) played."""
+        return self.book.task
+
+    def _rewind(self, seed: int | None) -> None:
+        """A seeded reset replays the episode list from its start."""
+        if seed is not None:
+            self.book.count[:] = 0

@@ -10,30 +10,23 @@ ignores that sub-env's action and returns the first observation of a new episode
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
 from quantray.config import PortfolioEnvSettings
 from quantray.data.universe import PortfolioTask
-from quantray.envs.portfolio_env import make_book
-from quantray.envs.portfolio_market import portfolio_spaces
+from quantray.envs.portfolio_market import PortfolioBookMixin
+from quantray.envs.vector_base import ArrayVectorEnv
 
 
-class PortfolioVectorEnv(VectorEnv):
+class PortfolioVectorEnv(PortfolioBookMixin, ArrayVectorEnv):
     """``num_envs`` independent ``PortfolioEnv`` episodes; arguments as ``PortfolioEnv``.
 
     Sub-env i with a replay list plays ``list[(k * M + i) % len(list)]`` on its k-th episode.
     Infos: ``target_weights`` / ``executed_weights`` [M, N], ``cost`` / ``net_return`` [M] for
     the sub-envs that traded (``info["_" + key]`` marks them).
     """
-
-    metadata: ClassVar[dict[str, Any]] = {
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-        "render_modes": [],
-    }
 
     def __init__(
         self,
@@ -44,32 +37,19 @@ class PortfolioVectorEnv(VectorEnv):
         settings: PortfolioEnvSettings | None = None,
         **fields: Any,
     ) -> None:
-        if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
-            raise ValueError(f"PortfolioVectorEnv: num_envs must be an int >= 1, got {num_envs!r}")
-        M = self.num_envs = int(num_envs)
-        if data is not None:
-            fields["data"] = data
-        self.settings = PortfolioEnvSettings.of(settings, **fields)
-        self.book = make_book(self.settings, task, num=M)
-        self.single_action_space, self.single_observation_space = portfolio_spaces(
-            self.book.task.n_assets, self.book.task.dim, self.book.task.task.source == "raw"
+        M = self._set_num_envs(num_envs)
+        self._set_spaces(
+            self._configure(PortfolioEnvSettings.of(settings, data, **fields), task, num=M)
         )
-        self.action_space = batch_space(self.single_action_space, M)
-        self.observation_space = batch_space(self.single_observation_space, M)
         self._all = np.arange(M)
         self._autoreset = np.zeros(M, dtype=bool)
         self._needs_reset = True
-
-    @property
-    def task(self) -> PortfolioTask:
-        return self.book.task
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self.book.count[:] = 0
+        self._rewind(seed)
         options = options or {}
         mask = options.get("reset_mask")
         idx = self._all if mask is None else np.flatnonzero(np.asarray(mask, dtype=bool))

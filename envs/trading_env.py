@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -136,8 +136,6 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
     (``gymnasium.make_vec("quantray/TradingEnv-v0", num_envs=N)``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
-
     def __init__(
         self,
         data: str | Path | None = None,
@@ -146,9 +144,9 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         settings: EnvSettings | None = None,
         **fields: Any,
     ) -> None:
-        if data is not None:
-            fields["data"] = data
-        self.action_space, self.observation_space = self._configure(settings, task, fields)
+        self.action_space, self.observation_space = self._configure(
+            EnvSettings.of(settings, data, **fields), task
+        )
         E = self.episode_len
         self._levels_list: list[float] = self._levels.tolist()
         self._obs_size = observation_size(self.dim, self.include_episode_return)

@@ -15,11 +15,9 @@ starts a new episode and returns its first observation with reward 0 and both fl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
 
 from quantray.accounting import step_np
 from quantray.config import EnvSettings
@@ -30,12 +28,13 @@ from quantray.envs.spaces import (
     N_LEVELS,
     observation_size,
 )
+from quantray.envs.vector_base import ArrayVectorEnv
 
 _STEP_KEYS = ("position", "executed", "cost", "next_return", "net_return")
 _RESET_KEYS = ("symbol", "start_row")
 
 
-class TradingVectorEnv(MarketEnvMixin, VectorEnv):
+class TradingVectorEnv(MarketEnvMixin, ArrayVectorEnv):
     """``num_envs`` independent ``TradingEnv`` episodes stepped together.
 
     Spaces: ``single_observation_space`` / ``single_action_space`` are those of
@@ -73,11 +72,6 @@ class TradingVectorEnv(MarketEnvMixin, VectorEnv):
     builds all N observations.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-        "render_modes": [],
-    }
-
     def __init__(
         self,
         num_envs: int = 1,
@@ -88,21 +82,11 @@ class TradingVectorEnv(MarketEnvMixin, VectorEnv):
         copy: bool = True,
         **fields: Any,
     ) -> None:
-        if not (isinstance(num_envs, int | np.integer) and num_envs >= 1):
-            raise ValueError(
-                f"TradingVectorEnv: num_envs must be an integer >= 1, got {num_envs!r}"
-            )
+        N = self._set_num_envs(num_envs)
         self.copy = bool(copy)
-        if data is not None:
-            fields["data"] = data
-        self.single_action_space, self.single_observation_space = self._configure(
-            settings, task, fields
-        )
-        N = self.num_envs = int(num_envs)
+        self._set_spaces(self._configure(EnvSettings.of(settings, data, **fields), task))
         market = self.market
         D, E = self.dim, self.episode_len
-        self.action_space = batch_space(self.single_action_space, N)
-        self.observation_space = batch_space(self.single_observation_space, N)
 
         K = observation_size(D, self.include_episode_return)
         # Observation template of every local row: features, then zeros for the state

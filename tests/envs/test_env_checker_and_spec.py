@@ -178,3 +178,22 @@ def test_info_leaves_the_episode_key_to_episode_statistics():
         _, _, terminated, truncated, info = env.step(env.action_space.sample())
         done = terminated or truncated
     assert set(info["episode"]) >= {"r", "l"} and info["episode"]["l"] == 20
+
+
+def test_both_env_families_check_shared_arguments_alike(small_task):
+    """The argument checks the single-asset and portfolio envs share (one definition each)
+    name the env and the offending field; the positional ``data`` counts as a path."""
+    from quantray.envs import PortfolioEnv, PortfolioVectorEnv
+
+    with pytest.raises(ValueError, match="TradingEnv: got task= and also data; "):
+        TradingEnv("somewhere.csv", task=small_task)
+    with pytest.raises(ValueError, match="TradingEnv: got task= and also features, split_config"):
+        TradingVectorEnv(2, task=small_task, features="cache", split_config={})
+    portfolio_task = PortfolioEnv().task  # the bundled sample's universe
+    with pytest.raises(ValueError, match="PortfolioEnv: got task= and also universe; "):
+        PortfolioVectorEnv(2, task=portfolio_task, universe=["MSFT", "NASDAQ"])
+    assert PortfolioVectorEnv(3, task=portfolio_task).task is portfolio_task
+    for vector_env in (TradingVectorEnv, PortfolioVectorEnv):
+        for bad in (0, 2.0, "4"):
+            with pytest.raises(ValueError, match=f"{vector_env.__name__}: num_envs must be an "):
+                vector_env(bad)

@@ -41,14 +41,10 @@ def test_rl_beats_random_policy_on_regime_task(ray_local, regime_task, algo):
         config = ppo_config(env_config, settings, seed=0)
         iterations, action_type = 20, "discrete"
     else:
-        # The builder's former defaults besides the three set here.
-        settings = SACSettings(
-            train_batch_size=128,
-            updates_per_step=0.25,
-            initial_alpha=0.001,
-            replay_capacity=200_000,
-            learning_starts=1000,
-        )
+        # The builder's former defaults (updates_per_step 0.25 and learning_starts 1000 are
+        # still SACSettings' defaults).
+        settings = SACSettings(train_batch_size=128, initial_alpha=0.001, replay_capacity=200_000)
+        assert (settings.updates_per_step, settings.learning_starts) == (0.25, 1000)
         config = sac_config(env_config, settings, seed=0)
         iterations, action_type = 60, "continuous"
     agent = config.build_algo()

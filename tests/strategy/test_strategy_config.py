@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from quantray.config import ConfigError, CostConfig, StrategyConfig
+from quantray.config import LOSS_WEIGHTS, ConfigError, CostConfig, StrategyConfig
 
 
 def test_presets_have_the_documented_rates() -> None:
@@ -50,13 +50,8 @@ def test_cost_validation_messages() -> None:
 
 def test_strategy_config_fields_and_validation() -> None:
     cfg = StrategyConfig()
-    for name in (
-        "relative_return_weight",
-        "risk_cost_weight",
-        "opportunity_cost_weight",
-        "transaction_cost_weight",
-        "information_ratio_weight",
-    ):
+    assert len(LOSS_WEIGHTS) == 5
+    for name in LOSS_WEIGHTS:
         assert getattr(cfg, name) >= 0
     assert cfg.n_actions == 11
     assert StrategyConfig.from_dict(cfg.to_dict()) == cfg

@@ -12,10 +12,11 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``price``         | ``PriceModelConfig`` + ALL stage-1 size presets, ``PriceTrainConfig`` |
 | ``strategy``      | ``StrategyConfig`` (stage-2 GRU), ``SELECTION_SCORES``          |
 | ``env``           | ``EnvSettings``, ``PortfolioEnvSettings`` (envs + RLlib ``env_config``) |
-| ``rl``            | ``PPOSettings``, ``SACSettings``                                |
+| ``rl``            | ``PPOSettings``, ``SACSettings`` (shared fields: ``RLSettings``) |
 | ``budget``        | ``TrainingBudget`` (equal budgets across methods)               |
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
 | ``portfolio``     | ``PortfolioConfig``                                             |
+| ``training``      | ``TrainingSettings`` (optimiser fields of Strategy/PortfolioConfig) |
 | ``compress``      | ``DistillConfig`` (distillation loss weights)                   |
 | ``launch``        | ``PriceLaunch``, ``RayExportSettings`` (never in cache keys)    |
 | ``walk_forward``  | ``WalkForwardConfig``                                           |
@@ -36,16 +37,18 @@ from quantray.config.env import (
 from quantray.config.launch import EXPORT_BACKENDS, PriceLaunch, RayExportSettings
 from quantray.config.portfolio import PortfolioConfig
 from quantray.config.price import SMALL_STAGE1, SMOKE_STAGE1, PriceModelConfig, PriceTrainConfig
-from quantray.config.rl import SETTINGS, PPOSettings, SACSettings
+from quantray.config.rl import SETTINGS, PPOSettings, RLSettings, SACSettings
 from quantray.config.strategy import (
     BEAR,
     BULL,
+    LOSS_WEIGHTS,
     N_LEVELS,
     REGIMES,
     SELECTION_SCORES,
     SIDEWAYS,
     StrategyConfig,
 )
+from quantray.config.training import TrainingSettings
 from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
 from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
 
@@ -58,6 +61,7 @@ __all__ = [
     "ENV_MODES",
     "EVENTS_FILE",
     "EXPORT_BACKENDS",
+    "LOSS_WEIGHTS",
     "N_LEVELS",
     "REGIMES",
     "REWARD_KINDS",
@@ -82,11 +86,13 @@ __all__ = [
     "PriceLaunch",
     "PriceModelConfig",
     "PriceTrainConfig",
+    "RLSettings",
     "RayExportSettings",
     "SACSettings",
     "SplitConfig",
     "StrategyConfig",
     "TrainingBudget",
+    "TrainingSettings",
     "TuneSettings",
     "WalkForwardConfig",
     "check",

@@ -99,14 +99,32 @@ class MarketSettings(Config):
             "(the fixed non-overlapping list, in order)",
         )
 
+    TASK_FIELDS: ClassVar[tuple[str, ...]] = ("data", "features", "data_config", "split_config")
+    """The fields that choose the task an env loads; a prebuilt ``task=`` already fixes them."""
+
+    def check_prebuilt_task(self) -> None:
+        """Raise (naming the fields) when any of ``TASK_FIELDS`` is set: called by an env given
+        a prebuilt ``task=``, which would silently ignore them."""
+        given = [name for name in self.TASK_FIELDS if getattr(self, name) is not None]
+        if given:
+            raise ValueError(
+                f"{self.OWNER}: got task= and also {', '.join(given)}; a prebuilt task already "
+                "fixes its data, features and splits. Pass either task= or the paths."
+            )
+
     def cost_config(self) -> CostConfig:
         """The cost model: the preset named by ``cost``, or ``cost`` itself."""
         return CostConfig.resolve(self.cost)
 
     @classmethod
-    def of(cls: type[M], settings: M | None = None, **fields: Any) -> M:
-        """``settings`` (default: all defaults) with ``fields`` changed; unknown names are an
-        error with a "did you mean" hint."""
+    def of(
+        cls: type[M], settings: M | None = None, data: str | Path | None = None, **fields: Any
+    ) -> M:
+        """``settings`` (default: all defaults) with ``fields`` changed, and ``data`` when it
+        is not None (the envs' positional argument); unknown names are an error with a "did
+        you mean" hint."""
+        if data is not None:
+            fields["data"] = data
         base = settings if settings is not None else cls()
         return base.replace(**fields) if fields else base
 
@@ -148,6 +166,7 @@ class PortfolioEnvSettings(MarketSettings):
     ``PortfolioEnv``)."""
 
     OWNER: ClassVar[str] = "PortfolioEnv"
+    TASK_FIELDS: ClassVar[tuple[str, ...]] = (*MarketSettings.TASK_FIELDS, "universe")
 
     universe: tuple[str, ...] | None = None
     """Symbols of the universe (None = every symbol of the data)."""

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quantray.config.base import Config, check, check_choice
+from quantray.config.base import check, check_choice
+from quantray.config.training import TrainingSettings
 
 _PORTFOLIO_RISK = ("downside", "drawdown", "both")
 
 
 @dataclass(frozen=True)
-class PortfolioConfig(Config):
+class PortfolioConfig(TrainingSettings):
     """The multi-asset strategy (``models.portfolio_strategy``), its loss weights (searchable
-    by Tune like the single-asset ones) and its training."""
+    by Tune like the single-asset ones) and its training (with ``TrainingSettings``'
+    optimiser and early-stopping fields)."""
 
     # -- network
     hidden_size: int = 32
@@ -35,23 +37,16 @@ class PortfolioConfig(Config):
     risk_measure: str = "both"
     """Risk cost: "downside", "drawdown" or "both" (sum)."""
 
-    # -- training
-    lr: float = 1e-3
-    """AdamW learning rate."""
-    weight_decay: float = 1e-4
-    """AdamW weight decay."""
+    # -- training (lr, weight_decay, grad_clip, patience: ``TrainingSettings``)
     batch_size: int = 32
     """Episodes per optimizer step."""
     epochs: int = 10
     """Passes (of ``steps_per_epoch`` steps) over random training episodes."""
     steps_per_epoch: int = 50
     """Optimizer steps per epoch."""
-    grad_clip: float = 1.0
-    """Max global gradient norm (0 disables clipping)."""
-    patience: int = 5
-    """Early stopping: epochs without validation improvement before stopping."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         owner = "PortfolioConfig"
         for name in ("hidden_size", "n_heads", "batch_size", "epochs", "steps_per_epoch"):
             check(getattr(self, name) >= 1, owner, f"{name} must be >= 1")
@@ -70,10 +65,6 @@ class PortfolioConfig(Config):
             "risk_cost_weight",
             "opportunity_cost_weight",
             "transaction_cost_weight",
-            "weight_decay",
-            "grad_clip",
         ):
             check(getattr(self, name) >= 0, owner, f"{name} must be >= 0")
         check_choice(owner, "risk_measure", self.risk_measure, _PORTFOLIO_RISK)
-        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
-        check(self.patience >= 1, owner, f"patience must be >= 1, got {self.patience}")

@@ -49,17 +49,11 @@ SMALL_STAGE1 = dict(
 """A ~40k-parameter stage-1 model: enough to give stage 2 learned features in a minute on a
 laptop CPU when the user gives no feature cache."""
 
-SMOKE_STAGE1 = dict(
-    d_model=64,
-    n_layers=2,
-    n_heads=4,
-    kv_lora_rank=32,
-    qk_nope_head_dim=16,
-    qk_rope_head_dim=16,
-    v_head_dim=32,
-    ffn_hidden=128,
-)
-"""The stage-1 shape of ``train_price.py --smoke-test`` (seconds-long, learns something)."""
+SMOKE_STAGE1 = {
+    name: size if name == "n_layers" else 2 * size for name, size in SMALL_STAGE1.items()
+}
+"""The stage-1 shape of ``train_price.py --smoke-test`` (seconds-long, learns something):
+``SMALL_STAGE1`` at twice the width (d_model 64, 4 heads), same depth."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """PPO and SAC hyperparameters as settings objects: the CLI, Tune trials and reports share them.
 
-``PPOSettings`` / ``SACSettings`` are frozen and validated; ``quantray.rl.config``'s
+``PPOSettings`` / ``SACSettings`` are frozen and validated, and extend ``RLSettings`` (the
+fields both algorithms have: lr, gamma, hidden, num_envs); ``quantray.rl.config``'s
 ``ppo_config`` / ``sac_config`` build RLlib configs from them (every hyperparameter lives here,
 none in the builders). The defaults are sized to TRAIN each agent, not to run it: PPO at
 4,000 env steps per iteration in 256-step minibatches, SAC with
@@ -17,15 +18,36 @@ from quantray.config.base import Config, check
 
 
 @dataclass(frozen=True)
-class PPOSettings(Config):
-    """PPO (discrete positions) hyperparameters."""
+class RLSettings(Config):
+    """What PPO and SAC both set: the learning rate, the discount, the network width and the
+    envs per sampling round."""
 
     lr: float = 3e-4
-    """Adam learning rate."""
-    entropy_coeff: float = 0.01
-    """Entropy bonus: keeps the 11 positions explored early on."""
+    """Adam learning rate (SAC: of the actor, the twin critics and the temperature)."""
     gamma: float = 0.99
     """Discount factor."""
+    hidden: int = 64
+    """Width of the two hidden layers (PPO: of the MLP; SAC: of the actor and the critics)."""
+    num_envs: int = 8
+    """Envs stepped as one batch by the sampler (SAC: one sampling round = 20 x num_envs env
+    steps, its budget granularity)."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
+        check(0 < self.gamma <= 1, owner, f"gamma must be in (0, 1], got {self.gamma}")
+        for name in ("hidden", "num_envs"):
+            check(
+                getattr(self, name) >= 1, owner, f"{name} must be >= 1, got {getattr(self, name)}"
+            )
+
+
+@dataclass(frozen=True)
+class PPOSettings(RLSettings):
+    """PPO (discrete positions) hyperparameters (with ``RLSettings``' shared ones)."""
+
+    entropy_coeff: float = 0.01
+    """Entropy bonus: keeps the 11 positions explored early on."""
     lambda_: float = 0.95
     """GAE lambda."""
     clip_param: float = 0.2
@@ -38,20 +60,14 @@ class PPOSettings(Config):
     """Env steps sampled per iteration (the budget's granularity for PPO)."""
     num_epochs: int = 6
     """SGD passes over each train batch."""
-    hidden: int = 64
-    """Width of the two MLP layers."""
-    num_envs: int = 8
-    """Envs stepped as one batch by the sampler."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         owner = "PPOSettings"
-        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
         check(
             self.entropy_coeff >= 0, owner, f"entropy_coeff must be >= 0, got {self.entropy_coeff}"
         )
-        for name in ("gamma", "lambda_"):
-            value = getattr(self, name)
-            check(0 < value <= 1, owner, f"{name} must be in (0, 1], got {value}")
+        check(0 < self.lambda_ <= 1, owner, f"lambda_ must be in (0, 1], got {self.lambda_}")
         check(
             0 < self.clip_param < 1, owner, f"clip_param must be in (0, 1), got {self.clip_param}"
         )
@@ -62,10 +78,7 @@ class PPOSettings(Config):
             f"need 1 <= minibatch_size <= train_batch_size, got {self.minibatch_size} and "
             f"{self.train_batch_size}",
         )
-        for name in ("num_epochs", "hidden", "num_envs"):
-            check(
-                getattr(self, name) >= 1, owner, f"{name} must be >= 1, got {getattr(self, name)}"
-            )
+        check(self.num_epochs >= 1, owner, f"num_epochs must be >= 1, got {self.num_epochs}")
 
     @classmethod
     def smoke(cls) -> PPOSettings:
@@ -74,11 +87,9 @@ class PPOSettings(Config):
 
 
 @dataclass(frozen=True)
-class SACSettings(Config):
-    """SAC (continuous position) hyperparameters."""
+class SACSettings(RLSettings):
+    """SAC (continuous position) hyperparameters (with ``RLSettings``' shared ones)."""
 
-    lr: float = 3e-4
-    """Adam learning rate of the actor, the twin critics and the temperature."""
     tau: float = 5e-3
     """Polyak rate of the target critics."""
     initial_alpha: float = 0.01
@@ -95,16 +106,10 @@ class SACSettings(Config):
     """Prioritised replay: importance-sampling correction (1 = full)."""
     learning_starts: int = 1000
     """Env steps sampled before the first update."""
-    gamma: float = 0.99
-    """Discount factor."""
-    hidden: int = 64
-    """Width of the two hidden layers of the actor and critics."""
-    num_envs: int = 8
-    """Envs stepped per sampling round (one round = 20 x num_envs env steps: the granularity)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         owner = "SACSettings"
-        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
         check(0 < self.tau <= 1, owner, f"tau must be in (0, 1], got {self.tau}")
         check(self.initial_alpha > 0, owner, f"initial_alpha must be > 0, got {self.initial_alpha}")
         check(
@@ -112,20 +117,20 @@ class SACSettings(Config):
             owner,
             f"updates_per_step must be in (0, 16], got {self.updates_per_step}",
         )
-        check(0 < self.gamma <= 1, owner, f"gamma must be in (0, 1], got {self.gamma}")
         for name in ("replay_alpha", "replay_beta"):
             value = getattr(self, name)
             check(0 <= value <= 1, owner, f"{name} must be in [0, 1], got {value}")
+        check(
+            self.train_batch_size >= 1,
+            owner,
+            f"train_batch_size must be >= 1, got {self.train_batch_size}",
+        )
         check(
             self.replay_capacity >= self.train_batch_size,
             owner,
             f"replay_capacity ({self.replay_capacity}) must hold one batch "
             f"({self.train_batch_size})",
         )
-        for name in ("train_batch_size", "hidden", "num_envs"):
-            check(
-                getattr(self, name) >= 1, owner, f"{name} must be >= 1, got {getattr(self, name)}"
-            )
         check(
             self.learning_starts >= 0,
             owner,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quantray.config.base import Config, check, check_choice
+from quantray.config.base import check, check_choice
+from quantray.config.training import TrainingSettings
 
 N_LEVELS: int = 11
 """A: the discrete position levels 0, 0.1, ..., 1.0 shared by the GRU head, the env's
@@ -17,6 +18,16 @@ is its index here: bull 0, bear 1, sideways 2."""
 BULL, BEAR, SIDEWAYS = range(len(REGIMES))
 """The regime labels (indices into ``REGIMES``)."""
 
+LOSS_WEIGHTS = (
+    "relative_return_weight",
+    "risk_cost_weight",
+    "opportunity_cost_weight",
+    "transaction_cost_weight",
+    "information_ratio_weight",
+)
+"""The five stage-2 loss weights (``StrategyConfig`` field names, one per ``StrategyLoss``
+term): each >= 0, and the ones the strategy search tunes."""
+
 SELECTION_SCORES: dict[str, str] = {
     "ir": "pooled daily information ratio vs buy-and-hold",
     "sharpe": "pooled daily Sharpe",
@@ -25,8 +36,9 @@ SELECTION_SCORES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class StrategyConfig(Config):
-    """Stage 2: the GRU position strategy, its Gumbel-softmax head, loss weights and training."""
+class StrategyConfig(TrainingSettings):
+    """Stage 2: the GRU position strategy, its Gumbel-softmax head, loss weights and training
+    (with ``TrainingSettings``' optimiser and early-stopping fields)."""
 
     # -- network
     feature_dim: int = 64
@@ -73,24 +85,16 @@ class StrategyConfig(Config):
     market_ma_long: int = 20
     """Technical voter: long moving-average window (days; clamped to the episode length)."""
 
-    # -- training
-    lr: float = 1e-3
-    """AdamW learning rate."""
-    weight_decay: float = 1e-4
-    """AdamW weight decay."""
+    # -- training (lr, weight_decay, grad_clip, patience: ``TrainingSettings``)
     batch_size: int = 64
     """Episodes per optimizer step."""
     epochs: int = 20
     """Passes over the training episodes."""
-    grad_clip: float = 1.0
-    """Max global gradient norm (0 disables clipping)."""
     bf16: bool = False
     """Training steps run the GRU and head matmuls in bfloat16 autocast; positions, costs,
     returns and the loss stay float32, and evaluation is always float32. About 1.5x faster
     on CPUs with AVX512-BF16 / AMX and on GPUs (benchmarks/strategy_throughput.py);
     SLOWER on CPUs without bf16 instructions."""
-    patience: int = 5
-    """Early stopping: epochs without validation improvement before stopping."""
     select_by: str = "ir"
     """Validation score that picks the best epoch (and is the search objective): "ir", the
     annualised information ratio of the pooled daily active return vs buy-and-hold (always
@@ -98,6 +102,7 @@ class StrategyConfig(Config):
     rising market)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         owner = "StrategyConfig"
         check(self.feature_dim >= 1, owner, f"feature_dim must be >= 1, got {self.feature_dim}")
         check(self.hidden_size >= 1, owner, f"hidden_size must be >= 1, got {self.hidden_size}")
@@ -114,13 +119,7 @@ class StrategyConfig(Config):
             owner,
             f"tau_decay_steps must be >= 1, got {self.tau_decay_steps}",
         )
-        for name in (
-            "relative_return_weight",
-            "risk_cost_weight",
-            "opportunity_cost_weight",
-            "transaction_cost_weight",
-            "information_ratio_weight",
-        ):
+        for name in LOSS_WEIGHTS:
             value = getattr(self, name)
             check(value >= 0, owner, f"{name} must be >= 0, got {value}")
         check_choice(owner, "risk_measure", self.risk_measure, ("downside", "drawdown", "both"))
@@ -138,9 +137,5 @@ class StrategyConfig(Config):
             f"need 1 <= market_ma_short < market_ma_long, got {self.market_ma_short}, "
             f"{self.market_ma_long}",
         )
-        check(self.lr > 0, owner, f"lr must be > 0, got {self.lr}")
-        check(self.weight_decay >= 0, owner, f"weight_decay must be >= 0, got {self.weight_decay}")
         check(self.batch_size >= 1, owner, f"batch_size must be >= 1, got {self.batch_size}")
         check(self.epochs >= 1, owner, f"epochs must be >= 1, got {self.epochs}")
-        check(self.grad_clip >= 0, owner, f"grad_clip must be >= 0, got {self.grad_clip}")
-        check(self.patience >= 1, owner, f"patience must be >= 1, got {self.patience}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,23 +96,9 @@ def train_rl(
     valid_dates = task.episode_dates(valid)
     score = score or score_key(StrategyConfig())
     best_state: dict[str, Any] | None = None
-    next_eval, iteration = 0, 0
     try:
-        while True:
-            t0 = time.perf_counter()
-            result = algo.train()
-            run.train_seconds += time.perf_counter() - t0
-            iteration += 1
-            run.samples = int(
-                result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0)
-            )
-            used = run.samples if budget.by == "samples" else run.train_seconds
-            done = used >= budget.amount
-            if used < budget.mark(next_eval) and not done:
-                continue
-            # One validation however many marks this iteration crossed.
-            while next_eval < budget.evaluations and used >= budget.mark(next_eval):
-                next_eval += 1
+        for iteration, samples, train_seconds in budget_rounds(algo, budget):
+            run.samples, run.train_seconds = samples, train_seconds
             module = algo.get_module()
             metrics = validation_of(
                 module_positions(
@@ -139,8 +126,6 @@ def train_rl(
                     f"[{algo_name}] {run.samples:,} steps {run.train_seconds:.1f}s "
                     f"{score} {value:.3f}"
                 )
-            if done:
-                break
         run.module = algo.get_module()
         if best_state is not None:
             run.module.load_state_dict(best_state)
@@ -151,6 +136,27 @@ def train_rl(
         algo.stop()
     run.seconds = time.perf_counter() - started
     return run
+
+
+def budget_rounds(algo: Any, budget: TrainingBudget) -> Iterator[tuple[int, int, float]]:
+    """Call ``algo.train()`` until ``budget`` is used, yielding (iterations so far, env steps
+    sampled, seconds spent in ``train()``) after each iteration that reaches one of the
+    budget's validation marks (once however many marks it crossed) and after the last one."""
+    samples, train_seconds, next_eval, iteration = 0, 0.0, 0, 0
+    done = False
+    while not done:
+        t0 = time.perf_counter()
+        result = algo.train()
+        train_seconds += time.perf_counter() - t0
+        iteration += 1
+        samples = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
+        used = samples if budget.by == "samples" else train_seconds
+        done = used >= budget.amount
+        if used < budget.mark(next_eval) and not done:
+            continue
+        while next_eval < budget.evaluations and used >= budget.mark(next_eval):
+            next_eval += 1
+        yield iteration, samples, train_seconds
 
 
 def _learner_weights(algo: Any) -> dict[str, Any]:

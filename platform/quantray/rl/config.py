@@ -33,6 +33,7 @@ from quantray.config import (
     DataConfig,
     EnvSettings,
     PPOSettings,
+    RLSettings,
     SACSettings,
     check_choice,
 )
@@ -88,6 +89,20 @@ def register_trading_env() -> str:
     """Register ``TradingEnv`` with RLlib's env registry (idempotent); returns its name."""
     register_env(ENV_NAME, _make_env)
     return ENV_NAME
+
+
+def _common(config: Any, env_config: dict[str, Any], s: RLSettings, runners: int, seed: int) -> Any:
+    """What PPO and SAC configure alike: the registered env, torch, ``runners`` env-runner
+    actors of ``s.num_envs`` envs each, the discount, the seed, and no minimum time or
+    samples per iteration (one ``train()`` = one sampling round and its updates)."""
+    return (
+        config.environment(ENV_NAME, env_config=env_config)
+        .framework("torch")
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=s.num_envs)
+        .training(gamma=s.gamma)
+        .debugging(seed=seed)
+        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
+    )
 
 
 def _evaluation(
@@ -164,30 +179,21 @@ def ppo_config(
     extra = {"include_episode_return": True} if module == "gru" else {}
     env_config = env_config_of(env_config, action_type="discrete", **extra)
     config = (
-        PPOConfig()
-        .environment(ENV_NAME, env_config=env_config)
-        .framework("torch")
-        .env_runners(
-            num_env_runners=num_env_runners,
-            num_envs_per_env_runner=s.num_envs,
-            # train batch / (runners x envs) steps per env and sampling round; a multiple of
-            # E = 20 keeps episodes whole (the defaults are), but any size works.
-            rollout_fragment_length="auto",
-        )
+        _common(PPOConfig(), env_config, s, num_env_runners, seed)
+        # train batch / (runners x envs) steps per env and sampling round; a multiple of
+        # E = 20 keeps episodes whole (the defaults are), but any size works.
+        .env_runners(rollout_fragment_length="auto")
         .learners(num_learners=0, learner_class=LeanPPOTorchLearner if lean_learner else None)
         .training(
             lr=s.lr,
             train_batch_size_per_learner=s.train_batch_size,
             minibatch_size=s.minibatch_size,
             num_epochs=s.num_epochs,
-            gamma=s.gamma,
             lambda_=s.lambda_,
             entropy_coeff=s.entropy_coeff,
             clip_param=s.clip_param,
             vf_clip_param=s.vf_clip_param,
         )
-        .debugging(seed=seed)
-        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
     hidden = s.hidden
     if module == "gru":
@@ -256,14 +262,8 @@ def sac_config(
     env_config = env_config_of(env_config, action_type="continuous")
     E = episode_len(env_config)
     config = (
-        SACConfig()
-        .environment(ENV_NAME, env_config=env_config)
-        .framework("torch")
-        .env_runners(
-            num_env_runners=num_env_runners,
-            num_envs_per_env_runner=s.num_envs,
-            rollout_fragment_length=E,
-        )
+        _common(SACConfig(), env_config, s, num_env_runners, seed)
+        .env_runners(rollout_fragment_length=E)
         .learners(num_learners=0)
         .training(
             train_batch_size_per_learner=s.train_batch_size,
@@ -281,7 +281,6 @@ def sac_config(
             actor_lr=s.lr,
             critic_lr=s.lr,
             alpha_lr=s.lr,
-            gamma=s.gamma,
             tau=s.tau,
         )
         .rl_module(
@@ -289,8 +288,6 @@ def sac_config(
                 fcnet_hiddens=[s.hidden, s.hidden], fcnet_activation="relu"
             )
         )
-        .debugging(seed=seed)
-        .reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=0)
     )
     _evaluation(config, env_config, evaluation_interval, evaluation_episodes)
     return config

@@ -64,16 +64,9 @@ class ObservationsToTensor(ConnectorV2):
         super().__init__(*args, **kwargs)
         self._device = device
 
-    def __call__(
-        self,
-        *,
-        rl_module: Any,
-        batch: dict[str, Any],
-        episodes: list[Any],
-        explore: bool | None = None,
-        shared_data: dict | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    def __call__(self, *, batch: dict[str, Any], episodes: list[Any], **kwargs: Any) -> Any:
+        # RLlib's pipeline passes every argument by keyword; the unused ones (rl_module,
+        # explore, shared_data, metrics) land in kwargs.
         if Columns.OBS not in batch:
             obs = np.stack([episode.get_observations(-1) for episode in episodes])
             tensor = torch.from_numpy(obs.astype(np.float32, copy=False))
@@ -91,16 +84,9 @@ class SampleDiscreteActions(ConnectorV2):
     ``Discrete`` action space (``ppo_config`` uses it only there).
     """
 
-    def __call__(
-        self,
-        *,
-        rl_module: Any,
-        batch: dict[str, Any],
-        episodes: list[Any],
-        explore: bool | None = None,
-        shared_data: dict | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    def __call__(self, *, batch: dict[str, Any], explore: bool | None = None, **kwargs: Any) -> Any:
+        # Keyword arguments from RLlib's pipeline; rl_module, episodes, shared_data and
+        # metrics are unused here.
         logits = batch[Columns.ACTION_DIST_INPUTS].cpu()
         log_probs = torch.log_softmax(logits, dim=-1)
         if explore:
