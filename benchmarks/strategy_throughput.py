@@ -75,6 +75,12 @@ def parse_args() -> argparse.Namespace:
         help="wall: perf_counter; cpu: this process's CPU time (with --threads 1 on a shared "
         "machine, where other jobs inflate wall time; CPU device only)",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the trainer with StrategyConfig(compile=True) (and bf16 unless "
+        "--no-bf16); its compilation, once per batch size, is in the warm-up, not the timing",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.clock == "cpu" and args.device != "cpu":
@@ -156,10 +162,19 @@ def make_steps(
     can_sell = (~limit_down).to(device) if blocked else None
     fused = device.type == "cuda"
 
-    def trainer_step(reference: bool, bf16: bool = False) -> Callable[[int], None]:
+    def trainer_step(
+        reference: bool, bf16: bool = False, compile: bool = False
+    ) -> Callable[[int], None]:
         torch.manual_seed(args.seed)
-        model = StrategyGRU(cfg.replace(bf16=bf16)).to(device)
+        model = StrategyGRU(cfg.replace(bf16=bf16, compile=compile)).to(device)
         forward = model._forward_reference if reference else model._forward_fast
+        if compile:  # what StrategyGRU.forward runs in training with config.compile
+            compiled = model._compiled_fast()
+
+            def forward(*inputs: object) -> object:
+                tau = torch.tensor(inputs[4], device=device)  # a tensor: no recompile per tau
+                return compiled(*inputs[:4], tau, *inputs[5:])
+
         loss_fn = StrategyLoss(cfg, cost)
         opt = torch.optim.AdamW(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused
@@ -204,6 +219,8 @@ def make_steps(
     if args.bf16:
         steps["bf16"] = trainer_step(reference=False, bf16=True)
         steps["plain_bf16"] = plain_bf16_step
+    if args.compile:
+        steps["compiled"] = trainer_step(reference=False, bf16=args.bf16, compile=True)
     if not args.skip_reference:
         steps["reference"] = trainer_step(reference=True)
     return steps
@@ -251,6 +268,8 @@ def main() -> None:
     )
     if args.bf16:
         header += f" {'bf16 ms':>8} {'bf16 x plain':>13} {'bf16 x plain-bf16':>18}"
+    if args.compile:
+        header += f" {'compiled ms':>12} {'compiled x plain':>17}"
     if not args.skip_reference:
         header += f" {'reference ms':>13} {'x reference':>12} {'reference x plain':>18}"
     print(header)
@@ -275,6 +294,8 @@ def main() -> None:
                 f" {1000 * med['bf16']:>8.1f} {ratio('plain', 'bf16'):>12.2f}x"
                 f" {ratio('plain_bf16', 'bf16'):>17.2f}x"
             )
+        if "compiled" in seconds:
+            line += f" {1000 * med['compiled']:>12.1f} {ratio('plain', 'compiled'):>16.2f}x"
         if "reference" in seconds:
             line += (
                 f" {1000 * med['reference']:>13.1f} {ratio('reference', 'trainer'):>11.2f}x"
@@ -285,7 +306,9 @@ def main() -> None:
         "x plain = plain-loop seconds / trainer seconds per step (>1: the trainer is faster), "
         "median of same-round ratios; (best) = the same from each variant's fastest round; "
         "bf16 = the trainer with StrategyConfig(bf16=True) vs the float32 plain loop and vs "
-        f"the plain loop under the same autocast. Clock: {args.clock}."
+        "the plain loop under the same autocast; compiled = the trainer with "
+        f"StrategyConfig(compile=True{', bf16=True' if args.bf16 else ''}). "
+        f"Clock: {args.clock}."
     )
 
 

@@ -114,3 +114,35 @@ def test_bf16_training_stays_close_to_float32_and_evaluation_is_exact(training: 
             assert not torch.equal(a, b)  # bf16 did run
         else:
             assert torch.equal(a, b), name
+
+
+@pytest.mark.slow
+def test_compiled_training_forward_equals_eager_and_compiles_once() -> None:
+    """``config.compile``: the compiled fast path gives the eager values and gradients (with
+    inductor drawing its Gumbel noise from the eager generator) for every temperature, from
+    one graph: a new tau each step must not recompile."""
+    import torch._dynamo
+    import torch._inductor.config
+
+    torch.manual_seed(0)
+    cfg = StrategyConfig(feature_dim=D, hidden_size=24, head_hidden=16)
+    eager, compiled = StrategyGRU(cfg), StrategyGRU(cfg.replace(compile=True))
+    compiled.load_state_dict(eager.state_dict())
+    features, next_returns, can_buy, can_sell = _inputs(3)
+    features, next_returns = features.float(), next_returns.float()
+    cost = CostConfig.preset("cn_a_share")
+    torch._dynamo.reset()
+    with torch._inductor.config.patch(fallback_random=True):
+        for tau in (1.0, 0.7, 0.4):
+            results = []
+            for model in (eager, compiled):
+                torch.manual_seed(5)
+                out = model(features, next_returns, cost, True, tau, 0.0, can_buy, can_sell)
+                loss = out.net_returns.sum() + out.logits.square().mean()
+                results.append((out, torch.autograd.grad(loss, list(model.parameters()))))
+            (a, grads_a), (b, grads_b) = results
+            torch.testing.assert_close(b.positions, a.positions)
+            torch.testing.assert_close(b.net_returns, a.net_returns)
+            for ga, gb in zip(grads_a, grads_b, strict=True):
+                torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-6)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1

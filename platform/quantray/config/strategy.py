@@ -95,6 +95,10 @@ class StrategyConfig(TrainingSettings):
     returns and the loss stay float32, and evaluation is always float32. About 1.5x faster
     on CPUs with AVX512-BF16 / AMX and on GPUs (benchmarks/strategy_throughput.py);
     SLOWER on CPUs without bf16 instructions."""
+    compile: bool = False
+    """``torch.compile`` the training forward (the GRU recursion, Gumbel head and
+    accounting) once per model. Pays a one-off compilation (tens of seconds on CPU) for a
+    faster step: worth it for runs of thousands of steps, not for smoke runs."""
     select_by: str = "ir"
     """Validation score that picks the best epoch (and is the search objective): "ir", the
     annualised information ratio of the pooled daily active return vs buy-and-hold (always

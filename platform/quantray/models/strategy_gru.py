@@ -19,6 +19,7 @@ changes tomorrow's cost and tomorrow's decision.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -151,6 +152,10 @@ class StrategyGRU(nn.Module):
         training = self.training if training is None else training
         tau = self.config.tau_start if tau is None else tau
         run = self._forward_reference if self._hooked() else self._forward_fast
+        if run == self._forward_fast and training and self.config.compile:
+            run = self._compiled_fast()
+            # A tensor, so a new temperature each step does not recompile.
+            tau = torch.as_tensor(tau, dtype=features.dtype, device=features.device)
         return run(
             features,
             next_returns,
@@ -163,6 +168,18 @@ class StrategyGRU(nn.Module):
             detach_feedback,
         )
 
+    def _compiled_fast(self) -> Callable[..., StrategyOutput]:
+        """``torch.compile(self._forward_fast)``, built on first use (``config.compile``)."""
+        if "_compiled" not in self.__dict__:
+            self.__dict__["_compiled"] = torch.compile(self._forward_fast, dynamic=False)
+        return self.__dict__["_compiled"]
+
+    def __getstate__(self) -> dict:
+        # The compiled function is rebuilt on first use: it neither pickles nor deep-copies.
+        state = dict(super().__getstate__())
+        state.pop("_compiled", None)
+        return state
+
     def _hooked(self) -> bool:
         """True when a hook watches the cell or the head: only the reference path calls them
         once per day, so hooks (explainers, tests capturing a day's logits) see every day."""
@@ -173,7 +190,7 @@ class StrategyGRU(nn.Module):
             or any(m._forward_hooks or m._forward_pre_hooks for m in modules)
         )
 
-    def _position(self, logits: Tensor, training: bool, tau: float) -> Tensor:
+    def _position(self, logits: Tensor, training: bool, tau: float | Tensor) -> Tensor:
         """[B, A] logits -> [B] wanted position (Gumbel-softmax expectation or argmax)."""
         if training:
             probs = F.gumbel_softmax(logits, tau=tau, hard=self.config.hard)  # [B, A]
@@ -231,7 +248,7 @@ class StrategyGRU(nn.Module):
         next_returns: Tensor,
         cost: CostConfig,
         training: bool,
-        tau: float,
+        tau: float | Tensor,
         prev_position: float | Tensor,
         can_buy: Tensor | None,
         can_sell: Tensor | None,
