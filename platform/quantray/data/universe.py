@@ -35,6 +35,7 @@ from quantray.data.errors import DataError
 from quantray.data.load import load_bars
 from quantray.data.sample import SAMPLE_PATH
 from quantray.data.task import Task, load_task
+from quantray.data.windows import take_episodes
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,8 @@ class PortfolioEpisodes:
         return fill_flags(self.mask, self.prev_returns, cost)
 
     def subset(self, idx: np.ndarray) -> PortfolioEpisodes:
-        return PortfolioEpisodes(
-            self.days[idx],
-            self.rows[idx],
-            self.mask[idx],
-            self.next_returns[idx],
-            self.prev_returns[idx],
-        )
+        """The episodes ``idx``."""
+        return take_episodes(self, idx)
 
 
 @dataclass(frozen=True)
