@@ -220,8 +220,9 @@ def read_csv(path: Path, file: str) -> TickerTables | None:
         raise DataError(
             file,
             "no data rows after the yfinance header",
-            found="the Price / Ticker / Date header lines and nothing else",
-            expected="one line of bars per date after line 3",
+            where=f"line {HEADER_ROWS + 1} (the first bar's line)",
+            found="the end of the file: only the Price / Ticker / Date header lines",
+            expected=f"one line of bars per date after line {HEADER_ROWS}",
             fix="download again; the file holds the header only",
         ) from None
     except (pd.errors.ParserError, ValueError) as exc:
