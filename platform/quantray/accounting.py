@@ -31,7 +31,8 @@ and clipping would hide a policy bug.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +47,7 @@ __all__ = [
     "net_returns_np",
     "net_returns_torch",
     "position_levels",
+    "run_days",
     "step_np",
     "step_torch",
 ]
@@ -165,22 +167,9 @@ def net_returns_np(
             costs[..., -1] += exit_cost_np(positions[..., -1], cost)
         return positions * next_returns - costs, costs, positions.copy()
 
-    net = np.empty_like(positions)
-    costs = np.empty_like(positions)
-    executed = np.empty_like(positions)
-    prev_day = prev0[..., 0]
-    n_days = positions.shape[-1]
-    for t in range(n_days):
-        net[..., t], costs[..., t], executed[..., t] = step_np(
-            positions[..., t],
-            prev_day,
-            next_returns[..., t],
-            cost,
-            None if can_buy is None else can_buy[..., t],
-            None if can_sell is None else can_sell[..., t],
-            last_day=t == n_days - 1,
-        )
-        prev_day = executed[..., t]
+    days = run_days(step_np, positions, prev0[..., 0], next_returns, cost, can_buy, can_sell)
+    # E x [...] -> [..., E]
+    net, costs, executed = (np.stack(out, axis=-1) for out in zip(*days, strict=True))
     return net, costs, executed
 
 
@@ -255,29 +244,61 @@ def net_returns_torch(
             costs = torch.cat([costs[..., :-1], costs[..., -1:] + exit_cost], dim=-1)
         return positions * next_returns - costs, costs, positions
 
-    nets, costs_list, executed_list = [], [], []
-    prev_day = prev0[..., 0]
-    n_days = positions.shape[-1]
+    days = run_days(step_torch, positions, prev0[..., 0], next_returns, cost, can_buy, can_sell)
+    # E x [...] -> [..., E]
+    net, costs, executed = (torch.stack(out, dim=-1) for out in zip(*days, strict=True))
+    return net, costs, executed
+
+
+# ----------------------------------------------------------------------------- both
+
+
+def run_days(
+    step: Callable[..., tuple[Any, ...]],
+    wanted: Any,
+    carry: Any,
+    next_returns: Any,
+    cost: CostConfig,
+    can_buy: Any = None,
+    can_sell: Any = None,
+    *,
+    day_axis: int = -1,
+) -> list[tuple[Any, ...]]:
+    """Whole episodes, day by day: ``step`` (``step_np`` / ``step_torch`` here, or their
+    ``portfolio_accounting`` twins) on each day's slice along ``day_axis`` in order, the
+    episode's last day with ``last_day=True``. A step returns what it carries into the next
+    day last (the executed position; a portfolio's drifted weights), which is fed back as
+    the next day's ``prev`` / ``held``.
+
+    Args:
+        step: ``step(wanted, carry, next_return, cost, can_buy, can_sell, last_day=...)``.
+        wanted / next_returns / can_buy / can_sell: arrays or tensors with the day axis at
+            ``day_axis`` (-1: [..., E]; -2: [..., E, N]); flags None = every order fills.
+        carry: what is held before day 0 (the day slice's shape).
+        day_axis: -1 or -2.
+
+    Returns:
+        One ``step`` output tuple per day (E of them), for the caller to stack. The loop runs
+        over the E days only, never over the batch.
+    """
+    # Index of day t along day_axis: (..., t) for -1, (..., t, :) for -2.
+    trailing = (slice(None),) * (-1 - day_axis)
+    n_days = wanted.shape[day_axis]
+    days = []
     for t in range(n_days):
-        net_t, cost_t, exec_t = step_torch(
-            positions[..., t],
-            prev_day,
-            next_returns[..., t],
+        day = (Ellipsis, t, *trailing)
+        out = step(
+            wanted[day],
+            carry,
+            next_returns[day],
             cost,
-            None if can_buy is None else can_buy[..., t],
-            None if can_sell is None else can_sell[..., t],
+            None if can_buy is None else can_buy[day],
+            None if can_sell is None else can_sell[day],
             last_day=t == n_days - 1,
         )
-        nets.append(net_t)
-        costs_list.append(cost_t)
-        executed_list.append(exec_t)
-        prev_day = exec_t
-    # E x [...] -> [..., E]
-    return (
-        torch.stack(nets, dim=-1),
-        torch.stack(costs_list, dim=-1),
-        torch.stack(executed_list, dim=-1),
-    )
+        days.append(out)
+        carry = out[-1]
+    return days
 
 
 def _check_shapes(

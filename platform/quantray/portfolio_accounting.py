@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from quantray.accounting import run_days
 from quantray.config import CostConfig
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def run_np(
     can_sell: np.ndarray | None = None,
     held0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Whole episodes: ``step_np`` day by day along axis -2 (loops over E days, never over B).
+    """Whole episodes: ``step_np`` day by day along axis -2 (``accounting.run_days``).
 
     Args:
         weights: [..., E, N] target weights decided at each day's close.
@@ -211,21 +212,8 @@ def run_np(
     next_returns = np.asarray(next_returns, dtype=np.float64)
     _check_shapes(weights.shape, next_returns.shape, can_buy, can_sell)
     held = np.zeros(weights.shape[:-2] + weights.shape[-1:]) if held0 is None else held0
-    nets, costs, executed = [], [], []
-    n_days = weights.shape[-2]
-    for t in range(n_days):
-        net, c, e, held = step_np(
-            weights[..., t, :],
-            held,
-            next_returns[..., t, :],
-            cost,
-            None if can_buy is None else can_buy[..., t, :],
-            None if can_sell is None else can_sell[..., t, :],
-            last_day=t == n_days - 1,
-        )
-        nets.append(net)
-        costs.append(c)
-        executed.append(e)
+    days = run_days(step_np, weights, held, next_returns, cost, can_buy, can_sell, day_axis=-2)
+    nets, costs, executed, _ = zip(*days, strict=True)
     # E x [...] -> [..., E]; E x [..., N] -> [..., E, N]
     return np.stack(nets, axis=-1), np.stack(costs, axis=-1), np.stack(executed, axis=-2)
 
@@ -280,21 +268,9 @@ def run_torch(
 
     _check_shapes(tuple(weights.shape), tuple(next_returns.shape), can_buy, can_sell)
     held = torch.zeros_like(weights[..., 0, :]) if held0 is None else held0
-    nets, costs, executed = [], [], []
-    n_days = weights.shape[-2]
-    for t in range(n_days):
-        net, c, e, held = step_torch(
-            weights[..., t, :],
-            held,
-            next_returns[..., t, :],
-            cost,
-            None if can_buy is None else can_buy[..., t, :],
-            None if can_sell is None else can_sell[..., t, :],
-            last_day=t == n_days - 1,
-        )
-        nets.append(net)
-        costs.append(c)
-        executed.append(e)
+    days = run_days(step_torch, weights, held, next_returns, cost, can_buy, can_sell, day_axis=-2)
+    nets, costs, executed, _ = zip(*days, strict=True)
+    # E x [...] -> [..., E]; E x [..., N] -> [..., E, N]
     return torch.stack(nets, dim=-1), torch.stack(costs, dim=-1), torch.stack(executed, dim=-2)
 
 

@@ -148,6 +148,16 @@ def _validate(capsys, path: Path) -> str:
     return err
 
 
+def _validate_frame(capsys, frame: pd.DataFrame, path: Path) -> str:
+    """Save ``frame`` as a yfinance download would be saved (CSV, or Parquet by suffix) and
+    return the CLI's error for it (``_validate``)."""
+    if path.suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path)
+    return _validate(capsys, path)
+
+
 def test_blank_ticker_cell(tmp_path, bars, capsys):
     path = tmp_path / "blank_ticker.csv"
     yf_download(bars).to_csv(path)
@@ -163,36 +173,28 @@ def test_blank_ticker_cell(tmp_path, bars, capsys):
 
 def test_price_group_missing_close(tmp_path, bars, capsys):
     frame = yf_download(bars).drop(columns=[("Close", "MSFT")])
-    path = tmp_path / "no_close.csv"
-    frame.to_csv(path)
-    err = _validate(capsys, path)
+    err = _validate_frame(capsys, frame, tmp_path / "no_close.csv")
     assert "ticker 'MSFT' has no 'Close' column" in err
     assert "MSFT columns ['High', 'Low', 'Open', 'Volume']" in err
 
 
 def test_misspelt_field_gets_a_hint(tmp_path, bars, capsys):
     frame = yf_download(bars).rename(columns={"Close": "Clsoe"}, level="Price")
-    path = tmp_path / "typo.csv"
-    frame.to_csv(path)
-    err = _validate(capsys, path)
+    err = _validate_frame(capsys, frame, tmp_path / "typo.csv")
     assert "has no 'Close' column" in err and "'Clsoe' a misspelt 'Close'" in err
 
 
 def test_duplicate_field_ticker_pair(tmp_path, bars, capsys):
     frame = yf_download(bars)
     frame = frame.rename(columns={"MSFT": "AAPL"}, level="Ticker")
-    path = tmp_path / "dup.csv"
-    frame.to_csv(path)
-    err = _validate(capsys, path)
+    err = _validate_frame(capsys, frame, tmp_path / "dup.csv")
     assert "column (Close, AAPL) appears twice" in err and "columns 2 and 3" in err
 
 
 def test_partly_blank_row_names_ticker_and_line(tmp_path, bars, capsys):
     frame = yf_download(bars)
     frame.loc[frame.index[5], ("Close", "MSFT")] = np.nan
-    path = tmp_path / "hole.csv"
-    frame.to_csv(path)
-    err = _validate(capsys, path)
+    err = _validate_frame(capsys, frame, tmp_path / "hole.csv")
     # 3 header lines, so the 6th bar is line 9.
     assert "missing or infinite price in 'close'" in err and "ticker MSFT, line 9" in err
 
@@ -200,9 +202,7 @@ def test_partly_blank_row_names_ticker_and_line(tmp_path, bars, capsys):
 def test_ticker_without_any_bar(tmp_path, bars, capsys):
     frame = yf_download(bars)
     frame.loc[:, (slice(None), "MSFT")] = np.nan  # what a failed download leaves
-    path = tmp_path / "failed.csv"
-    frame.to_csv(path)
-    err = _validate(capsys, path)
+    err = _validate_frame(capsys, frame, tmp_path / "failed.csv")
     assert "ticker 'MSFT' has no bars" in err
 
 
@@ -212,9 +212,7 @@ def test_parquet_blank_ticker(tmp_path, bars, capsys):
         [(f, "" if (f, t) == ("Open", "MSFT") else t) for f, t in frame.columns],
         names=frame.columns.names,
     )
-    path = tmp_path / "blank.parquet"
-    frame.to_parquet(path)
-    err = _validate(capsys, path)
+    err = _validate_frame(capsys, frame, tmp_path / "blank.parquet")
     assert "a column has no ticker" in err and "column level 1" in err
 
 

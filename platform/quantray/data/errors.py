@@ -33,3 +33,19 @@ class DataError(ValueError):
             if value:
                 lines.append(f"  {label + ':':9} {value}")
         super().__init__("\n".join(lines))
+
+
+def unparseable_csv(file: str, exc: Exception, first_line: int | None = None) -> DataError:
+    """The error for a CSV that pandas cannot split into rows: pandas' own last message line
+    (it names the line) as found. ``first_line``: the file line pandas counted as its line 1,
+    when it read from after a header block."""
+    found = str(exc).strip().splitlines()[-1]
+    if first_line is not None:
+        found += f" (counting from line {first_line})"
+    return DataError(
+        file,
+        "could not be parsed as CSV",
+        found=found,
+        expected="comma-separated rows with the same number of fields as the header",
+        fix="look at the row named above for stray commas or a broken line",
+    )

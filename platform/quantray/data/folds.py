@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from quantray.config import ConfigError, DataConfig, SplitConfig, WalkForwardConfig
+from quantray.data.splits import check_embargo
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,7 @@ def make_folds(
     """Folds over ``calendar`` ([n] sorted unique trading days); raises ``ConfigError`` with
     the dates involved when a fold cannot hold its training window or the embargo is short."""
     data = data or DataConfig()
-    need = data.horizon + data.episode_len
-    if config.embargo < need:
-        raise ConfigError(
-            f"WalkForwardConfig: embargo={config.embargo} is shorter than horizon + episode_len "
-            f"= {need}; a label or episode could straddle a boundary. Set embargo >= {need}."
-        )
+    need = check_embargo("WalkForwardConfig", config.embargo, data)
     calendar = np.asarray(calendar, dtype="datetime64[D]")
     n, g, v = len(calendar), config.embargo, config.valid_days
     span = f"(data {calendar[0]}..{calendar[-1]}, {n} trading days)"

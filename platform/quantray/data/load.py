@@ -27,7 +27,7 @@ import pandas as pd
 
 from quantray.config import DataConfig
 from quantray.data import yfinance_layout
-from quantray.data.errors import DataError
+from quantray.data.errors import DataError, unparseable_csv
 from quantray.data.features import FEATURE_WARMUP
 from quantray.data.validate import REQUIRED_COLUMNS, SymbolReport, canonicalize
 from quantray.data.yfinance_layout import TickerTables
@@ -264,13 +264,7 @@ def _read_csv(path: Path, file: str) -> pd.DataFrame | TickerTables:
                 fix="re-export the data",
             ) from None
         except (pd.errors.ParserError, ValueError) as exc:
-            raise DataError(
-                file,
-                "could not be parsed as CSV",
-                found=str(exc).strip().splitlines()[-1],
-                expected="comma-separated rows with the same number of fields as the header",
-                fix="look at the row named above for stray commas or a broken line",
-            ) from None
+            raise unparseable_csv(file, exc) from None
     else:
         raise DataError(
             file,

@@ -47,18 +47,26 @@ class Splits:
         return SPLIT_NAMES.index(split)
 
 
+def check_embargo(owner: str, embargo: int, data: DataConfig) -> int:
+    """Raise ``ConfigError`` unless ``embargo`` (days between two periods) is at least
+    horizon + episode_len, so no label or episode straddles a boundary; ``owner`` names the
+    setting's config class in the message. Returns that least embargo, horizon + episode_len."""
+    need = data.horizon + data.episode_len
+    if embargo < need:
+        raise ConfigError(
+            f"{owner}: embargo={embargo} is shorter than horizon + episode_len = {need}; a "
+            f"label or episode could straddle a boundary. Set embargo >= {need}."
+        )
+    return need
+
+
 def make_splits(
     panel: Panel, split: SplitConfig | None = None, data: DataConfig | None = None
 ) -> Splits:
     """Assign every row of ``panel`` to train / valid / test / embargo by date."""
     split = split or SplitConfig()
     data = data or DataConfig()
-    need = data.horizon + data.episode_len
-    if split.embargo < need:
-        raise ConfigError(
-            f"SplitConfig: embargo={split.embargo} is shorter than horizon + episode_len = "
-            f"{need}; a label or episode could straddle a boundary. Set embargo >= {need}."
-        )
+    need = check_embargo("SplitConfig", split.embargo, data)
     calendar = np.unique(panel.dates)  # [C] sorted trading days of all symbols
     n = len(calendar)
     s0, t1 = 0, n  # train_start / test_end (exclusive) as calendar positions

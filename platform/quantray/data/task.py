@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,18 @@ class Task:
                 f"{'charged' if cost.charge_exit else 'NOT charged'} at each episode's end"
             )
         return line
+
+
+class TaskOptions(TypedDict, total=False):
+    """The options of ``load_task`` besides the data, passed through unchanged by the loaders
+    built on it (``universe.load_portfolio_task``)."""
+
+    features: str | Path | None
+    """A frozen-feature cache directory; None: the normalised raw features."""
+    data_config: DataConfig | None
+    """Window, horizon and episode length; ``DataConfig()`` when None."""
+    split_config: SplitConfig | None
+    """The date splits; ``SplitConfig()`` when None."""
 
 
 def load_task(

@@ -26,15 +26,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from quantray.config import CostConfig, DataConfig, SplitConfig
+from quantray.config import CostConfig
 from quantray.data.errors import DataError
 from quantray.data.load import load_bars
 from quantray.data.sample import SAMPLE_PATH
-from quantray.data.task import Task, load_task
+from quantray.data.task import Task, TaskOptions, load_task
+from quantray.data.windows import take_episodes
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,8 @@ class PortfolioEpisodes:
         return fill_flags(self.mask, self.prev_returns, cost)
 
     def subset(self, idx: np.ndarray) -> PortfolioEpisodes:
-        return PortfolioEpisodes(
-            self.days[idx],
-            self.rows[idx],
-            self.mask[idx],
-            self.next_returns[idx],
-            self.prev_returns[idx],
-        )
+        """The episodes ``idx``."""
+        return take_episodes(self, idx)
 
 
 @dataclass(frozen=True)
@@ -226,16 +226,12 @@ def load_portfolio_task(
     data: str | Path | None = None,
     *,
     universe: list[str] | tuple[str, ...] | None = None,
-    features: str | Path | None = None,
-    data_config: DataConfig | None = None,
-    split_config: SplitConfig | None = None,
     bars: dict[str, pd.DataFrame] | None = None,
+    **options: Unpack[TaskOptions],
 ) -> PortfolioTask:
-    """Load bars (default: the bundled sample), keep ``universe``, build the [T, N] task."""
+    """Load bars (default: the bundled sample), keep ``universe``, build the [T, N] task;
+    ``options`` (features, data_config, split_config) as in ``load_task``."""
     if bars is None:
         bars = load_bars(SAMPLE_PATH if data is None else data)
-    bars = select_universe(bars, universe)
-    task = load_task(
-        features=features, data_config=data_config, split_config=split_config, bars=bars
-    )
+    task = load_task(bars=select_universe(bars, universe), **options)
     return PortfolioTask.from_task(task)

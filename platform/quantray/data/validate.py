@@ -16,6 +16,7 @@ was found, what was expected and the fix. Nothing is dropped silently:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -231,76 +232,124 @@ def _first(mask: np.ndarray) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
-def check_values(raw: pd.DataFrame, values: dict[str, np.ndarray], file: str) -> None:
-    """Prices finite and positive, OHLC consistent, volume finite and non-negative."""
-    for name in PRICE_COLUMNS:
-        v = values[name]
-        i = _first(~np.isfinite(v))
+Values = Mapping[str, np.ndarray]
+"""Numeric columns by canonical name, each [T] float64 in file row order."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RowRule:
+    """A per-row check on the numeric columns: the first row that breaks it is a DataError."""
+
+    problem: str
+    bad: Callable[[Values], np.ndarray]
+    """Column values -> [T] bool, True on the rows that break the rule."""
+    found: Callable[[pd.DataFrame, Values, int], str]
+    """(raw table, column values, row i) -> what the error shows as found on row i."""
+    expected: str
+    fix: str
+
+    def check(self, raw: pd.DataFrame, values: Values, file: str) -> None:
+        """Raise a DataError naming the first row of ``values`` that breaks the rule."""
+        i = _first(self.bad(values))
         if i is not None:
             raise DataError(
                 file,
-                f"missing or infinite price in '{name}'",
+                self.problem,
                 where=_line(raw, i),
-                found=repr(raw[name].iloc[i]),
-                expected="a finite positive price on every row",
-                fix="fill the missing bar from your data source, or remove that row",
+                found=self.found(raw, values, i),
+                expected=self.expected,
+                fix=self.fix,
             )
-        i = _first(v <= 0)
-        if i is not None:
-            raise DataError(
-                file,
-                f"zero or negative price in '{name}'",
-                where=_line(raw, i),
-                found=repr(raw[name].iloc[i]),
-                expected="a price > 0",
-                fix="correct the bar (a price of 0 usually marks a missing value)",
-            )
-    high, low = values["high"], values["low"]
-    i = _first(high < low)
-    if i is not None:
-        raise DataError(
-            file,
-            "high is below low",
-            where=_line(raw, i),
-            found=f"high={high[i]} low={low[i]}",
-            expected="low <= open, close <= high",
-            fix="check whether the high and low columns are swapped, or correct that bar",
-        )
-    tol_hi = high * (1 + RANGE_TOLERANCE)
-    tol_lo = low * (1 - RANGE_TOLERANCE)
-    for name in ("open", "close"):
-        v = values[name]
-        i = _first((v > tol_hi) | (v < tol_lo))
-        if i is not None:
-            raise DataError(
-                file,
-                f"{name} lies outside [low, high]",
-                where=_line(raw, i),
-                found=f"{name}={v[i]} low={low[i]} high={high[i]}",
-                expected=f"low <= {name} <= high",
-                fix="correct that bar; if prices are adjusted, adjust open/high/low/close alike",
-            )
-    vol = values["volume"]
-    i = _first(~np.isfinite(vol))
-    if i is not None:
-        raise DataError(
-            file,
-            "missing or infinite volume",
-            where=_line(raw, i),
-            found=repr(raw["volume"].iloc[i]),
-            expected="a volume >= 0 on every row (0 marks a suspended day)",
-            fix="fill the volume, or write 0 for a day without trading",
-        )
-    i = _first(vol < 0)
-    if i is not None:
-        raise DataError(
-            file,
-            "negative volume",
-            where=_line(raw, i),
-            found=repr(raw["volume"].iloc[i]),
-            expected="volume >= 0",
-            fix="correct that row's volume",
-        )
+
+
+def _cell(column: str) -> Callable[[pd.DataFrame, Values, int], str]:
+    """``found`` showing the row's cell in ``column`` as the file wrote it."""
+    return lambda raw, _values, i: repr(raw[column].iloc[i])
+
+
+def _price_rules(name: str) -> tuple[RowRule, RowRule]:
+    return (
+        RowRule(
+            f"missing or infinite price in '{name}'",
+            lambda v: ~np.isfinite(v[name]),
+            _cell(name),
+            "a finite positive price on every row",
+            "fill the missing bar from your data source, or remove that row",
+        ),
+        RowRule(
+            f"zero or negative price in '{name}'",
+            lambda v: v[name] <= 0,
+            _cell(name),
+            "a price > 0",
+            "correct the bar (a price of 0 usually marks a missing value)",
+        ),
+    )
+
+
+def _inside_range_rule(name: str) -> RowRule:
+    return RowRule(
+        f"{name} lies outside [low, high]",
+        lambda v: (
+            (v[name] > v["high"] * (1 + RANGE_TOLERANCE))
+            | (v[name] < v["low"] * (1 - RANGE_TOLERANCE))
+        ),
+        lambda _raw, v, i: f"{name}={v[name][i]} low={v['low'][i]} high={v['high'][i]}",
+        f"low <= {name} <= high",
+        "correct that bar; if prices are adjusted, adjust open/high/low/close alike",
+    )
+
+
+VALUE_RULES = (
+    *(rule for name in PRICE_COLUMNS for rule in _price_rules(name)),
+    RowRule(
+        "high is below low",
+        lambda v: v["high"] < v["low"],
+        lambda _raw, v, i: f"high={v['high'][i]} low={v['low'][i]}",
+        "low <= open, close <= high",
+        "check whether the high and low columns are swapped, or correct that bar",
+    ),
+    _inside_range_rule("open"),
+    _inside_range_rule("close"),
+    RowRule(
+        "missing or infinite volume",
+        lambda v: ~np.isfinite(v["volume"]),
+        _cell("volume"),
+        "a volume >= 0 on every row (0 marks a suspended day)",
+        "fill the volume, or write 0 for a day without trading",
+    ),
+    RowRule(
+        "negative volume",
+        lambda v: v["volume"] < 0,
+        _cell("volume"),
+        "volume >= 0",
+        "correct that row's volume",
+    ),
+)
+"""Prices finite and positive, OHLC consistent, volume finite and non-negative; checked in
+this order, so the first broken rule is the one reported."""
+
+UNADJUSTED_CLOSE_RULE = RowRule(
+    "missing or non-positive unadjusted close",
+    lambda v: ~np.isfinite(v["close_unadj"]) | (v["close_unadj"] <= 0),
+    _cell("close_unadj"),
+    "close_unadj > 0 on every row",
+    "fill the unadjusted close, or drop the column (price limits then use the return rule)",
+)
+ADJUSTED_CLOSE_RULE = RowRule(
+    "missing or non-positive adjusted close",
+    # On the adjustment factor (close is already checked finite and positive): a factor that
+    # is not a finite positive number would corrupt every back-adjusted price.
+    lambda v: ~np.isfinite(v["adj_close"] / v["close"]) | (v["adj_close"] / v["close"] <= 0),
+    _cell("adj_close"),
+    "Adj Close > 0 on every row",
+    "fill the adjusted close, or drop the Adj Close column to use raw prices",
+)
+
+
+def check_values(raw: pd.DataFrame, values: Values, file: str) -> None:
+    """Apply ``VALUE_RULES``: the first row breaking one is a DataError."""
+    for rule in VALUE_RULES:
+        rule.check(raw, values, file)
 
 
 def suspicious(frame: pd.DataFrame, span: np.ndarray, file: str, symbol: str) -> list[str]:
@@ -360,31 +409,11 @@ def canonicalize(
             values[c] = _numeric(raw, c, file, comma)
     check_values(raw, values, file)
     if "close_unadj" in values:
-        unadj = values["close_unadj"]
-        i = _first(~np.isfinite(unadj) | (unadj <= 0))
-        if i is not None:
-            raise DataError(
-                file,
-                "missing or non-positive unadjusted close",
-                where=_line(raw, i),
-                found=repr(raw["close_unadj"].iloc[i]),
-                expected="close_unadj > 0 on every row",
-                fix="fill the unadjusted close, or drop the column (price limits then use the "
-                "return rule)",
-            )
+        UNADJUSTED_CLOSE_RULE.check(raw, values, file)
     if "adj_close" in raw.columns:
         adj = _numeric(raw, "adj_close", file, comma)
         factor = adj / values["close"]
-        i = _first(~np.isfinite(factor) | (factor <= 0))
-        if i is not None:
-            raise DataError(
-                file,
-                "missing or non-positive adjusted close",
-                where=_line(raw, i),
-                found=repr(raw["adj_close"].iloc[i]),
-                expected="Adj Close > 0 on every row",
-                fix="fill the adjusted close, or drop the Adj Close column to use raw prices",
-            )
+        ADJUSTED_CLOSE_RULE.check(raw, {**values, "adj_close": adj}, file)
         values.setdefault("close_unadj", values["close"].copy())  # Close is the raw price
         if not np.allclose(factor, 1.0, rtol=1e-9, atol=0):
             # Back-adjust so returns include splits and dividends: scale all four prices by

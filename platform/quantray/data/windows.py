@@ -6,7 +6,8 @@ O(N x F)) and an index array of sample end rows; ``batch(i)`` gathers one batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,6 +15,25 @@ from quantray.config import CostConfig, DataConfig
 from quantray.data.features import FeatureNormalizer
 from quantray.data.limits import trade_permissions
 from quantray.data.panel import Panel
+
+_EpisodeList = TypeVar("_EpisodeList")
+
+
+def take_episodes(
+    episodes: _EpisodeList, idx: np.ndarray, shared: tuple[str, ...] = ()
+) -> _EpisodeList:
+    """The episodes ``idx`` of a dataclass of per-episode arrays (each [n, ...]): a new one
+    whose constructor fields are indexed by ``idx``, except those named in ``shared`` (not
+    per episode), which are kept as they are."""
+    return type(episodes)(
+        **{
+            f.name: getattr(episodes, f.name)
+            if f.name in shared
+            else getattr(episodes, f.name)[idx]
+            for f in fields(episodes)
+            if f.init
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -82,7 +102,7 @@ class Episodes:
     """[n, E] float64 unadjusted close of each decision day; NaN when the data has none."""
     prev_close_unadj: np.ndarray
     """[n, E] float64 unadjusted close of the day before; NaN when the data has none."""
-    _flags: dict = field(default_factory=dict, compare=False, repr=False)
+    _flags: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def build(cls, panel: Panel, starts: np.ndarray, episode_len: int) -> Episodes:
@@ -127,14 +147,5 @@ class Episodes:
         return self._flags[key]
 
     def subset(self, idx: np.ndarray) -> Episodes:
-        return Episodes(
-            self.starts[idx],
-            self.next_returns[idx],
-            self.prev_returns[idx],
-            self.rows[idx],
-            self.symbol_id[idx],
-            self.symbols,
-            self.tradable[idx],
-            self.close_unadj[idx],
-            self.prev_close_unadj[idx],
-        )
+        """The episodes ``idx`` (memoised trade flags start empty)."""
+        return take_episodes(self, idx, shared=("symbols",))

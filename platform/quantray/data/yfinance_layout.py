@@ -27,13 +27,14 @@ ticker, with a warning giving the count; partly blank rows are kept and fail val
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from quantray.data.errors import DataError
+from quantray.data.errors import DataError, unparseable_csv
 
 FIELDS: dict[str, str] = {
     "open": "Open",
@@ -205,44 +206,27 @@ def _looks_multilevel(head: pd.DataFrame) -> bool:
 def read_csv(path: Path, file: str) -> TickerTables | None:
     """Split a yfinance multi-level CSV by ticker; ``None`` when the file is not one (the
     ordinary one-header-row reader then handles it)."""
+    # Every cell as text, no header: the header block and the body are read separately.
+    read = functools.partial(pd.read_csv, path, header=None, dtype=str, encoding="utf-8-sig")
     try:
-        head = pd.read_csv(
-            path,
-            header=None,
-            nrows=HEADER_ROWS,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-        )
+        head = read(nrows=HEADER_ROWS, keep_default_na=False)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     if not _looks_multilevel(head):
         return None
     try:
-        body = pd.read_csv(
-            path,
-            header=None,
-            skiprows=HEADER_ROWS,
-            dtype=str,
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
-        )
+        body = read(skiprows=HEADER_ROWS, skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise DataError(
             file,
             "no data rows after the yfinance header",
-            found="the Price / Ticker / Date header lines and nothing else",
-            expected="one line of bars per date after line 3",
+            where=f"line {HEADER_ROWS + 1} (the first bar's line)",
+            found="the end of the file: only the Price / Ticker / Date header lines",
+            expected=f"one line of bars per date after line {HEADER_ROWS}",
             fix="download again; the file holds the header only",
         ) from None
     except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(
-            file,
-            "could not be parsed as CSV",
-            found=str(exc).strip().splitlines()[-1] + f" (counting from line {HEADER_ROWS + 1})",
-            expected="comma-separated rows with the same number of fields as the header",
-            fix="look at that row for stray commas or a broken line",
-        ) from None
+        raise unparseable_csv(file, exc, first_line=HEADER_ROWS + 1) from None
     if body.shape[1] != head.shape[1]:
         raise DataError(
             file,

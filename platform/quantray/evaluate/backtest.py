@@ -12,6 +12,7 @@ final position is sold at its end when ``cost.charge_exit`` (the default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -23,11 +24,15 @@ from quantray.data.windows import Episodes
 from quantray.evaluate.metrics import (
     TRADING_DAYS_PER_YEAR,
     Array,
+    MetricInputs,
     check_2d,
     episode_metrics,
     pooled_metrics,
     prev_column,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class Backtest:
         """Metrics of all episodes concatenated (see ``pooled_metrics``)."""
         return pooled_metrics(self.net, self.executed, **self._inputs(periods_per_year))
 
-    def _inputs(self, periods_per_year: int) -> dict:
+    def _inputs(self, periods_per_year: int) -> MetricInputs:
         return {
             "prev_position": self.prev_position,
             "benchmark_returns": self.next_returns,
@@ -105,15 +110,29 @@ def run_backtest(
     )
 
 
+class BacktestOptions(TypedDict, total=False):
+    """The optional accounting inputs of ``run_backtest``, passed through unchanged by
+    ``evaluate_positions`` and ``baselines.evaluate_baselines``."""
+
+    prev_position: float | ArrayLike
+    """Position held before day 0, scalar or [N]; 0.0 (cash) when omitted."""
+    can_buy: ArrayLike | None
+    """[N, E] bool: False where that day's order cannot raise the position (limit-up close,
+    suspension); every order fills when omitted. ``backtest_episodes`` takes the flags from
+    the episodes."""
+    can_sell: ArrayLike | None
+    """[N, E] bool: False where that day's order cannot lower the position (limit-down close,
+    suspension); every order fills when omitted."""
+
+
 def evaluate_positions(
     name: str,
     positions: ArrayLike,
     next_returns: ArrayLike,
     cost: CostConfig,
-    prev_position: float | ArrayLike = 0.0,
-    can_buy: ArrayLike | None = None,
-    can_sell: ArrayLike | None = None,
+    *,
     episode_ids: ArrayLike | None = None,
+    **options: Unpack[BacktestOptions],
 ) -> pd.DataFrame:
     """Evaluate one strategy's positions on N test episodes: the single evaluation path.
 
@@ -122,16 +141,14 @@ def evaluate_positions(
         positions: [N, E] positions in [0, 1]; p_t is decided at close t.
         next_returns: [N, E] r_{t+1} = close_{t+1} / close_t - 1, aligned with positions.
         cost: the cost model (``CostConfig.preset(...)``).
-        prev_position: position held before day 0, scalar or [N].
-        can_buy, can_sell: optional [N, E] boolean trade permissions (suspensions, price
-            limits); ``backtest_episodes`` takes them from the episodes.
         episode_ids: [N] identifiers for the ``episode`` column; 0..N-1 when omitted. Use the
             same ids for every strategy so paired comparisons line up.
+        options: ``prev_position``, ``can_buy``, ``can_sell`` (``BacktestOptions``).
 
     Returns:
         DataFrame with one row per episode: ``method``, ``episode`` and ``METRIC_COLUMNS``.
     """
-    backtest = run_backtest(positions, next_returns, cost, prev_position, can_buy, can_sell)
+    backtest = run_backtest(positions, next_returns, cost, **options)
     frame = backtest.episode_metrics()
     n_episodes = frame.shape[0]
     ids = np.arange(n_episodes) if episode_ids is None else np.asarray(episode_ids)

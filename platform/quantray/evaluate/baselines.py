@@ -22,6 +22,8 @@ Return-array conventions:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
@@ -29,7 +31,10 @@ from numpy.typing import ArrayLike, NDArray
 from .. import accounting
 from ..accounting import position_levels
 from ..config import N_LEVELS, CostConfig
-from .backtest import evaluate_positions
+from .backtest import BacktestOptions, evaluate_positions
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Array = NDArray[np.float64]
 
@@ -211,12 +216,11 @@ def evaluate_baselines(
     next_returns: ArrayLike,
     realised_returns: ArrayLike,
     cost: CostConfig,
-    prev_position: float | ArrayLike = 0.0,
-    can_buy: ArrayLike | None = None,
-    can_sell: ArrayLike | None = None,
+    *,
     episode_ids: ArrayLike | None = None,
     momentum_window: int = 20,
     seed: int = 0,
+    **options: Unpack[BacktestOptions],
 ) -> pd.DataFrame:
     """Every baseline through ``evaluate_positions`` on the same episodes, stacked.
 
@@ -229,9 +233,10 @@ def evaluate_baselines(
         One row per (method, episode) with the ``evaluate_positions`` columns.
     """
     r = np.asarray(next_returns, dtype=np.float64)
+    prev_position = options.get("prev_position", 0.0)
     strategies = baseline_positions(r, realised_returns, cost, prev_position, momentum_window, seed)
     frames = [
-        evaluate_positions(name, positions, r, cost, prev_position, can_buy, can_sell, episode_ids)
+        evaluate_positions(name, positions, r, cost, episode_ids=episode_ids, **options)
         for name, positions in strategies.items()
     ]
     return pd.concat(frames, ignore_index=True)

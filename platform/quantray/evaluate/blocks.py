@@ -24,12 +24,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from quantray.evaluate.metrics import TRADING_DAYS_PER_YEAR, sharpe_from_moments
 from quantray.evaluate.stats import ConfidenceInterval
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Array = NDArray[np.float64]
 
@@ -122,13 +126,26 @@ def _check_rows(name: str, values: ArrayLike, blocks: DateBlocks, ndim: int) -> 
     return a
 
 
+class Resampling(TypedDict, total=False):
+    """The resampling settings shared by ``mean_ci``, ``paired_mean_ci`` and
+    ``pooled_sharpe_ci``."""
+
+    n_resamples: int
+    """Number of date-block resamples; ``BLOCK_RESAMPLES`` when omitted."""
+    seed: int
+    """Seeds the resampling (the same seed gives the same interval); 0 when omitted."""
+    confidence: float
+    """Two-sided confidence level in (0, 1); ``CONFIDENCE`` when omitted."""
+
+
 def _ratio_ci(
     columns: Array,
     blocks: DateBlocks,
     statistic: Callable[[Array], Array],
-    n_resamples: int,
-    seed: int,
-    confidence: float,
+    *,
+    n_resamples: int = BLOCK_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
 ) -> ConfidenceInterval:
     """Percentile CI of ``statistic(sums)`` where sums [.., k] are column sums over episodes."""
     if not 0.0 < confidence < 1.0:
@@ -156,27 +173,16 @@ def _mean_of_sums(sums: Array) -> Array:
 
 
 def mean_ci(
-    values: ArrayLike,
-    blocks: DateBlocks,
-    *,
-    n_resamples: int = BLOCK_RESAMPLES,
-    seed: int = 0,
-    confidence: float = CONFIDENCE,
+    values: ArrayLike, blocks: DateBlocks, **resampling: Unpack[Resampling]
 ) -> ConfidenceInterval:
     """Date-block CI of the mean of per-episode values [n] (e.g. episode total returns)."""
     v = _check_rows("values", values, blocks, 1)
     columns = np.stack([v, np.ones_like(v)], axis=1)  # [n, 2]: value, count
-    return _ratio_ci(columns, blocks, _mean_of_sums, n_resamples, seed, confidence)
+    return _ratio_ci(columns, blocks, _mean_of_sums, **resampling)
 
 
 def paired_mean_ci(
-    a: ArrayLike,
-    b: ArrayLike,
-    blocks: DateBlocks,
-    *,
-    n_resamples: int = BLOCK_RESAMPLES,
-    seed: int = 0,
-    confidence: float = CONFIDENCE,
+    a: ArrayLike, b: ArrayLike, blocks: DateBlocks, **resampling: Unpack[Resampling]
 ) -> ConfidenceInterval:
     """Date-block CI of mean(a) - mean(b) for two methods on the SAME episodes [n].
 
@@ -184,7 +190,7 @@ def paired_mean_ci(
     cancels; an interval that excludes 0 is a verdict at the given confidence."""
     a_arr = _check_rows("a", a, blocks, 1)
     b_arr = _check_rows("b", b, blocks, 1)
-    return mean_ci(a_arr - b_arr, blocks, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    return mean_ci(a_arr - b_arr, blocks, **resampling)
 
 
 def _sharpe_of_sums(periods_per_year: int) -> Callable[[Array], Array]:
@@ -202,9 +208,7 @@ def pooled_sharpe_ci(
     blocks: DateBlocks,
     *,
     periods_per_year: int = TRADING_DAYS_PER_YEAR,
-    n_resamples: int = BLOCK_RESAMPLES,
-    seed: int = 0,
-    confidence: float = CONFIDENCE,
+    **resampling: Unpack[Resampling],
 ) -> ConfidenceInterval:
     """Date-block CI of the annualised Sharpe of the pooled daily returns [n, E].
 
@@ -216,15 +220,14 @@ def pooled_sharpe_ci(
     columns = np.stack(
         [r.sum(axis=1), (r**2).sum(axis=1), np.full(r.shape[0], float(r.shape[1]))], axis=1
     )  # [n, 3]
-    return _ratio_ci(
-        columns, blocks, _sharpe_of_sums(periods_per_year), n_resamples, seed, confidence
-    )
+    return _ratio_ci(columns, blocks, _sharpe_of_sums(periods_per_year), **resampling)
 
 
 __all__ = [
     "BLOCK_RESAMPLES",
     "CONFIDENCE",
     "DateBlocks",
+    "Resampling",
     "mean_ci",
     "paired_mean_ci",
     "pooled_sharpe_ci",

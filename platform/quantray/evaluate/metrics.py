@@ -36,9 +36,14 @@ nan_policy="omit")``) and say how many were dropped.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 TRADING_DAYS_PER_YEAR: int = 252
 """Annualisation factor for daily returns (empyrical's DAILY convention)."""
@@ -281,13 +286,31 @@ def _metric_columns(
     }
 
 
+class MetricInputs(TypedDict, total=False):
+    """The optional inputs of ``episode_metrics`` and ``pooled_metrics``."""
+
+    prev_position: float | ArrayLike
+    """Scalar or [N], the position held before day 0 (entry trade counts); 0.0 when omitted."""
+    benchmark_returns: ArrayLike | None
+    """[N, E] returns of the benchmark for ``excess_return``; normally the asset's own
+    next-day returns (buy-and-hold without costs). Zeros when omitted."""
+    costs: ArrayLike | None
+    """[N, E] daily costs for ``total_cost``; zeros when omitted."""
+    periods_per_year: int
+    """Annualisation factor; ``TRADING_DAYS_PER_YEAR`` when omitted."""
+
+
 def _episode_inputs(
     net: ArrayLike,
     positions: ArrayLike,
-    benchmark_returns: ArrayLike | None,
-    costs: ArrayLike | None,
-) -> tuple[Array, Array, Array, Array]:
-    """[N, E] net, positions, benchmark and costs, shape-checked; zeros for omitted ones."""
+    *,
+    prev_position: float | ArrayLike = 0.0,
+    benchmark_returns: ArrayLike | None = None,
+    costs: ArrayLike | None = None,
+    periods_per_year: int = TRADING_DAYS_PER_YEAR,
+) -> tuple[Array, Array, float | ArrayLike, Array, Array, int]:
+    """``MetricInputs`` with their defaults: [N, E] net, positions, benchmark and costs,
+    shape-checked (zeros for omitted ones), with prev_position and periods_per_year."""
     r = check_2d("net", net)
     p = check_2d("positions", positions, r.shape)
     bench = (
@@ -296,44 +319,28 @@ def _episode_inputs(
         else check_2d("benchmark_returns", benchmark_returns, r.shape)
     )
     c = np.zeros_like(r) if costs is None else check_2d("costs", costs, r.shape)
-    return r, p, bench, c
+    return r, p, prev_position, bench, c, periods_per_year
 
 
 def episode_metrics(
-    net: ArrayLike,
-    positions: ArrayLike,
-    *,
-    prev_position: float | ArrayLike = 0.0,
-    benchmark_returns: ArrayLike | None = None,
-    costs: ArrayLike | None = None,
-    periods_per_year: int = TRADING_DAYS_PER_YEAR,
+    net: ArrayLike, positions: ArrayLike, **inputs: Unpack[MetricInputs]
 ) -> pd.DataFrame:
     """Metrics of each episode, vectorised over episodes.
 
     Args:
         net: [N, E] daily net returns (after costs).
         positions: [N, E] executed positions p_t (position held from close t to close t+1).
-        prev_position: scalar or [N], the position held before day 0 (entry trade counts).
-        benchmark_returns: [N, E] returns of the benchmark for ``excess_return``; normally the
-            asset's own next-day returns (buy-and-hold without costs). Zeros when omitted.
-        costs: [N, E] daily costs for ``total_cost``; zeros when omitted.
-        periods_per_year: annualisation factor.
+        inputs: keyword-only ``prev_position``, ``benchmark_returns``, ``costs``,
+            ``periods_per_year`` (``MetricInputs``).
 
     Returns:
         DataFrame with N rows and ``METRIC_COLUMNS`` (see the module docstring for formulas).
     """
-    r, p, bench, c = _episode_inputs(net, positions, benchmark_returns, costs)
-    return pd.DataFrame(_metric_columns(r, p, prev_position, bench, c, periods_per_year))
+    return pd.DataFrame(_metric_columns(*_episode_inputs(net, positions, **inputs)))
 
 
 def pooled_metrics(
-    net: ArrayLike,
-    positions: ArrayLike,
-    *,
-    prev_position: float | ArrayLike = 0.0,
-    benchmark_returns: ArrayLike | None = None,
-    costs: ArrayLike | None = None,
-    periods_per_year: int = TRADING_DAYS_PER_YEAR,
+    net: ArrayLike, positions: ArrayLike, **inputs: Unpack[MetricInputs]
 ) -> dict[str, float]:
     """The same metrics over the concatenated daily returns of all episodes, in episode order.
 
@@ -344,7 +351,7 @@ def pooled_metrics(
     of the per-episode turnovers; hit_rate pools the counts of all days.
     Arguments as in ``episode_metrics``; returns ``{column: float}`` with ``METRIC_COLUMNS``.
     """
-    r, p, bench, c = _episode_inputs(net, positions, benchmark_returns, costs)
+    r, p, prev_position, bench, c, periods_per_year = _episode_inputs(net, positions, **inputs)
     n_episodes, n_days = r.shape
     columns = _metric_columns(
         r.reshape(-1),  # [N, E] -> [N*E]

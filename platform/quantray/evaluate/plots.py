@@ -24,6 +24,17 @@ from .calendar import drawdown
 
 REGIME_COLOURS = dict(zip(REGIMES, ("#2ca02c", "#d62728", "#7f7f7f"), strict=True))
 
+FIGURE_DPI = 110
+"""Resolution of every report figure (PNG beside the Markdown report)."""
+
+
+def save_figure(fig: plt.Figure, path: Path, dpi: int = FIGURE_DPI) -> None:
+    """Lay out ``fig`` tightly, write it to ``path`` and close it (a report draws many
+    figures in one process; pyplot keeps every unclosed one alive)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
 
 def _shade(ax: plt.Axes, regime: pd.Series | None) -> None:
     """Shade runs of equal regime labels (a Series indexed by date) behind ``ax``."""
@@ -72,9 +83,7 @@ def plot_calendar(
     top.grid(alpha=0.3)
     bottom.set_ylabel("drawdown")
     bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_positions(
@@ -90,9 +99,7 @@ def plot_positions(
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_learning_curves(curves: pd.DataFrame, path: Path, *, metric: str) -> None:
@@ -112,6 +119,4 @@ def plot_learning_curves(curves: pd.DataFrame, path: Path, *, metric: str) -> No
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

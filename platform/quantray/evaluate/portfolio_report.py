@@ -25,6 +25,7 @@ import pandas as pd
 from quantray.config import CostConfig
 from quantray.evaluate.blocks import paired_mean_ci
 from quantray.evaluate.metrics import equity_curve
+from quantray.evaluate.plots import save_figure
 from quantray.evaluate.portfolio import BENCHMARK, scored
 from quantray.evaluate.table import exit_cost_note, format_ci, verdict
 
@@ -133,9 +134,7 @@ def _plot_weights(executed: np.ndarray, symbols: tuple[str, ...], path: Path) ->
     ax.set_ylabel("weight")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", fontsize=7, ncol=min(len(symbols) + 1, 6))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _plot_equity(paths: dict[str, dict[str, np.ndarray]], path: Path) -> None:
@@ -145,6 +144,4 @@ def _plot_equity(paths: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     ax.set_xlabel("evaluation day (episodes back to back)")
     ax.set_ylabel("equity")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

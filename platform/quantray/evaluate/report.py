@@ -26,7 +26,12 @@ from quantray.config import REGIMES
 from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.blocks import paired_mean_ci
 from quantray.evaluate.calendar import calendar_summary
-from quantray.evaluate.plots import plot_calendar, plot_learning_curves, plot_positions
+from quantray.evaluate.plots import (
+    plot_calendar,
+    plot_learning_curves,
+    plot_positions,
+    save_figure,
+)
 from quantray.evaluate.table import Scored, format_ci, verdict
 
 CEILING = "perfect_foresight"
@@ -203,6 +208,4 @@ def _plot_regimes(table: dict[str, list[float]], path: Path) -> None:
     ax.set_ylabel("mean episode total return")
     ax.axhline(0, color="black", lw=0.8)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -21,13 +21,16 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats as sps
 
 from quantray.evaluate.metrics import sharpe_from_moments
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Statistic = Callable[..., float | NDArray[np.float64]]
 """A reduction that accepts an ``axis`` keyword, like ``np.mean`` or ``np.median``."""
@@ -111,25 +114,54 @@ def _check_confidence(confidence: float, n_resamples: int) -> None:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}; e.g. 9999.")
 
 
+class BootstrapOptions(TypedDict, total=False):
+    """The keyword options of ``bootstrap_ci`` and ``paired_difference_ci``."""
+
+    confidence: float
+    """Two-sided confidence level in (0, 1); 0.95 when omitted."""
+    n_resamples: int
+    """Bootstrap resamples; 9999 when omitted."""
+    seed: int
+    """Seeds the resampling; the same seed gives the same interval. 0 when omitted."""
+    method: Literal["BCa", "percentile", "basic"]
+    """scipy.stats.bootstrap method; BCa (bias-corrected and accelerated) when omitted."""
+    nan_policy: Literal["raise", "omit"]
+    """'raise' on non-finite values (the default), or 'omit' to drop them first (for a paired
+    interval: every pair where either value is non-finite)."""
+
+
+_BOOTSTRAP_DEFAULTS: BootstrapOptions = {
+    "confidence": 0.95,
+    "n_resamples": 9999,
+    "seed": 0,
+    "method": "BCa",
+    "nan_policy": "raise",
+}
+
+
+def _with_defaults(name: str, options: BootstrapOptions) -> BootstrapOptions:
+    """``options`` over ``_BOOTSTRAP_DEFAULTS``, checked."""
+    unknown = sorted(set(options) - set(_BOOTSTRAP_DEFAULTS))
+    if unknown:
+        raise TypeError(
+            f"{name}() got unexpected keyword argument(s) {unknown}; expected some of "
+            f"{sorted(_BOOTSTRAP_DEFAULTS)}."
+        )
+    full: BootstrapOptions = {**_BOOTSTRAP_DEFAULTS, **options}
+    _check_confidence(full["confidence"], full["n_resamples"])
+    return full
+
+
 def bootstrap_ci(
-    values: ArrayLike,
-    statistic: Statistic = np.mean,
-    confidence: float = 0.95,
-    n_resamples: int = 9999,
-    seed: int = 0,
-    method: Literal["BCa", "percentile", "basic"] = "BCa",
-    nan_policy: Literal["raise", "omit"] = "raise",
+    values: ArrayLike, statistic: Statistic = np.mean, **options: Unpack[BootstrapOptions]
 ) -> ConfidenceInterval:
     """Bootstrap confidence interval of ``statistic`` over per-episode values.
 
     Args:
         values: [N] one value per episode (e.g. each episode's Sharpe).
         statistic: reduction accepting ``axis`` (np.mean, np.median, ...).
-        confidence: two-sided confidence level.
-        n_resamples: bootstrap resamples.
-        seed: seeds the resampling; the same seed gives the same interval.
-        method: scipy.stats.bootstrap method; BCa (bias-corrected and accelerated) by default.
-        nan_policy: 'raise' on non-finite values, or 'omit' to drop them first.
+        options: ``confidence``, ``n_resamples``, ``seed``, ``method``, ``nan_policy``
+            (``BootstrapOptions``).
 
     Returns:
         ``(estimate, low, high)`` where estimate = statistic(values). Degenerate cases are
@@ -137,8 +169,8 @@ def bootstrap_ci(
         give NaN bounds (one observation says nothing about spread); where BCa is undefined
         the percentile interval is used.
     """
-    _check_confidence(confidence, n_resamples)
-    data = _as_1d(values, "bootstrap_ci", nan_policy)
+    opts = _with_defaults("bootstrap_ci", options)
+    data = _as_1d(values, "bootstrap_ci", opts["nan_policy"])
     if data.size == 0:
         raise ValueError("bootstrap_ci: no finite values to bootstrap; expected at least one.")
     estimate = float(statistic(data, axis=-1))
@@ -146,18 +178,14 @@ def bootstrap_ci(
         return ConfidenceInterval(estimate, math.nan, math.nan)
     if np.ptp(data) == 0:
         return ConfidenceInterval(estimate, estimate, estimate)
-    return _bootstrap((data,), statistic, estimate, confidence, n_resamples, seed, method)
+    return _bootstrap((data,), statistic, estimate, opts)
 
 
 def paired_difference_ci(
     a: ArrayLike,
     b: ArrayLike,
     statistic: Statistic = np.mean,
-    confidence: float = 0.95,
-    n_resamples: int = 9999,
-    seed: int = 0,
-    method: Literal["BCa", "percentile", "basic"] = "BCa",
-    nan_policy: Literal["raise", "omit"] = "raise",
+    **options: Unpack[BootstrapOptions],
 ) -> ConfidenceInterval:
     """Bootstrap CI of ``statistic(a) - statistic(b)`` for two strategies on the same episodes.
 
@@ -167,14 +195,12 @@ def paired_difference_ci(
 
     Args:
         a, b: [N] per-episode values of the two strategies, aligned by episode.
-        nan_policy: 'raise' on non-finite values, or 'omit' to drop every pair where either
-            value is non-finite.
-        Other arguments as in ``bootstrap_ci``.
+        statistic, options: as in ``bootstrap_ci``.
 
     Returns:
         ``(estimate, low, high)`` with estimate = statistic(a) - statistic(b).
     """
-    _check_confidence(confidence, n_resamples)
+    opts = _with_defaults("paired_difference_ci", options)
     a_arr = np.asarray(a, dtype=np.float64)
     b_arr = np.asarray(b, dtype=np.float64)
     if a_arr.ndim != 1 or a_arr.shape != b_arr.shape:
@@ -185,7 +211,7 @@ def paired_difference_ci(
         )
     finite = np.isfinite(a_arr) & np.isfinite(b_arr)
     if not finite.all():
-        if nan_policy == "raise":
+        if opts["nan_policy"] == "raise":
             raise ValueError(
                 f"paired_difference_ci: found {int((~finite).sum())} pair(s) with a non-finite "
                 f"value among {a_arr.size}; expected finite numbers. Pass nan_policy='omit' to "
@@ -203,30 +229,18 @@ def paired_difference_ci(
     def difference(x: NDArray, y: NDArray, axis: int = -1) -> NDArray:
         return statistic(x, axis=axis) - statistic(y, axis=axis)
 
-    return _bootstrap(
-        (a_arr, b_arr),
-        difference,
-        estimate,
-        confidence,
-        n_resamples,
-        seed,
-        method,
-        paired=True,
-        vectorized=True,
-    )
+    return _bootstrap((a_arr, b_arr), difference, estimate, opts, paired=True, vectorized=True)
 
 
 def _bootstrap(
     samples: tuple[NDArray, ...],
     statistic: Statistic,
     estimate: float,
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-    method: str,
-    **options: Any,
+    opts: BootstrapOptions,
+    **scipy_options: Any,
 ) -> ConfidenceInterval:
-    """scipy.stats.bootstrap over ``samples`` in memory-bounded batches, seeded, quiet."""
+    """scipy.stats.bootstrap over ``samples`` in memory-bounded batches, seeded, quiet;
+    ``opts`` with every key set (``_with_defaults``)."""
     with warnings.catch_warnings():
         # The degenerate-BCa warning is handled by _interval's fallback.
         warnings.simplefilter("ignore", sps.DegenerateDataWarning)
@@ -234,14 +248,14 @@ def _bootstrap(
         result = sps.bootstrap(
             samples,
             statistic,
-            n_resamples=n_resamples,
+            n_resamples=opts["n_resamples"],
             batch=max(1, _MAX_BATCH_ELEMENTS // sum(x.size for x in samples)),
-            confidence_level=confidence,
-            method=method,
-            rng=np.random.default_rng(seed),
-            **options,
+            confidence_level=opts["confidence"],
+            method=opts["method"],
+            rng=np.random.default_rng(opts["seed"]),
+            **scipy_options,
         )
-    return _interval(result, estimate, confidence)
+    return _interval(result, estimate, opts["confidence"])
 
 
 def sharpe_moments(returns: ArrayLike) -> SharpeMoments:

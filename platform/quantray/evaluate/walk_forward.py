@@ -33,6 +33,7 @@ from quantray.config import REGIMES, CostConfig
 from quantray.evaluate.backtest import run_backtest
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
 from quantray.evaluate.metrics import pooled_sharpe
+from quantray.evaluate.plots import save_figure
 from quantray.evaluate.stats import ConfidenceInterval
 from quantray.evaluate.table import Scored, exit_cost_note, format_ci
 from quantray.losses.market import classify_market
@@ -329,6 +330,4 @@ def _plot_equity(
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, ncol=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -10,11 +10,13 @@ the env and every Tune trial. The writer that runs the model lives in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,17 +131,18 @@ def reusable(path: str | Path) -> bool:
     return True
 
 
-def write_cache(path: str | Path, table: np.ndarray, meta: dict[str, Any]) -> Path:
-    """Write a cache atomically: concurrent writers (Tune trials, nodes) never see half a
-    cache; if the directory already exists it is kept (same key = same content)."""
-    path = Path(path)
-    if (path / META_FILE).exists():
-        return path
+@contextlib.contextmanager
+def staged_cache(path: Path) -> Iterator[Path]:
+    """Write a cache atomically: yields a fresh temporary directory beside ``path`` to write
+    ``FEATURES_FILE`` and ``META_FILE`` into; on a clean exit both get their integrity records
+    (size and sha256, checked by readers) and the directory is renamed to ``path`` in one
+    step, so concurrent writers (Tune trials, nodes) never see half a cache. If another
+    writer finished ``path`` first, theirs is kept (same key = same content). The temporary
+    directory is removed in every case."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        np.save(tmp / FEATURES_FILE, np.asarray(table, dtype=np.float32))
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        yield tmp
         record(tmp / FEATURES_FILE)
         record(tmp / META_FILE)
         try:
@@ -150,4 +153,15 @@ def write_cache(path: str | Path, table: np.ndarray, meta: dict[str, Any]) -> Pa
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_cache(path: str | Path, table: np.ndarray, meta: dict[str, Any]) -> Path:
+    """Write a cache atomically (``staged_cache``); if the directory already exists it is
+    kept (same key = same content)."""
+    path = Path(path)
+    if (path / META_FILE).exists():
+        return path
+    with staged_cache(path) as tmp:
+        np.save(tmp / FEATURES_FILE, np.asarray(table, dtype=np.float32))
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return path

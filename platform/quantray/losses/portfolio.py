@@ -22,10 +22,11 @@ Per-episode quantities averaged over the batch (B batch, E days, N assets):
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from quantray.config import CostConfig, PortfolioConfig
+from quantray.config import PortfolioConfig
 from quantray.losses.market import BULL, classify_market
+from quantray.losses.objective import Objective
 from quantray.losses.strategy import downside_deviation, max_drawdown
 from quantray.models.portfolio_strategy import PortfolioOutput
 from quantray.portfolio_accounting import run_torch
@@ -39,13 +40,8 @@ def equal_weights(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     return m / m.sum(dim=-1, keepdim=True).clamp(min=1.0)
 
 
-class PortfolioLoss(nn.Module):
+class PortfolioLoss(Objective[PortfolioConfig]):
     """The portfolio objective; call it on a ``PortfolioOutput`` and the episodes' data."""
-
-    def __init__(self, config: PortfolioConfig, cost: CostConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.cost = cost
 
     def forward(
         self,

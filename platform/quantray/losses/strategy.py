@@ -31,11 +31,12 @@ over the E days, and only when some trade is blocked).
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from quantray.accounting import net_returns_torch
-from quantray.config import CostConfig, StrategyConfig
+from quantray.config import StrategyConfig
 from quantray.losses.market import BEAR, BULL, SIDEWAYS, classify_market
+from quantray.losses.objective import Objective
 from quantray.models.strategy_gru import StrategyOutput
 
 INFORMATION_RATIO_EPS = 1e-4
@@ -75,13 +76,8 @@ def downside_deviation(net_returns: Tensor) -> Tensor:
     return torch.sqrt(torch.relu(-net_returns).square().mean(dim=-1) + _DOWNSIDE_EPS)
 
 
-class StrategyLoss(nn.Module):
+class StrategyLoss(Objective[StrategyConfig]):
     """The stage-2 objective; call it on positions (or a ``StrategyOutput``) and returns."""
-
-    def __init__(self, config: StrategyConfig, cost: CostConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.cost = cost
 
     def forward(
         self,

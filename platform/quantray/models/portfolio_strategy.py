@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from quantray.config import CostConfig, PortfolioConfig
+from quantray.models.params import count_params
 from quantray.portfolio_accounting import scores_to_weights_torch, step_torch
 
 ASSET_STATE_SIZE = 3
@@ -72,7 +73,8 @@ class PortfolioStrategy(nn.Module):
         self.head = nn.Linear(H, 1)
 
     def num_params(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        """Number of trainable parameters."""
+        return count_params(self)
 
     def forward(
         self,

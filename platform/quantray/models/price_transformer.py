@@ -27,6 +27,7 @@ from quantray.config import PriceModelConfig
 from quantray.models.attention import MLA
 from quantray.models.ffn import GeGLU, MoE, SwiGLU
 from quantray.models.norm import RMSNorm
+from quantray.models.params import count_params
 from quantray.models.rope import precompute_freqs_cis
 
 
@@ -216,7 +217,7 @@ class PriceTransformer(nn.Module):
 
     def num_params(self, trainable_only: bool = False) -> int:
         """Number of parameters (all, or only those with requires_grad)."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+        return count_params(self, trainable_only)
 
 
 def returns_to_prices(returns: torch.Tensor, last_close: torch.Tensor) -> torch.Tensor:
