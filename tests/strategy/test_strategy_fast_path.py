@@ -7,7 +7,7 @@ import torch
 
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig, StrategyConfig
-from quantray.models.strategy_gru import StrategyGRU
+from quantray.models.strategy_gru import StrategyGRU, StrategyOutput
 
 B, E, D = 16, 20, 12
 
@@ -91,21 +91,36 @@ def test_forward_takes_the_fast_path_unless_a_hook_watches() -> None:
     assert len(seen) == E  # the hook saw every day
 
 
+def _twin_runs(
+    changes: dict, training: bool, taus: tuple[float, ...], seed: int
+) -> list[list[tuple[StrategyOutput, tuple[torch.Tensor, ...]]]]:
+    """Per temperature, (outputs, parameter gradients) of a float32 model and of its copy
+    with ``changes`` to the config, on the same float32 inputs and the same Gumbel draws."""
+    torch.manual_seed(0)
+    cfg = StrategyConfig(feature_dim=D, hidden_size=24, head_hidden=16)
+    base, changed = StrategyGRU(cfg), StrategyGRU(cfg.replace(**changes))
+    changed.load_state_dict(base.state_dict())
+    features, next_returns, can_buy, can_sell = _inputs(seed)
+    features, next_returns = features.float(), next_returns.float()
+    cost = CostConfig.preset("cn_a_share")
+    runs = []
+    for tau in taus:
+        runs.append([])
+        for model in (base, changed):
+            torch.manual_seed(7)
+            out = model(features, next_returns, cost, training, tau, 0.0, can_buy, can_sell)
+            loss = out.net_returns.sum() + out.logits.square().mean()
+            grads = torch.autograd.grad(loss, list(model.parameters())) if training else ()
+            runs[-1].append((out, grads))
+    return runs
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_bf16_training_stays_close_to_float32_and_evaluation_is_exact(training: bool) -> None:
     """bf16 autocast covers only the training matmuls: positions, costs and net returns are
     float32 and within bf16 rounding of the float32 run; evaluation ignores the flag."""
-    torch.manual_seed(0)
-    cfg = StrategyConfig(feature_dim=D, hidden_size=24, head_hidden=16)
-    exact, low = StrategyGRU(cfg), StrategyGRU(cfg.replace(bf16=True))
-    low.load_state_dict(exact.state_dict())
-    features, next_returns, can_buy, can_sell = _inputs(2)
-    features, next_returns = features.float(), next_returns.float()
-    cost = CostConfig.preset("cn_a_share")
-    outs = []
-    for model in (exact, low):
-        torch.manual_seed(7)
-        outs.append(model(features, next_returns, cost, training, 0.6, 0.0, can_buy, can_sell))
+    (runs,) = _twin_runs({"bf16": True}, training, (0.6,), seed=2)
+    outs = [out for out, _ in runs]
     for name in ("positions", "logits", "net_returns", "costs", "wanted"):
         a, b = getattr(outs[0], name), getattr(outs[1], name)
         assert b.dtype == torch.float32, name
@@ -124,23 +139,11 @@ def test_compiled_training_forward_equals_eager_and_compiles_once() -> None:
     import torch._dynamo
     import torch._inductor.config
 
-    torch.manual_seed(0)
-    cfg = StrategyConfig(feature_dim=D, hidden_size=24, head_hidden=16)
-    eager, compiled = StrategyGRU(cfg), StrategyGRU(cfg.replace(compile=True))
-    compiled.load_state_dict(eager.state_dict())
-    features, next_returns, can_buy, can_sell = _inputs(3)
-    features, next_returns = features.float(), next_returns.float()
-    cost = CostConfig.preset("cn_a_share")
     torch._dynamo.reset()
     with torch._inductor.config.patch(fallback_random=True):
-        for tau in (1.0, 0.7, 0.4):
-            results = []
-            for model in (eager, compiled):
-                torch.manual_seed(5)
-                out = model(features, next_returns, cost, True, tau, 0.0, can_buy, can_sell)
-                loss = out.net_returns.sum() + out.logits.square().mean()
-                results.append((out, torch.autograd.grad(loss, list(model.parameters()))))
-            (a, grads_a), (b, grads_b) = results
+        for (a, grads_a), (b, grads_b) in _twin_runs(
+            {"compile": True}, True, (1.0, 0.7, 0.4), seed=3
+        ):
             torch.testing.assert_close(b.positions, a.positions)
             torch.testing.assert_close(b.net_returns, a.net_returns)
             for ga, gb in zip(grads_a, grads_b, strict=True):

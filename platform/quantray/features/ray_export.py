@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from quantray.config import ConfigError, RayExportSettings
-from quantray.features.cache import FEATURES_FILE, META_FILE
-from quantray.integrity import record
+from quantray.features.cache import FEATURES_FILE, META_FILE, staged_cache
 
 
 @dataclass
@@ -182,9 +179,7 @@ def ray_feature_cache(
     target = Path(target)
     if (target / META_FILE).exists():
         return target, ExportStats()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with staged_cache(target) as tmp:
         n_rows = len(normalized)
         table = np.lib.format.open_memmap(
             tmp / FEATURES_FILE, mode="w+", dtype=np.float32, shape=(n_rows, d_model)
@@ -212,15 +207,4 @@ def ray_feature_cache(
             "rows_by_node": stats.rows_by_node,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-        # The same integrity records as write_cache: readers verify size and sha256.
-        record(tmp / FEATURES_FILE)
-        record(tmp / META_FILE)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / META_FILE).exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return target, stats

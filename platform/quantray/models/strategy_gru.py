@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from quantray.accounting import step_torch
 from quantray.config import CostConfig, StrategyConfig
+from quantray.models.params import count_params
 
 PORTFOLIO_STATE_SIZE = 3
 """Inputs besides the frozen feature: previous executed position, t/E, cumulative net return."""
@@ -86,7 +87,7 @@ class StrategyGRU(nn.Module):
 
     def num_params(self) -> int:
         """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return count_params(self, trainable_only=True)
 
     def step(
         self,
