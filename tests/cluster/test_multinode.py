@@ -276,7 +276,9 @@ def test_node_removed_mid_export_loses_and_duplicates_no_row(
         return encode(state, normalized, rows, window, settings, sink_then_remove)
 
     monkeypatch.setattr(ray_export, "ray_encode_rows", encode_and_remove_a_node)
-    settings = RayExportSettings(backend="ray", actors=2, num_cpus=1, rows_per_block=16)
+    # Small blocks: the export (fast for this one-layer model) is still running when the
+    # first block reaches the driver.
+    settings = RayExportSettings(backend="ray", actors=2, num_cpus=1, rows_per_block=4)
     remote = export_features(
         ckpt, tmp / "removal-remote", data, progress=False, settings=settings
     )  # a lost row would raise here
