@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,9 @@ from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, ret
 from quantray.evaluate.report import MethodResult, write_report
 from quantray.evaluate.table import exit_cost_note, mean_backtest
 from quantray.evaluate.versus import backtest_episodes, baseline_backtests
+
+if TYPE_CHECKING:
+    from quantray.tune.methods import MethodSearch
 
 METHODS = ("gru", "ppo", "sac")
 DEFAULT_BUDGET = {"samples": 200_000, "seconds": 120}
@@ -207,12 +210,13 @@ def select(
 
         init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
 
+    from quantray.tune.methods import MethodSearch
+
     common = {"budget": budget, "cost": args.cost, "smoke": args.smoke_test}
     params: dict[str, dict] = {m: {} for m in methods}
     for method in methods if args.tune else []:
-        params[method], trials = comparison.tune(
-            method, args.tune, storage_path=storage_path(args), **common
-        )
+        search = MethodSearch(args.tune, storage_path=storage_path(args), **common)
+        params[method], trials = comparison.tune(method, search)
         trials.to_csv(comparison.out / f"tune_{method}.csv", index=False)
         print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
     runs: dict[str, list] = {m: [] for m in methods}
@@ -300,16 +304,15 @@ class SingleAsset:
         self.data = None if args.data is None else str(Path(args.data).resolve())
         self.task = load_task(self.data, features=self.features, bars=bars)
 
-    def tune(self, method: str, num_trials: int, **common: Any) -> tuple[dict, pd.DataFrame]:
+    def tune(self, method: str, search: MethodSearch) -> tuple[dict, pd.DataFrame]:
         from quantray.tune.methods import tune_method
 
         return tune_method(
             method,
-            num_trials,
+            search,
             data=self.data,
             features=self.features,
             overrides=self.overrides[method],
-            **common,
         )
 
     def train(self, method: str, **common: Any) -> Any:
@@ -422,10 +425,10 @@ class Portfolio:
         }
         self.out, _ = claim_run(args)
 
-    def tune(self, method: str, num_trials: int, **common: Any) -> tuple[dict, pd.DataFrame]:
+    def tune(self, method: str, search: MethodSearch) -> tuple[dict, pd.DataFrame]:
         from quantray.tune.portfolio_methods import tune_portfolio_method
 
-        return tune_portfolio_method(method, num_trials, env_config=self.env_config, **common)
+        return tune_portfolio_method(method, search, env_config=self.env_config)
 
     def train(self, method: str, **common: Any) -> Any:
         from quantray.tune.portfolio_methods import train_portfolio_method

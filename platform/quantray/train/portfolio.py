@@ -32,6 +32,7 @@ from quantray.evaluate.portfolio import equal_weight, evaluate_weights, pooled_s
 from quantray.integrity import record
 from quantray.losses.portfolio import PortfolioLoss
 from quantray.models.portfolio_strategy import PortfolioOutput, PortfolioStrategy
+from quantray.train.budget_progress import BudgetProgress
 
 SELECTION_METRIC = "valid_ir"
 """Pooled validation information ratio against 1/N rebalanced daily (annualised Sharpe of the
@@ -262,22 +263,17 @@ def train_portfolio(
             if stale >= config.patience:
                 break
     else:
-        next_eval, sums, steps = 0, {}, 0
+        progress, sums, steps = BudgetProgress(budget), {}, 0
         while True:
             for k, v in step().items():
                 sums[k] = sums.get(k, 0.0) + v
             steps += 1
-            used = seen * task.episode_len if budget.by == "samples" else train_seconds
-            done = used >= budget.amount
-            if used < budget.mark(next_eval) and not done:
+            index = progress.marks_passed
+            if not progress.validation_due(seen * task.episode_len, train_seconds):
                 continue
-            index = next_eval
-            # One validation however many marks this step crossed.
-            while next_eval < budget.evaluations and used >= budget.mark(next_eval):
-                next_eval += 1
             evaluate(index, {k: v / steps for k, v in sums.items()}, budget.evaluations)
             sums, steps = {}, 0
-            if done:
+            if progress.done:
                 break
     if best_state is not None:
         model.load_state_dict(best_state)

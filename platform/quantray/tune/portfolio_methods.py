@@ -21,49 +21,30 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from quantray.config import CostConfig, PortfolioConfig, TrainingBudget, check_choice
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask, load_portfolio_task
+from quantray.train.budget_progress import BudgetProgress
 from quantray.train.portfolio import SELECTION_METRIC, policy_weights, train_portfolio
+from quantray.tune.methods import BudgetRun, MethodSearch
 
 PORTFOLIO_METHODS = ("gru", "ppo", "sac")
-OBJECTIVE = "objective"
-"""Tune metric (maximised): the selected checkpoint's ``SELECTION_METRIC``, NaN as 0."""
 SMOKE_STRATEGY = {"batch_size": 16, "hidden_size": 16}
 """Smoke runs: the strategy at small sizes so tiny budgets still take steps."""
 
 
 @dataclass
-class PortfolioMethodRun:
-    """One method trained for one seed to the budget, at its validation-selected weights."""
+class PortfolioMethodRun(BudgetRun):
+    """One portfolio method trained for one seed to the budget, at its validation-selected
+    weights."""
 
-    method: str
-    seed: int
-    history: list[dict[str, float]]
-    """One row per validation: ``samples`` (env-days), ``train_seconds``, valid_* metrics."""
-    best: dict[str, float]
-    samples: int
-    """Env-days seen in training."""
-    train_seconds: float
-    """Seconds of training steps (validation excluded)."""
-    seconds: float
-    """Wall-clock of the whole run."""
-    granularity: float
-    """Env-days one training granule adds (strategy step / PPO iteration / SAC round)."""
+    score: ClassVar[str] = SELECTION_METRIC
     play: Callable[[PortfolioEpisodes], np.ndarray] = field(repr=False)
     """Target weights [n, E, N] of the selected weights on a fixed episode list."""
-
-    def curve(self) -> pd.DataFrame:
-        """The learning curve: one row per validation."""
-        frame = pd.DataFrame(self.history)
-        frame.insert(0, "seed", self.seed)
-        frame.insert(0, "method", self.method)
-        columns = ["samples", "train_seconds", SELECTION_METRIC, "valid_sharpe"]
-        return frame[["method", "seed", *columns]]
 
 
 def train_portfolio_method(
@@ -131,19 +112,16 @@ def _train_rl(
     history: list[dict[str, float]] = []
     best: dict[str, float] = {}
     best_state = None
-    samples, train_seconds, next_eval = 0, 0.0, 0
+    samples, train_seconds = 0, 0.0
+    progress = BudgetProgress(budget)
     try:
         while True:
             t0 = time.perf_counter()
             result = algo.train()
             train_seconds += time.perf_counter() - t0
             samples = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
-            used = samples if budget.by == "samples" else train_seconds
-            done = used >= budget.amount
-            if used < budget.mark(next_eval) and not done:
+            if not progress.validation_due(samples, train_seconds):
                 continue
-            while next_eval < budget.evaluations and used >= budget.mark(next_eval):
-                next_eval += 1
             module = algo.get_module()
             weights = module_weights(module, task, "valid", len(valid), cost, cap=cap)
             row = {
@@ -156,7 +134,7 @@ def _train_rl(
                 best = dict(row)
                 best_state = copy.deepcopy(module.state_dict())
             history.append(row)
-            if done:
+            if progress.done:
                 break
         module = algo.get_module()
         if best_state is not None:
@@ -232,12 +210,6 @@ class PortfolioMethodSpace:
         return {k: v for k, v in config.items() if k not in self.constants}
 
 
-def objective_of(best: dict[str, float]) -> float:
-    """The search metric of a selected checkpoint: its ``SELECTION_METRIC``, NaN as 0."""
-    value = float(best.get(SELECTION_METRIC, float("nan")))
-    return value if math.isfinite(value) else 0.0
-
-
 def portfolio_method_trial(config: dict[str, Any]) -> None:
     """Tune function trainable: one ``train_portfolio_method`` run of the sampled parameters,
     reported once with its selected validation score (every trial the full budget)."""
@@ -253,58 +225,24 @@ def portfolio_method_trial(config: dict[str, Any]) -> None:
     run = train_portfolio_method(
         config["method"],
         task,
-        TrainingBudget.from_dict(config["budget"]),
-        cost=config["cost"],
         env_config=env_config,
         params=space.params_of(config),
-        seed=int(config["seed"]),
-        smoke=bool(config["smoke"]),
+        **MethodSearch.run_args_of(config),
     )
-    tune.report(
-        {
-            OBJECTIVE: objective_of(run.best),
-            SELECTION_METRIC: float(run.best.get(SELECTION_METRIC, float("nan"))),
-            "samples": float(run.samples),
-            "train_seconds": run.train_seconds,
-        }
-    )
+    tune.report(run.trial_metrics())
 
 
 def tune_portfolio_method(
-    method: str,
-    num_trials: int,
-    *,
-    env_config: dict[str, Any],
-    budget: TrainingBudget,
-    cost: str,
-    storage_path: str,
-    seed: int = 0,
-    smoke: bool = False,
-    max_concurrent: int = 2,
+    method: str, search: MethodSearch, *, env_config: dict[str, Any]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """``num_trials`` Tune trials of ``method`` (OptunaSearch TPE over
-    ``PortfolioMethodSpace``), each trained to ``budget`` and scored on validation. Returns
-    (best parameters, one row per trial). Needs a running Ray; ``env_config`` holds the
-    data / universe / features each trial loads its task from."""
-    from quantray.tune.methods import search_method
-
+    """``search.num_trials`` Tune trials of ``method`` (OptunaSearch TPE over
+    ``PortfolioMethodSpace``), each trained to the search's budget and scored on validation.
+    Returns (best parameters, one row per trial). Needs a running Ray; ``env_config`` holds
+    the data / universe / features each trial loads its task from."""
     check_choice("tune_portfolio_method", "method", method, PORTFOLIO_METHODS)
-    constants: dict[str, Any] = {
-        "method": method,
-        "env_config": env_config,
-        "budget": budget.to_dict(),
-        "cost": cost,
-        "seed": seed,
-        "smoke": smoke,
-    }
-    constants["constant_keys"] = [*constants, "constant_keys"]
-    return search_method(
+    return search.run(
         portfolio_method_trial,
-        PortfolioMethodSpace(method, constants),
+        PortfolioMethodSpace(method, search.constants(method, env_config=env_config)),
         name=f"compare_portfolio_tune_{method}",
-        num_trials=num_trials,
-        storage_path=storage_path,
-        seed=seed,
-        max_concurrent=max_concurrent,
         score=SELECTION_METRIC,
     )
