@@ -231,10 +231,8 @@ def plot_prune(table: pd.DataFrame, path: Path) -> None:
     for target, group in table.groupby("target"):
         ax0.plot(group["sparsity"], group["loss fine-tuned"], marker="o", label=target)
         ax1.plot(group["sparsity"], group["windows/s"], marker="o", label=target)
-    ax0.set_xlabel("sparsity")
-    ax0.set_ylabel("validation price loss")
-    ax1.set_xlabel("sparsity")
-    ax1.set_ylabel("windows/s (measured)")
+    ax0.set(xlabel="sparsity", ylabel="validation price loss")
+    ax1.set(xlabel="sparsity", ylabel="windows/s (measured)")
     ax0.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=80)

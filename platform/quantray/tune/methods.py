@@ -104,12 +104,18 @@ class MethodRun(BudgetRun):
 
 @dataclass
 class MethodSpace:
-    """Optuna define-by-run space of one method (a picklable callable, as Tune needs)."""
+    """Optuna define-by-run space of one method (a picklable callable, as Tune needs): it
+    samples the method's parameters (``suggest``) and returns the trial's constants."""
 
     method: str
     constants: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
+        self.suggest(trial)
+        return dict(self.constants)
+
+    def suggest(self, trial: Any) -> None:
+        """Sample the single-asset ``method``'s parameters on the Optuna ``trial``."""
         if self.method == "gru":
             suggest_strategy(trial, GRU_HIDDEN_SIZES)
         elif self.method == "ppo":
@@ -124,7 +130,6 @@ class MethodSpace:
             trial.suggest_float("tau", 1e-3, 2e-2, log=True)
             trial.suggest_float("initial_alpha", 1e-3, 0.2, log=True)
             trial.suggest_float("updates_per_step", 1 / 16, 1.0, log=True)
-        return dict(self.constants)
 
     def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
         """The sampled parameters in a trial config (constants removed)."""

@@ -30,7 +30,7 @@ from quantray.config import CostConfig, PortfolioConfig, TrainingBudget, check_c
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask, load_portfolio_task
 from quantray.train.budget_progress import BudgetProgress
 from quantray.train.portfolio import SELECTION_METRIC, policy_weights, train_portfolio
-from quantray.tune.methods import BudgetRun, MethodSearch
+from quantray.tune.methods import BudgetRun, MethodSearch, MethodSpace
 
 PORTFOLIO_METHODS = ("gru", "ppo", "sac")
 SMOKE_STRATEGY = {"batch_size": 16, "hidden_size": 16}
@@ -174,14 +174,11 @@ def _split_of(task: PortfolioTask, episodes: PortfolioEpisodes) -> str:
     )
 
 
-@dataclass
-class PortfolioMethodSpace:
+class PortfolioMethodSpace(MethodSpace):
     """Optuna define-by-run space of one portfolio method (a picklable callable, as Tune needs)."""
 
-    method: str
-    constants: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self, trial: Any) -> dict[str, Any]:
+    def suggest(self, trial: Any) -> None:
+        """Sample the portfolio ``method``'s parameters on the Optuna ``trial``."""
         if self.method == "gru":
             from quantray.tune.portfolio import PORTFOLIO_WEIGHTS
             from quantray.tune.space import _WEIGHT_RANGES
@@ -203,11 +200,6 @@ class PortfolioMethodSpace:
             trial.suggest_float("tau", 1e-3, 2e-2, log=True)
             trial.suggest_float("initial_alpha", 1e-3, 0.2, log=True)
             trial.suggest_float("gamma", 0.9, 0.999)
-        return dict(self.constants)
-
-    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
-        """The sampled parameters in a trial config (constants removed)."""
-        return {k: v for k, v in config.items() if k not in self.constants}
 
 
 def portfolio_method_trial(config: dict[str, Any]) -> None:
