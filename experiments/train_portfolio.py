@@ -69,7 +69,7 @@ def main() -> int:
     header = [
         f"- {task.describe()}",
         f"- cost model {args.cost}; cap {config.cap}; seed {args.seed}; "
-        f"{result.episodes_seen} training episodes in {result.seconds:.0f}s",
+        f"{result.samples} training episodes in {result.seconds:.0f}s",
         f"- selected epoch {int(result.best['epoch']) + 1} by pooled validation information "
         "ratio vs 1/N; "
         f"reported split: {args.report_split}",

@@ -32,7 +32,9 @@ from quantray.evaluate.portfolio import equal_weight, evaluate_weights, pooled_s
 from quantray.integrity import record
 from quantray.losses.portfolio import PortfolioLoss
 from quantray.models.portfolio_strategy import PortfolioOutput, PortfolioStrategy
+from quantray.train.best_checkpoint import BestCheckpoint, clone_state
 from quantray.train.budget_progress import BudgetProgress
+from quantray.train.result import TrainResult
 
 SELECTION_METRIC = "valid_ir"
 """Pooled validation information ratio against 1/N rebalanced daily (annualised Sharpe of the
@@ -74,14 +76,9 @@ class PortfolioBatch:
 
 
 @dataclass
-class PortfolioResult:
-    model: PortfolioStrategy
-    history: list[dict[str, float]]
-    best: dict[str, float]
-    seconds: float
-    episodes_seen: int
-    train_seconds: float = 0.0
-    """Seconds of optimizer steps (validation excluded)."""
+class PortfolioResult(TrainResult):
+    """A trained portfolio strategy (``model``: a ``PortfolioStrategy``) and how it got
+    there."""
 
 
 @torch.no_grad()
@@ -199,8 +196,7 @@ def train_portfolio(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     history: list[dict[str, float]] = []
-    best: dict[str, float] = {}
-    best_state: dict[str, torch.Tensor] | None = None
+    kept = BestCheckpoint(SELECTION_METRIC)
     seen = 0
     train_seconds = 0.0
 
@@ -222,7 +218,6 @@ def train_portfolio(
         return terms
 
     def evaluate(index: int, sums: dict[str, float], total: int) -> bool:
-        nonlocal best, best_state
         metrics = {
             "epoch": index,
             "samples": float(seen * task.episode_len),
@@ -230,11 +225,9 @@ def train_portfolio(
             **{f"train_{k}": v for k, v in sums.items()},
             **validate(model, valid, table, cost),
         }
-        score = metrics[SELECTION_METRIC]
-        improved = bool(np.isfinite(score) and (not best or score > best[SELECTION_METRIC]))
+        improved = kept.offer(metrics)
         if improved:
-            best = dict(metrics)
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            kept.state = clone_state(model)
             if on_best is not None:
                 _, paths = evaluate_weights(
                     "strategy", policy_weights(model, valid, table, cost), valid, cost
@@ -244,7 +237,7 @@ def train_portfolio(
         if log is not None:
             log(
                 f"[portfolio] validation {index + 1}/{total} loss {sums.get('total', 0.0):.4f} "
-                f"valid IR vs 1/N {score:.3f} sharpe {metrics['valid_sharpe']:.3f} "
+                f"valid IR vs 1/N {metrics[SELECTION_METRIC]:.3f} sharpe {metrics['valid_sharpe']:.3f} "
                 f"excess {metrics['valid_excess']:+.4f} "
                 f"cash {metrics['valid_mean_cash']:.2f}{'  *' if improved else ''}"
             )
@@ -275,13 +268,13 @@ def train_portfolio(
             sums, steps = {}, 0
             if progress.done:
                 break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if kept.state is not None:
+        model.load_state_dict(kept.state)
     model.eval()
     return PortfolioResult(
         model,
         history,
-        best or history[-1],
+        kept.best or history[-1],
         time.perf_counter() - started,
         seen,
         train_seconds,

@@ -17,7 +17,6 @@ Parameters per method: gru: the portfolio search's loss weights, GRU size and lr
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import pandas as pd
 
 from quantray.config import CostConfig, PortfolioConfig, TrainingBudget, check_choice
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask, load_portfolio_task
+from quantray.train.best_checkpoint import BestCheckpoint
 from quantray.train.budget_progress import BudgetProgress
 from quantray.train.portfolio import SELECTION_METRIC, policy_weights, train_portfolio
 from quantray.tune.methods import BudgetRun, MethodSearch, MethodSpace
@@ -73,7 +73,7 @@ def train_portfolio_method(
             seed,
             result.history,
             result.best,
-            samples=result.episodes_seen * task.episode_len,
+            samples=result.samples * task.episode_len,
             train_seconds=result.train_seconds,
             seconds=result.seconds,
             granularity=config.batch_size * task.episode_len,
@@ -110,8 +110,7 @@ def _train_rl(
     algo = config.build_algo()
     valid = task.episodes("valid", stride=task.episode_len)
     history: list[dict[str, float]] = []
-    best: dict[str, float] = {}
-    best_state = None
+    kept = BestCheckpoint(SELECTION_METRIC)
     samples, train_seconds = 0, 0.0
     progress = BudgetProgress(budget)
     try:
@@ -129,16 +128,14 @@ def _train_rl(
                 "train_seconds": train_seconds,
                 **validation_metrics(weights, valid, cost_config),
             }
-            value = row[SELECTION_METRIC]
-            if math.isfinite(value) and (not best or value > best[SELECTION_METRIC]):
-                best = dict(row)
-                best_state = copy.deepcopy(module.state_dict())
+            if kept.offer(row):
+                kept.state = copy.deepcopy(module.state_dict())
             history.append(row)
             if progress.done:
                 break
         module = algo.get_module()
-        if best_state is not None:
-            module.load_state_dict(best_state)
+        if kept.state is not None:
+            module.load_state_dict(kept.state)
         module.eval()
     finally:
         algo.stop()
@@ -151,7 +148,7 @@ def _train_rl(
         algo_name,
         seed,
         history,
-        best or history[-1],
+        kept.best or history[-1],
         samples=samples,
         train_seconds=train_seconds,
         seconds=time.perf_counter() - started,
