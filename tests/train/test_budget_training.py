@@ -3,9 +3,11 @@ validation falls on the budget's marks, and the kept model is the best validatio
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from quantray.config import ConfigError, CostConfig, StrategyConfig, TrainingBudget
+from quantray.train.best_checkpoint import BestCheckpoint
 from quantray.train.budget_progress import BudgetProgress
 from quantray.train.strategy import policy_positions, train_strategy, validation_of
 
@@ -68,3 +70,12 @@ def test_budget_progress_validates_once_per_mark_reached_and_stops_at_the_amount
     seconds = BudgetProgress(TrainingBudget(by="seconds", amount=2.0, evaluations=1))
     assert not seconds.validation_due(10_000, 1.5)
     assert seconds.validation_due(0, 2.0) and seconds.done
+
+
+def test_best_checkpoint_keeps_the_first_finite_then_only_strictly_better_scores():
+    kept = BestCheckpoint("valid_ir")
+    assert np.isnan(kept.value) and kept.best == {}
+    offers = [float("nan"), 0.1, 0.3, 0.3, -0.2, float("inf"), 0.5]
+    taken = [kept.offer({"valid_ir": v, "step": i}) for i, v in enumerate(offers)]
+    assert taken == [False, True, True, False, False, False, True]
+    assert kept.best == {"valid_ir": 0.5, "step": 6} and kept.value == 0.5
