@@ -210,15 +210,16 @@ def select(
 
         init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
 
-    from quantray.tune.methods import MethodSearch
-
     common = {"budget": budget, "cost": args.cost, "smoke": args.smoke_test}
     params: dict[str, dict] = {m: {} for m in methods}
-    for method in methods if args.tune else []:
+    if args.tune:
+        from quantray.tune.methods import MethodSearch
+
         search = MethodSearch(args.tune, storage_path=storage_path(args), **common)
-        params[method], trials = comparison.tune(method, search)
-        trials.to_csv(comparison.out / f"tune_{method}.csv", index=False)
-        print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
+        for method in methods:
+            params[method], trials = comparison.tune(method, search)
+            trials.to_csv(comparison.out / f"tune_{method}.csv", index=False)
+            print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
     runs: dict[str, list] = {m: [] for m in methods}
     score = comparison.score
     for method in methods:
