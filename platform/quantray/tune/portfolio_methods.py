@@ -28,7 +28,6 @@ import pandas as pd
 from quantray.config import CostConfig, PortfolioConfig, TrainingBudget, check_choice
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask, load_portfolio_task
 from quantray.train.best_checkpoint import BestCheckpoint
-from quantray.train.budget_progress import BudgetProgress
 from quantray.train.portfolio import SELECTION_METRIC, policy_weights, train_portfolio
 from quantray.tune.methods import BudgetRun, MethodSearch, MethodSpace
 
@@ -92,8 +91,10 @@ def _train_rl(
     seed: int,
     smoke: bool,
 ) -> PortfolioMethodRun:
-    """PPO / SAC iterations until the budget is used, validated at its marks (as
-    ``rl.budget.train_rl`` does for one asset); the best validation weights are kept."""
+    """PPO / SAC iterations until the budget is used, validated at its marks
+    (``rl.budget.budget_rounds``, as ``rl.budget.train_rl`` does for one asset); the best
+    validation weights are kept."""
+    from quantray.rl.budget import budget_rounds
     from quantray.rl.portfolio import module_weights, portfolio_config
     from quantray.train.portfolio import validation_metrics
 
@@ -112,15 +113,8 @@ def _train_rl(
     history: list[dict[str, float]] = []
     kept = BestCheckpoint(SELECTION_METRIC)
     samples, train_seconds = 0, 0.0
-    progress = BudgetProgress(budget)
     try:
-        while True:
-            t0 = time.perf_counter()
-            result = algo.train()
-            train_seconds += time.perf_counter() - t0
-            samples = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
-            if not progress.validation_due(samples, train_seconds):
-                continue
+        for _, samples, train_seconds in budget_rounds(algo, budget):
             module = algo.get_module()
             weights = module_weights(module, task, "valid", len(valid), cost, cap=cap)
             row = {
@@ -131,8 +125,6 @@ def _train_rl(
             if kept.offer(row):
                 kept.state = copy.deepcopy(module.state_dict())
             history.append(row)
-            if progress.done:
-                break
         module = algo.get_module()
         if kept.state is not None:
             module.load_state_dict(kept.state)
