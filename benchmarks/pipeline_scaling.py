@@ -30,12 +30,15 @@ import math
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from quantray.config import CostConfig, RayExportSettings, StrategyConfig
+from quantray.config import ConfigError, CostConfig, RayExportSettings, StrategyConfig
+from quantray.config.base import Config, check
+from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars, load_task
 from quantray.data.synthetic import generate, write_bars
 from quantray.evaluate import backtest_episodes, buy_and_hold, pooled_sharpe
@@ -48,30 +51,48 @@ from quantray.tune.tuner import stage1_spec, strategy_config
 STAGES = ("load", "features", "stage1", "export", "stage2", "report")
 
 
-def parse_args() -> argparse.Namespace:
+@dataclass(frozen=True)
+class ScalingSettings(Config):
+    """What the benchmark measures: universe sizes and the export's parallelism."""
+
+    symbols: tuple[int, ...] = (10, 100, 300, 1000)
+    """Universe sizes measured (symbols of a synthetic regime market), one smoke trial each."""
+    days: int = 4000
+    """Trading days per symbol."""
+    num_cpus: int = 2
+    """CPUs of the local Ray (the Ray Data export)."""
+    actors: int = 2
+    """Ray export actor pool size."""
+    threads: int = 1
+    """Driver torch threads (in-process stages and the floor); 1 on a shared 2-core machine,
+    where 2 OpenMP threads stall whenever one is descheduled."""
+    batch_size: int = 512
+    """Export batch size (windows per forward pass), also the floor's."""
+    floor_batches: int = 8
+    """Bare-inference batches per floor timing (best of 5; rows/s is extrapolated, not run
+    over every row: its cost per batch is constant)."""
+    ray: bool = True
+    """Also time the Ray Data export (--no-ray skips it)."""
+    seed: int = 0
+    """Seed of the synthetic market and of the trial's training."""
+
+    def __post_init__(self) -> None:
+        check(len(self.symbols) > 0, "ScalingSettings", "symbols: give one size or more")
+        for name in ("days", "num_cpus", "actors", "threads", "batch_size", "floor_batches"):
+            value = getattr(self, name)
+            check(value >= 1, "ScalingSettings", f"{name} must be >= 1, got {value}")
+        check(
+            min(self.symbols) >= 1, "ScalingSettings", f"symbols must be >= 1, got {self.symbols}"
+        )
+
+
+def parse_args() -> ScalingSettings:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, nargs="+", default=[10, 100, 300, 1000])
-    parser.add_argument("--days", type=int, default=4000, help="trading days per symbol")
-    parser.add_argument("--num-cpus", type=int, default=2, help="local Ray CPUs (Ray export)")
-    parser.add_argument("--actors", type=int, default=2, help="Ray export actor pool size")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="driver torch threads (in-process stages and the floor); 1 on a shared 2-core "
-        "machine, where 2 OpenMP threads stall whenever one is descheduled",
-    )
-    parser.add_argument("--batch-size", type=int, default=512, help="export batch size")
-    parser.add_argument(
-        "--floor-batches",
-        type=int,
-        default=8,
-        help="bare-inference batches per floor timing (best of 5; rows/s is extrapolated, "
-        "not run over every row: its cost per batch is constant)",
-    )
-    parser.add_argument("--no-ray", action="store_true", help="skip the Ray Data export")
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args()
+    add_flags(parser, ScalingSettings, title="benchmark settings")
+    try:
+        return from_flags(parser.parse_args(), ScalingSettings)
+    except ConfigError as exc:
+        parser.error(str(exc))
 
 
 def trial_config(data_path: Path, seed: int) -> dict:
@@ -110,7 +131,7 @@ def floor_rows_per_s(checkpoint: Path, batch: int, batches: int, repeats: int = 
     return batch * batches / best
 
 
-def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, float]:
+def run_size(n_symbols: int, args: ScalingSettings, root: Path) -> dict[str, float]:
     out = root / f"s{n_symbols}"
     bars = {
         s: f.drop(columns="regime")
@@ -144,7 +165,7 @@ def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, 
     encoded = int(np.isfinite(np.load(cache / "features.npy", mmap_mode="r")[:, 0]).sum())
 
     ray_seconds = float("nan")
-    if not args.no_ray:
+    if args.ray:
         settings = RayExportSettings(
             backend="ray",
             actors=args.actors,
@@ -189,15 +210,15 @@ def run_size(n_symbols: int, args: argparse.Namespace, root: Path) -> dict[str, 
 
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(max(1, args.threads))
-    if not args.no_ray:
+    torch.set_num_threads(args.threads)
+    if args.ray:
         import ray
 
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
     print(
         f"pipeline scaling: smoke trial path, {args.days} days/symbol, torch threads "
-        f"{torch.get_num_threads()}, Ray export {'off' if args.no_ray else f'{args.actors} actors'}"
+        f"{torch.get_num_threads()}, Ray export {f'{args.actors} actors' if args.ray else 'off'}"
     )
     head = " ".join(f"{s + ' s':>10} {'us/row':>7}" for s in STAGES)
     print(f"{'symbols':>7} {'rows':>10} {head} {'total s':>8}")
@@ -229,7 +250,7 @@ def main() -> None:
             f"{r['floor_rows_per_s'] / local_rate:>13.2f} {ray_rate:>11,.0f} "
             f"{args.actors * r['floor_rows_per_s'] / ray_rate:>15.2f}"
         )
-    if not args.no_ray:
+    if args.ray:
         import ray
 
         ray.shutdown()

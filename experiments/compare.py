@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from quantray.cli import (
-    add_common_args,
-    claim_out_dir,
-    mlflow_target,
+    claim_run,
     positive_int,
     run,
     run_name,
+    script_parser,
+    stage2_features,
     storage_path,
 )
 from quantray.config import (
@@ -58,14 +59,16 @@ from quantray.evaluate.report import MethodResult, write_report
 from quantray.evaluate.table import exit_cost_note, mean_backtest
 from quantray.evaluate.versus import backtest_episodes, baseline_backtests
 
+if TYPE_CHECKING:
+    from quantray.tune.methods import MethodSearch
+
 METHODS = ("gru", "ppo", "sac")
 DEFAULT_BUDGET = {"samples": 200_000, "seconds": 120}
 SMOKE_BUDGET = {"samples": 800, "seconds": 3}
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/compare", tracking=True)
+    parser = script_parser(__doc__, "runs/compare", tracking=True, address=True)
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument(
@@ -102,7 +105,6 @@ def parse_args() -> argparse.Namespace:
         help="first give each learned method N Tune trials (Optuna TPE) over its own "
         "hyperparameters, each trained to the budget and selected on validation",
     )
-    parser.add_argument("--address", default=None, help="Ray cluster ('auto'); default local")
     parser.add_argument(
         "--task",
         default="single",
@@ -175,110 +177,191 @@ def main() -> int:
                 "single-asset methods' settings, which the portfolio methods do not use. Drop "
                 "them (--tune N searches the portfolio methods' own parameters)"
             )
-        return compare_portfolio(args, methods, cost, budget, seeds)
-    tracking = mlflow_target(args, "compare")  # no mlflow package: exit 2 here
-    # Read and validate once, first: bad data stops here with a clear message.
-    bars = None if args.data is None else load_bars(args.data)
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
+        comparison: SingleAsset | Portfolio = Portfolio(args, cost)
+    else:
+        comparison = SingleAsset(args, cost, overrides)
+    runs = select(args, comparison, methods, budget, seeds)
+    # 2. The test split, read once, after all selection.
+    budgets = budget_table(runs, budget, comparison.score)
+    budgets.to_csv(comparison.out / "budgets.csv", index=False)
+    path = comparison.report(runs, budget_lines(args, budget, budgets, comparison), seeds)
+    print(path.read_text().split("![")[0])
+    print(f"report: {path}")
+    return 0
 
-    features = args.features
-    if features is None:
-        from quantray.features.store import ensure_feature_cache, small_stage1_spec
 
-        spec = small_stage1_spec(args.data, smoke=args.smoke_test)
-        features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
-    features = None if features == "raw" else str(Path(features).resolve())
-    data = None if args.data is None else str(Path(args.data).resolve())
-    task = load_task(data, features=features, bars=bars)
-
+def select(
+    args: argparse.Namespace,
+    comparison: SingleAsset | Portfolio,
+    methods: list[str],
+    budget: TrainingBudget,
+    seeds: int,
+) -> dict[str, list]:
+    """1. Selection, validation only: with --tune, each method's Tune trials (tune_<method>.csv);
+    then every method trained for every seed to ``budget``, at its best validation checkpoint.
+    Returns method -> one run per seed."""
     import torch
-
-    from quantray.tune.methods import SELECT, train_method, tune_method
 
     # One thread, as in every Tune trial: same footing for all methods, and these small
     # networks run no faster on more threads (on a busy machine, much slower).
     torch.set_num_threads(1)
-
     if args.tune or any(m != "gru" for m in methods):
         from quantray.train.ray_runtime import init_ray
 
         init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
 
-    # 1. Selection, validation only: tuning, then every seed's best validation checkpoint.
+    common = {"budget": budget, "cost": args.cost, "smoke": args.smoke_test}
     params: dict[str, dict] = {m: {} for m in methods}
-    for method in methods if args.tune else []:
-        params[method], trials = tune_method(
-            method,
-            args.tune,
-            data=data,
-            features=features,
-            budget=budget,
-            cost=args.cost,
-            storage_path=storage_path(args),
-            smoke=args.smoke_test,
-            overrides=overrides[method],
-        )
-        trials.to_csv(out / f"tune_{method}.csv", index=False)
-        print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
-    runs = {m: [] for m in methods}
+    if args.tune:
+        from quantray.tune.methods import MethodSearch
+
+        search = MethodSearch(args.tune, storage_path=storage_path(args), **common)
+        for method in methods:
+            params[method], trials = comparison.tune(method, search)
+            trials.to_csv(comparison.out / f"tune_{method}.csv", index=False)
+            print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
+    runs: dict[str, list] = {m: [] for m in methods}
+    score = comparison.score
     for method in methods:
         for seed in range(seeds):
-            result = train_method(
-                method,
-                task,
-                budget,
-                cost=args.cost,
-                params=params[method],
-                seed=seed,
-                smoke=args.smoke_test,
-                overrides=overrides[method],
-            )
+            result = comparison.train(method, params=params[method], seed=seed, **common)
             runs[method].append(result)
             print(
                 f"[compare] {method} seed {seed}: {result.samples:,} env-days, "
-                f"{result.train_seconds:.1f}s training, best {SELECT} "
-                f"{result.best.get(SELECT, float('nan')):.3f}"
+                f"{result.train_seconds:.1f}s training, best {score} "
+                f"{result.best.get(score, float('nan')):.3f}"
             )
+    return runs
 
-    # 2. The test split, read once, after all selection.
-    test = task.episodes("test", stride=task.data.episode_len)
-    dates = return_dates(task.panel.dates, test.rows)  # [n, E]
 
-    from quantray.losses import classify_market
-    from quantray.train.tracking import start_run
-
-    track = start_run(
-        tracking,
-        run_name("compare"),
-        {**vars(args), "seeds": seeds, "task": task.describe(), "test_episodes": len(test)},
+def budget_table(runs: dict[str, list], budget: TrainingBudget, score: str) -> pd.DataFrame:
+    """budgets.csv: one row per method and seed, the budget, what it used and what it kept."""
+    return pd.DataFrame(
+        [
+            {
+                "method": r.method,
+                "seed": r.seed,
+                "budget_by": budget.by,
+                "budget": budget.amount,
+                "samples": r.samples,
+                "train_seconds": r.train_seconds,
+                "wall_seconds": r.seconds,
+                "env_days_per_granule": r.granularity,
+                "selected_by": score,
+                "best_valid_score": r.best.get(score, float("nan")),
+                "selected_at_samples": r.best.get("samples", float("nan")),
+            }
+            for seed_runs in runs.values()
+            for r in seed_runs
+        ]
     )
-    regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()
-    names = np.asarray(REGIMES)[regimes]  # [n]
-    regime_by_date = majority_by_date(np.repeat(names[:, None], dates.shape[1], axis=1), dates)
 
-    def result_of(name: str, per_seed: list[Backtest], **cost_used) -> MethodResult:
-        rows = []
-        for seed, backtest in enumerate(per_seed):
-            frame = backtest.episode_metrics()
-            frame.insert(0, "episode", range(len(frame)))
-            frame.insert(0, "method", name)
-            rows.append(frame.assign(seed=seed))
-        stacked = np.tile(dates, (len(per_seed), 1))  # [seeds * n, E]
-        return MethodResult(
-            name,
-            pd.concat(rows, ignore_index=True),
-            per_seed[0].executed,
-            mean_backtest(per_seed),
-            daily=equal_weight_daily(np.vstack([b.net for b in per_seed]), stacked),
-            daily_position=equal_weight_daily(np.vstack([b.executed for b in per_seed]), stacked),
-            **cost_used,
+
+def budget_lines(
+    args: argparse.Namespace,
+    budget: TrainingBudget,
+    budgets: pd.DataFrame,
+    comparison: SingleAsset | Portfolio,
+) -> list[str]:
+    """The report header's lines on equal terms: budget, checkpoint selection, tuning."""
+    used = budgets.groupby("method", sort=False)[["samples", "train_seconds"]].mean()
+    return [
+        f"- training budget (every learned method, every seed): {budget.describe()}; used per "
+        "run (mean over seeds): "
+        + "; ".join(
+            f"{m} {row.samples:,.0f} env-days in {row.train_seconds:.1f} s"
+            for m, row in used.iterrows()
+        ),
+        f"- checkpoint: every learned method keeps its best validation `{comparison.score}`"
+        f"{comparison.score_note} over its {budget.evaluations} validations, on the same "
+        "validation episodes",
+        (
+            f"- tuned: each learned method got {args.tune} Tune trials (Optuna TPE) over its "
+            "own hyperparameters, each trained to the same budget and selected on validation "
+            "(tune_<method>.csv); the test split was read once, after all selection"
+            if args.tune
+            else "- not tuned: default hyperparameters for every method (--tune N to search)"
+        ),
+    ]
+
+
+class SingleAsset:
+    """``--task single``: the GRU strategy, PPO and SAC on one asset per episode
+    (``quantray.tune.methods``), judged with the single-asset baselines."""
+
+    score_note = ""
+
+    def __init__(
+        self, args: argparse.Namespace, cost: CostConfig, overrides: dict[str, dict]
+    ) -> None:
+        from quantray.tune.methods import SELECT
+
+        self.args, self.cost, self.overrides, self.score = args, cost, overrides, SELECT
+        # Read and validate once, first: bad data stops here with a clear message.
+        bars = None if args.data is None else load_bars(args.data)
+        self.out, self.tracking = claim_run(args, "compare")  # no mlflow package: exit 2 here
+        features = stage2_features(args, self.out)
+        self.features = None if features is None else str(Path(features).resolve())
+        self.data = None if args.data is None else str(Path(args.data).resolve())
+        self.task = load_task(self.data, features=self.features, bars=bars)
+
+    def tune(self, method: str, search: MethodSearch) -> tuple[dict, pd.DataFrame]:
+        from quantray.tune.methods import tune_method
+
+        return tune_method(
+            method,
+            search,
+            data=self.data,
+            features=self.features,
+            overrides=self.overrides[method],
         )
 
-    results, budget_rows, curves = [], [], []
-    for method in methods:
-        seed_runs = runs[method]
-        results.append(
+    def train(self, method: str, **common: Any) -> Any:
+        from quantray.tune.methods import train_method
+
+        return train_method(method, self.task, overrides=self.overrides[method], **common)
+
+    def report(self, runs: dict[str, list], budget_lines: list[str], seeds: int) -> Path:
+        """Every method's seeds and the baselines on the same test episodes: report.md and
+        its CSVs / PNGs; with --mlflow, the learning curves, test means and files."""
+        import torch
+
+        from quantray.losses import classify_market
+        from quantray.train.tracking import start_run
+
+        args, task, cost, out = self.args, self.task, self.cost, self.out
+        test = task.episodes("test", stride=task.data.episode_len)
+        dates = return_dates(task.panel.dates, test.rows)  # [n, E]
+        track = start_run(
+            self.tracking,
+            run_name("compare"),
+            {**vars(args), "seeds": seeds, "task": task.describe(), "test_episodes": len(test)},
+        )
+        regimes = classify_market(torch.from_numpy(test.next_returns)).numpy()
+        names = np.asarray(REGIMES)[regimes]  # [n]
+        regime_by_date = majority_by_date(np.repeat(names[:, None], dates.shape[1], axis=1), dates)
+
+        def result_of(name: str, per_seed: list[Backtest], **cost_used) -> MethodResult:
+            rows = []
+            for seed, backtest in enumerate(per_seed):
+                frame = backtest.episode_metrics()
+                frame.insert(0, "episode", range(len(frame)))
+                frame.insert(0, "method", name)
+                rows.append(frame.assign(seed=seed))
+            stacked = np.tile(dates, (len(per_seed), 1))  # [seeds * n, E]
+            return MethodResult(
+                name,
+                pd.concat(rows, ignore_index=True),
+                per_seed[0].executed,
+                mean_backtest(per_seed),
+                daily=equal_weight_daily(np.vstack([b.net for b in per_seed]), stacked),
+                daily_position=equal_weight_daily(
+                    np.vstack([b.executed for b in per_seed]), stacked
+                ),
+                **cost_used,
+            )
+
+        results = [
             result_of(
                 method,
                 [backtest_episodes(r.play(task, test), test, cost) for r in seed_runs],
@@ -286,211 +369,102 @@ def main() -> int:
                 samples=sum(r.samples for r in seed_runs),
                 train_seconds=sum(r.train_seconds for r in seed_runs),
             )
+            for method, seed_runs in runs.items()
+        ]
+        for name, backtest in baseline_backtests(task, test, cost).items():
+            results.append(result_of(name, [backtest]))
+        curves = [r.curve() for seed_runs in runs.values() for r in seed_runs]
+        n, e = test.next_returns.shape
+        header = [
+            f"- {task.describe(cost)}",
+            f"- test episodes: {n} non-overlapping {e}-day episodes; cost model `{args.cost}`; "
+            f"seeds per learned method: {seeds}. {exit_cost_note(cost)}",
+            *budget_lines,
+            "- market regime of each episode from the three-voter classifier on its realised "
+            "returns (hindsight, used for reporting only)",
+        ]
+        path = write_report(
+            results,
+            regimes,
+            task.episode_dates(test),
+            out,
+            header=header,
+            regime_by_date=regime_by_date,
+            curve_metric=self.score,
+            curves=pd.concat(curves, ignore_index=True) if curves else None,
         )
-        for r in seed_runs:
-            curves.append(r.curve())
-            budget_rows.append(
-                {
-                    "method": method,
-                    "seed": r.seed,
-                    "budget_by": budget.by,
-                    "budget": budget.amount,
-                    "samples": r.samples,
-                    "train_seconds": r.train_seconds,
-                    "wall_seconds": r.seconds,
-                    "env_days_per_granule": r.granularity,
-                    "selected_by": SELECT,
-                    "best_valid_score": r.best.get(SELECT, float("nan")),
-                    "selected_at_samples": r.best.get("samples", float("nan")),
-                }
-            )
-    for name, backtest in baseline_backtests(task, test, cost).items():
-        results.append(result_of(name, [backtest]))
-    budgets = pd.DataFrame(budget_rows)
-    budgets.to_csv(out / "budgets.csv", index=False)
-
-    n, e = test.next_returns.shape
-    used = budgets.groupby("method", sort=False)[["samples", "train_seconds"]].mean()
-    header = [
-        f"- {task.describe(cost)}",
-        f"- test episodes: {n} non-overlapping {e}-day episodes; cost model `{args.cost}`; "
-        f"seeds per learned method: {seeds}. {exit_cost_note(cost)}",
-        f"- training budget (every learned method, every seed): {budget.describe()}; used per "
-        "run (mean over seeds): "
-        + "; ".join(
-            f"{m} {row.samples:,.0f} env-days in {row.train_seconds:.1f} s"
-            for m, row in used.iterrows()
-        ),
-        f"- checkpoint: every learned method keeps its best validation `{SELECT}` over its "
-        f"{budget.evaluations} validations, on the same validation episodes",
-        (
-            f"- tuned: each learned method got {args.tune} Tune trials (Optuna TPE) over its "
-            "own hyperparameters, each trained to the same budget and selected on validation "
-            "(tune_<method>.csv); the test split was read once, after all selection"
-            if args.tune
-            else "- not tuned: default hyperparameters for every method (--tune N to search)"
-        ),
-        "- market regime of each episode from the three-voter classifier on its realised "
-        "returns (hindsight, used for reporting only)",
-    ]
-    path = write_report(
-        results,
-        regimes,
-        task.episode_dates(test),
-        out,
-        header=header,
-        regime_by_date=regime_by_date,
-        curve_metric=SELECT,
-        curves=pd.concat(curves, ignore_index=True) if curves else None,
-    )
-    for curve in curves:  # every method's and seed's validation marks, as MLflow steps
-        for step, row in enumerate(curve.to_dict("records")):
-            track.metrics(row, step=step, prefix=f"{row['method']}/seed{row['seed']}/")
-    track.means(pd.concat([r.rows for r in results], ignore_index=True), prefix="test_mean")
-    track.artifacts([path, *sorted(out.glob("*.csv")), *sorted(out.glob("*.png"))])
-    track.finish()
-    print(path.read_text().split("![")[0])
-    print(f"report: {path}")
-    return 0
+        for curve in curves:  # every method's and seed's validation marks, as MLflow steps
+            for step, row in enumerate(curve.to_dict("records")):
+                track.metrics(row, step=step, prefix=f"{row['method']}/seed{row['seed']}/")
+        track.means(pd.concat([r.rows for r in results], ignore_index=True), prefix="test_mean")
+        track.artifacts([path, *sorted(out.glob("*.csv")), *sorted(out.glob("*.png"))])
+        track.finish()
+        return path
 
 
-def compare_portfolio(
-    args: argparse.Namespace,
-    methods: list[str],
-    cost: CostConfig,
-    budget: TrainingBudget,
-    seeds: int,
-) -> int:
+class Portfolio:
     """``--task portfolio``: the portfolio strategy (reported as "gru"), PPO and SAC on
-    PortfolioEnv-v0 and the portfolio baselines play the same test episodes through the
-    portfolio accounting. As for one asset: every learned method trains to the same budget
-    (env-days: one RL env step = one portfolio day = one strategy episode-day; or seconds),
-    validates at the same marks on the same validation episodes by the same score (IR vs 1/N)
-    and keeps its best checkpoint, for ``seeds`` seeds; ``--tune N`` first gives each method N
-    Tune trials over its own hyperparameters under that budget. The test split is read once,
-    after all selection."""
-    from quantray.data.universe import load_portfolio_task
-    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
-    from quantray.evaluate.portfolio_report import write_portfolio_report
-    from quantray.train.portfolio import SELECTION_METRIC
-    from quantray.tune.portfolio_methods import train_portfolio_method, tune_portfolio_method
+    PortfolioEnv-v0 (``quantray.tune.portfolio_methods``: every learned method trains to the
+    same budget in env-days, one RL env step = one portfolio day = one strategy episode-day,
+    or seconds; validates at the same marks on the same validation episodes by the same score,
+    IR vs 1/N), judged with the portfolio baselines through the portfolio accounting."""
 
-    universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
-    features = None if args.features in (None, "raw") else str(Path(args.features).resolve())
-    task = load_portfolio_task(args.data, universe=universe, features=features)
-    env_config = {
-        "data": None if args.data is None else str(Path(args.data).resolve()),
-        "universe": universe,
-        "features": features,
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    import torch
+    score_note = " (pooled information ratio vs 1/N)"
 
-    torch.set_num_threads(1)  # one thread per method, as in every Tune trial
-    if args.tune or any(m != "gru" for m in methods):
-        from quantray.train.ray_runtime import init_ray
+    def __init__(self, args: argparse.Namespace, cost: CostConfig) -> None:
+        from quantray.data.universe import load_portfolio_task
+        from quantray.train.portfolio import SELECTION_METRIC
 
-        init_ray(args.address, __file__, **({"num_cpus": 2} if args.smoke_test else {}))
-
-    # 1. Selection, validation only.
-    params: dict[str, dict] = {m: {} for m in methods}
-    for method in methods if args.tune else []:
-        params[method], trials = tune_portfolio_method(
-            method,
-            args.tune,
-            env_config=env_config,
-            budget=budget,
-            cost=args.cost,
-            storage_path=storage_path(args),
-            smoke=args.smoke_test,
-        )
-        trials.to_csv(out / f"tune_{method}.csv", index=False)
-        print(f"[compare] {method}: {args.tune} trials, selected {params[method]}")
-    runs = {m: [] for m in methods}
-    for method in methods:
-        for seed in range(seeds):
-            run = train_portfolio_method(
-                method,
-                task,
-                budget,
-                cost=args.cost,
-                env_config=env_config,
-                params=params[method],
-                seed=seed,
-                smoke=args.smoke_test,
-            )
-            runs[method].append(run)
-            print(
-                f"[compare] {method} seed {seed}: {run.samples:,} env-days, "
-                f"{run.train_seconds:.1f}s training, best {SELECTION_METRIC} "
-                f"{run.best.get(SELECTION_METRIC, float('nan')):.3f}"
-            )
-
-    # 2. The test split, read once, after all selection. Several seeds of a method are one
-    # portfolio holding each seed's weights in equal parts (capital split across the models).
-    test = task.episodes("test", stride=task.episode_len)
-    weights = {m: np.mean([r.play(test) for r in rs], axis=0) for m, rs in runs.items()}
-    weights.update(baseline_weights(task, test, cost))
-    rows, paths = evaluate_all(weights, test, cost)
-    budget_rows = [
-        {
-            "method": r.method,
-            "seed": r.seed,
-            "budget_by": budget.by,
-            "budget": budget.amount,
-            "samples": r.samples,
-            "train_seconds": r.train_seconds,
-            "wall_seconds": r.seconds,
-            "env_days_per_granule": r.granularity,
-            "selected_by": SELECTION_METRIC,
-            "best_valid_score": r.best.get(SELECTION_METRIC, float("nan")),
-            "selected_at_samples": r.best.get("samples", float("nan")),
+        self.args, self.cost, self.score = args, cost, SELECTION_METRIC
+        universe = None if args.universe is None else [s.strip() for s in args.universe.split(",")]
+        features = None if args.features in (None, "raw") else str(Path(args.features).resolve())
+        self.task = load_portfolio_task(args.data, universe=universe, features=features)
+        self.env_config = {
+            "data": None if args.data is None else str(Path(args.data).resolve()),
+            "universe": universe,
+            "features": features,
         }
-        for rs in runs.values()
-        for r in rs
-    ]
-    budgets = pd.DataFrame(budget_rows)
-    budgets.to_csv(out / "budgets.csv", index=False)
-    curves = [r.curve() for rs in runs.values() for r in rs]
-    if curves:
-        pd.concat(curves, ignore_index=True).to_csv(out / "learning_curves.csv", index=False)
-    used = budgets.groupby("method", sort=False)[["samples", "train_seconds"]].mean()
-    header = [
-        f"- {task.describe()}",
-        f"- test episodes: {len(test)} non-overlapping {task.episode_len}-day episodes; cost "
-        f"model `{args.cost}`; seeds per learned method: {seeds} (a method's row holds its "
-        "seeds' weights in equal parts)",
-        f"- training budget (every learned method, every seed): {budget.describe()}; used per "
-        "run (mean over seeds): "
-        + "; ".join(
-            f"{m} {row.samples:,.0f} env-days in {row.train_seconds:.1f} s"
-            for m, row in used.iterrows()
-        ),
-        f"- checkpoint: every learned method keeps its best validation `{SELECTION_METRIC}` "
-        f"(pooled information ratio vs 1/N) over its {budget.evaluations} validations, on the "
-        "same validation episodes",
-        (
-            f"- tuned: each learned method got {args.tune} Tune trials (Optuna TPE) over its "
-            "own hyperparameters, each trained to the same budget and selected on validation "
-            "(tune_<method>.csv); the test split was read once, after all selection"
-            if args.tune
-            else "- not tuned: default hyperparameters for every method (--tune N to search)"
-        ),
-    ]
-    path = write_portfolio_report(
-        rows,
-        paths,
-        task.symbols,
-        task.episode_dates(test),
-        out,
-        header=header,
-        cost=cost,
-        reference="gru" if "gru" in weights else next(iter(weights)),
-    )
-    print(path.read_text().split("![")[0])
-    print(f"report: {path}")
-    return 0
+        self.out, _ = claim_run(args)
+
+    def tune(self, method: str, search: MethodSearch) -> tuple[dict, pd.DataFrame]:
+        from quantray.tune.portfolio_methods import tune_portfolio_method
+
+        return tune_portfolio_method(method, search, env_config=self.env_config)
+
+    def train(self, method: str, **common: Any) -> Any:
+        from quantray.tune.portfolio_methods import train_portfolio_method
+
+        return train_portfolio_method(method, self.task, env_config=self.env_config, **common)
+
+    def report(self, runs: dict[str, list], budget_lines: list[str], seeds: int) -> Path:
+        """Every method and the portfolio baselines on the same test episodes: report.md,
+        learning_curves.csv and the portfolio report's CSVs / PNGs. Several seeds of a method
+        are one portfolio holding each seed's weights in equal parts (capital split across
+        the models)."""
+        from quantray.train.portfolio import report_with_baselines
+
+        task, out = self.task, self.out
+        test = task.episodes("test", stride=task.episode_len)
+        weights = {m: np.mean([r.play(test) for r in rs], axis=0) for m, rs in runs.items()}
+        curves = [r.curve() for rs in runs.values() for r in rs]
+        if curves:
+            pd.concat(curves, ignore_index=True).to_csv(out / "learning_curves.csv", index=False)
+        header = [
+            f"- {task.describe()}",
+            f"- test episodes: {len(test)} non-overlapping {task.episode_len}-day episodes; "
+            f"cost model `{self.args.cost}`; seeds per learned method: {seeds} (a method's row "
+            "holds its seeds' weights in equal parts)",
+            *budget_lines,
+        ]
+        return report_with_baselines(
+            task,
+            test,
+            weights,
+            self.cost,
+            out,
+            header=header,
+            reference="gru" if "gru" in weights else next(iter(weights)),
+        )
 
 
 if __name__ == "__main__":

@@ -25,14 +25,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from quantray.cli import add_common_args, claim_out_dir, frame_to_markdown, run
+from quantray.cli import claim_out_dir, frame_to_markdown, run, script_parser
 from quantray.config import ConfigError, CostConfig, DistillConfig, StrategyConfig
 from quantray.config.flags import add_flags, from_flags
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/distill")
+    parser = script_parser(__doc__, "runs/distill")
     parser.add_argument("--checkpoint", default=None, help="teacher stage-1 checkpoint")
     parser.add_argument("--width", type=float, default=0.5, help="student width factor (0, 1]")
     parser.add_argument("--student-layers", type=int, default=None, help="default: teacher's")
@@ -58,8 +57,7 @@ def main() -> int:
         ) from exc
     targets = [t.strip() for t in args.prune_targets.split(",") if t.strip()]
     cost = CostConfig.preset(args.cost)
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
+    out = claim_out_dir(args.out, args.storage_path)
     speed_batch, speed_repeats = 256, 5
     if args.smoke_test:
         args.steps, args.finetune_steps, args.eval_samples = 6, 2, 64
@@ -233,10 +231,8 @@ def plot_prune(table: pd.DataFrame, path: Path) -> None:
     for target, group in table.groupby("target"):
         ax0.plot(group["sparsity"], group["loss fine-tuned"], marker="o", label=target)
         ax1.plot(group["sparsity"], group["windows/s"], marker="o", label=target)
-    ax0.set_xlabel("sparsity")
-    ax0.set_ylabel("validation price loss")
-    ax1.set_xlabel("sparsity")
-    ax1.set_ylabel("windows/s (measured)")
+    ax0.set(xlabel="sparsity", ylabel="validation price loss")
+    ax1.set(xlabel="sparsity", ylabel="windows/s (measured)")
     ax0.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=80)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quantray.cli import add_common_args, claim_out_dir, frame_to_markdown, positive_int, run
+from quantray.cli import claim_out_dir, frame_to_markdown, positive_int, run, script_parser
 from quantray.config import REGIMES, ConfigError, DataConfig
 from quantray.data import FeatureNormalizer, load_task
 from quantray.data.features import FEATURE_NAMES
@@ -34,8 +34,7 @@ from quantray.losses.market import classify_market
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/explain")
+    parser = script_parser(__doc__, "runs/explain")
     parser.add_argument("--checkpoint", default=None, help="stage-1 checkpoint file or dir")
     parser.add_argument("--strategy", default=None, help="stage-2 strategy.pt")
     parser.add_argument("--features", default=None, help="the strategy's feature cache (check)")
@@ -140,8 +139,7 @@ def main() -> int:
         raise ConfigError("explain: --episodes and --lag-windows must be >= 1, --ig-steps >= 2")
     if (args.symbol is None) != (args.date is None):
         raise ConfigError("explain: give --symbol and --date together (or neither)")
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
+    out = claim_out_dir(args.out, args.storage_path)
     if args.smoke_test:
         args.episodes, args.ig_steps, args.lag_windows = 2, 8, 16
     torch.manual_seed(args.seed)

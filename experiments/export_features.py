@@ -13,14 +13,13 @@ over an actor pool; both paths write the same features.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from quantray.cli import add_common_args, positive_int, run
+from quantray.cli import positive_int, run, script_parser
 from quantray.config import RayExportSettings
 from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars
@@ -28,8 +27,7 @@ from quantray.features.cache import FeatureCache
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/features")
+    parser = script_parser(__doc__, "runs/features")
     parser.add_argument("--checkpoint", default=None, help="stage-1 model.pt or checkpoint dir")
     parser.add_argument(
         "--batch-size",

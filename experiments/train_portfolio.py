@@ -14,20 +14,18 @@ test split once, at the end), OUT/report.md with episodes.csv, weights.png and e
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 import torch
 
-from quantray.cli import add_common_args, claim_out_dir, positive_int, run
+from quantray.cli import claim_out_dir, positive_int, run, script_parser
 from quantray.config import ConfigError, CostConfig, PortfolioConfig, check_choice
 from quantray.config.flags import add_flags, from_flags
 from quantray.data.universe import load_portfolio_task
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/portfolio")
+    parser = script_parser(__doc__, "runs/portfolio")
     parser.add_argument("--universe", default=None, help="comma-separated symbols (default: all)")
     parser.add_argument("--features", default=None, help="frozen-feature cache dir (default: raw)")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
@@ -53,39 +51,32 @@ def main() -> int:
     task = load_portfolio_task(args.data, universe=universe, features=args.features)
     print(f"[portfolio] {task.describe()}")
 
-    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
-    from quantray.evaluate.portfolio_report import write_portfolio_report
-    from quantray.train.portfolio import policy_weights, save_portfolio, train_portfolio
+    from quantray.train.portfolio import (
+        policy_weights,
+        report_with_baselines,
+        save_portfolio,
+        train_portfolio,
+    )
 
     result = train_portfolio(task, config, cost, seed=args.seed)
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
+    out = claim_out_dir(args.out, args.storage_path)
     pd.DataFrame(result.history).to_csv(out / "history.csv", index=False)
     meta = {"task": task.describe(), "seed": args.seed, "best": result.best}
     checkpoint = save_portfolio(out / "portfolio.pt", result.model, cost, meta)
 
     episodes = task.episodes(args.report_split, stride=task.episode_len)
     weights = {"strategy": policy_weights(result.model, episodes, task.task.table, cost)}
-    weights.update(baseline_weights(task, episodes, cost))
-    rows, paths = evaluate_all(weights, episodes, cost)
     header = [
         f"- {task.describe()}",
         f"- cost model {args.cost}; cap {config.cap}; seed {args.seed}; "
-        f"{result.episodes_seen} training episodes in {result.seconds:.0f}s",
+        f"{result.samples} training episodes in {result.seconds:.0f}s",
         f"- selected epoch {int(result.best['epoch']) + 1} by pooled validation information "
         "ratio vs 1/N; "
         f"reported split: {args.report_split}",
         f"- config: {config.to_dict()}",
     ]
-    report = write_portfolio_report(
-        rows,
-        paths,
-        task.symbols,
-        task.episode_dates(episodes),
-        out,
-        header=header,
-        cost=cost,
-        seed=args.seed,
+    report = report_with_baselines(
+        task, episodes, weights, cost, out, header=header, seed=args.seed
     )
     print(report.read_text())
     print(f"checkpoint: {checkpoint}\nreport: {report}")

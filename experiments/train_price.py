@@ -18,16 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from quantray.cli import (
-    add_common_args,
-    add_timeout_arg,
-    claim_out_dir,
-    mlflow_target,
-    positive_int,
-    run,
-    run_name,
-    storage_path,
-)
+from quantray.cli import claim_run, positive_int, run, run_name, script_parser, storage_path
 from quantray.config import (
     SMOKE_STAGE1,
     DataConfig,
@@ -48,14 +39,11 @@ from quantray.train.price import (
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/price", tracking=True)
+    parser = script_parser(__doc__, "runs/price", tracking=True, address=True, timeout=True)
     parser.add_argument("--preset", default="tiny", help="tiny | small | base | large")
     parser.add_argument("--num-workers", type=positive_int, default=2, help="DDP workers")
     parser.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16")
     parser.add_argument("--resume", action="store_true", help="continue the latest run in --out")
-    parser.add_argument("--address", default=None, help="Ray address (default: local Ray)")
-    add_timeout_arg(parser)
     # Every training setting, and every model field over the preset's (window and horizon
     # come from the data geometry, DataConfig).
     add_flags(parser, PriceTrainConfig, title="stage-1 training settings")
@@ -85,9 +73,7 @@ def main() -> int:
     spec = build_spec(args)
     # Validate before any Ray work: bad data, or data too short for the splits, stops here.
     check_geometry(Panel.from_bars(load_bars(spec.data_path)), spec.split, spec.data)
-    tracking = mlflow_target(args, "train_price")  # no mlflow package: exit 2 here
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
+    out, tracking = claim_run(args, "train_price")  # no mlflow package: exit 2 here
     latest = out / "latest_run.txt"
     if args.resume:
         if not latest.exists():

@@ -24,15 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.cli import (
-    add_common_args,
-    claim_out_dir,
-    mlflow_target,
-    non_negative_int,
-    positive_int,
-    run,
-    storage_path,
-)
+from quantray.cli import claim_run, non_negative_int, positive_int, run, script_parser, storage_path
 from quantray.config import ConfigError, CostConfig, EnvSettings, PPOSettings, SACSettings
 from quantray.config.flags import add_flags, from_flags, given_flags
 from quantray.evaluate.table import exit_cost_note
@@ -40,8 +32,7 @@ from quantray.evaluate.versus import versus_baselines
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/rl", tracking=True)
+    parser = script_parser(__doc__, "runs/rl", tracking=True, address=True)
     parser.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
     parser.add_argument(
         "--module",
@@ -63,7 +54,6 @@ def parse_args() -> argparse.Namespace:
         "--num-env-runners", type=non_negative_int, default=None, help="env-runner actors"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--address", default=None, help="join a running Ray cluster ('auto')")
     # Every hyperparameter of both algorithms and the env's reward settings.
     add_flags(parser, PPOSettings, prefix="ppo-", title="PPO settings (--algo ppo)")
     add_flags(parser, SACSettings, prefix="sac-", title="SAC settings (--algo sac)")
@@ -156,9 +146,7 @@ def main() -> int:
     args = parse_args()
     check_args(args)
     cost = CostConfig.preset(args.cost)
-    tracking = mlflow_target(args, "train_rl")  # no mlflow package: exit 2 here
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
+    out, tracking = claim_run(args, "train_rl")  # no mlflow package: exit 2 here
     # SAC's smoke iterations are 80 env steps and one update each, so it gets a few more.
     smoke_iterations = 2 if args.algo == "ppo" else 5
     iterations = args.iterations or (smoke_iterations if args.smoke_test else 30)

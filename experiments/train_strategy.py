@@ -14,11 +14,10 @@ baselines' validation numbers, and the three files as artifacts.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
-from quantray.cli import add_common_args, claim_out_dir, mlflow_target, positive_int, run, run_name
+from quantray.cli import claim_run, positive_int, run, run_name, script_parser, stage2_features
 from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig
 from quantray.config.flags import add_flags, from_flags
 from quantray.data import load_bars, load_task
@@ -27,8 +26,7 @@ from quantray.evaluate.versus import versus_baselines
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/strategy", tracking=True)
+    parser = script_parser(__doc__, "runs/strategy", tracking=True)
     parser.add_argument("--features", default=None, help="feature cache dir, 'raw', or omit")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument(
@@ -45,20 +43,10 @@ def main() -> int:
     cost = CostConfig.preset(args.cost)
     base = StrategyConfig(**({"epochs": 2} if args.smoke_test else {}))
     config = from_flags(args, StrategyConfig, base)
-    tracking = mlflow_target(args, "train_strategy")  # no mlflow package: exit 2 here
     # Read and validate once, first: bad data stops here with a clear message.
     bars = None if args.data is None else load_bars(args.data)
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
-
-    features = args.features
-    if features is None:
-        from quantray.features.store import ensure_feature_cache, small_stage1_spec
-
-        print("[stage 2] no --features given: training a small stage-1 model for features")
-        spec = small_stage1_spec(args.data, smoke=args.smoke_test, seed=args.seed)
-        features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
-    task = load_task(args.data, features=None if features == "raw" else features, bars=bars)
+    out, tracking = claim_run(args, "train_strategy")  # no mlflow package: exit 2 here
+    task = load_task(args.data, features=stage2_features(args, out, seed=args.seed), bars=bars)
     print(f"[stage 2] {task.describe()}")
 
     from quantray.train.strategy import policy_positions, train_strategy

@@ -14,19 +14,12 @@ TensorBoard event files; with --mlflow [URI] every trial is also an MLflow run.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from quantray.cli import (
-    add_common_args,
-    claim_out_dir,
-    mlflow_target,
-    positive_int,
-    run,
-    run_name,
-    storage_path,
-)
-from quantray.config import BUDGETS, TuneSettings, get_budget
+from quantray.cli import claim_run, run, run_name, script_parser, storage_path
+from quantray.config import TuneSettings
+from quantray.config.flags import add_flags, from_flags
+from quantray.config.tune_price import TunePriceSettings
 from quantray.data import load_bars
 from quantray.train.price import default_data_path
 from quantray.tune.tuner import stage1_spec
@@ -49,25 +42,22 @@ def price_trial(config: dict[str, Any]) -> None:
     tune.report({k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)})
 
 
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, TunePriceSettings]:
+    """The flags and the search settings they give (every ``TunePriceSettings`` field is a
+    flag: --budget, --num-samples, --num-workers, --seed); a refused value is a ConfigError
+    naming its flag (exit 2)."""
+    parser = script_parser(__doc__, "runs/tune_price", tracking=True, address=True)
+    add_flags(parser, TunePriceSettings, title="search settings")
+    args = parser.parse_args(argv)
+    settings = from_flags(args, TunePriceSettings)
+    return args, settings.smoke() if args.smoke_test else settings
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/tune_price", tracking=True)
-    parser.add_argument("--budget", default="small", choices=list(BUDGETS))
-    parser.add_argument("--num-samples", type=positive_int, default=None)
-    parser.add_argument("--num-workers", type=positive_int, default=1, help="DDP workers per trial")
-    parser.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    if args.smoke_test:
-        args.budget = "smoke"
-        args.num_samples = args.num_samples or 2
-    if args.num_workers < 1:
-        parser.error(f"--num-workers must be >= 1, got {args.num_workers}")
+    args, search = parse_args()
     data = default_data_path(args.data)
     load_bars(data)  # validate before any Ray work
-    tracking = mlflow_target(args, "tune_price")  # no mlflow package: exit 2 here
-    out = Path(args.out)
-    claim_out_dir(out, args.storage_path)
+    out, tracking = claim_run(args, "tune_price")  # no mlflow package: exit 2 here
 
     import optuna
     import ray
@@ -79,12 +69,12 @@ def main() -> int:
     from quantray.tune.space import SearchSpace
 
     settings = TuneSettings(
-        get_budget(args.budget), data, storage_path(args), run_name("price"),
-        seed=args.seed, events=False,
+        search.search_budget, data, storage_path(args), run_name("price"),
+        seed=search.seed, events=False,
     )  # fmt: skip
     constants = {
         **settings.constants(),
-        "num_workers": args.num_workers,
+        "num_workers": search.num_workers,
         "train_storage": f"{settings.storage_path}/train_runs",
     }
     space = SearchSpace(settings.budget, constants, stage1_only=True)
@@ -92,19 +82,19 @@ def main() -> int:
         space=space,
         metric="loss_ratio",
         mode="min",
-        sampler=optuna.samplers.TPESampler(seed=args.seed),
+        sampler=optuna.samplers.TPESampler(seed=search.seed),
     )
     from quantray.train.ray_runtime import init_ray, require_resources
 
     init_ray(args.address, __file__)
     # Each trial's TorchTrainer needs its workers (1 CPU each) placed at once.
-    require_resources({"CPU": 1}, args.num_workers, flags="--num-workers")
+    require_resources({"CPU": 1}, search.num_workers, flags="--num-workers")
     # The trial itself only drives the TorchTrainer; its workers hold the CPUs.
     tuner = tune.Tuner(
         tune.with_resources(price_trial, {"cpu": 0.01}),
         tune_config=tune.TuneConfig(
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=1),
-            num_samples=args.num_samples or settings.budget.num_samples,
+            num_samples=search.trials,
         ),
         run_config=tune.RunConfig(
             name=settings.name,

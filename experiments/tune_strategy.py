@@ -27,13 +27,12 @@ import time
 from pathlib import Path
 
 from quantray.cli import (
-    add_common_args,
-    add_timeout_arg,
     claim_out_dir,
     mlflow_target,
     positive_int,
     run,
     run_name,
+    script_parser,
     storage_path,
 )
 from quantray.config import BUDGETS, CostConfig, TuneSettings, get_budget
@@ -47,13 +46,9 @@ SETTINGS_FILE = "latest_search.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser, default_out="runs/tune", tracking=True)
+    parser = script_parser(__doc__, "runs/tune", tracking=True, address=True, timeout=True)
     parser.add_argument("--budget", default="small", choices=list(BUDGETS), help="search size")
     parser.add_argument("--resume", action="store_true", help="continue the search in --out")
-    parser.add_argument(
-        "--address", default=None, help="Ray cluster to join ('auto'); default: local Ray"
-    )
     parser.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of a local Ray")
     parser.add_argument(
         "--stage1-cache",
@@ -62,7 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # Every search setting (cost, seed, resources, trial count, objective, ...).
     add_flags(parser, TuneSettings, skip=SETTINGS_FROM_COMMON, title="search settings")
-    add_timeout_arg(parser)
     parser.add_argument(
         "--task", default="single", choices=("single", "portfolio"), help="single | portfolio"
     )

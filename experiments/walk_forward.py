@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from quantray.cli import add_common_args, positive_int, run
+from quantray.cli import positive_int, run, script_parser
 from quantray.config import (
     BUDGET_UNITS,
     ConfigError,
@@ -52,10 +52,7 @@ RL_SMOKE_BUDGET = {"samples": 800, "seconds": 3}
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_common_args(parser, default_out="runs/walk_forward")
+    parser = script_parser(__doc__, "runs/walk_forward", address=True)
     add_flags(parser, WalkForwardConfig, title="folds")  # every WalkForwardConfig field
     parser.add_argument(
         "--update", default="retrain,incremental", help="retrain, incremental, or both (comma)"
@@ -86,7 +83,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cpus-per-fold", type=float, default=1.0)
     parser.add_argument("--gpus-per-fold", type=float, default=0.0)
     parser.add_argument("--num-cpus", type=positive_int, default=None, help="local Ray CPUs")
-    parser.add_argument("--address", default=None, help="Ray cluster to join ('auto')")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT")
     parser.add_argument("--dry-run", action="store_true", help="print the folds and stop")
     return parser.parse_args()

@@ -113,6 +113,31 @@ def add_timeout_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def script_parser(
+    doc: str,
+    default_out: str,
+    *,
+    tracking: bool = False,
+    address: bool = False,
+    timeout: bool = False,
+) -> argparse.ArgumentParser:
+    """The parser every script starts from: its description is the first line of the
+    script's docstring ``doc``, then the common flags (``add_common_args``); with ``address``,
+    ``--address`` (join a running Ray cluster); with ``timeout``, ``--timeout`` too
+    (``add_timeout_arg``)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    add_common_args(parser, default_out, tracking=tracking)
+    if address:
+        parser.add_argument(
+            "--address",
+            default=None,
+            help="Ray cluster to join ('auto' or host:port); default: a local Ray",
+        )
+    if timeout:
+        add_timeout_arg(parser)
+    return parser
+
+
 def run_name(prefix: str) -> str:
     """A run / experiment name unique even for runs started in the same second:
     ``<prefix>-<UTC yyyymmdd-hhmmss>-<6 hex>``."""
@@ -187,6 +212,32 @@ def mlflow_target(args: argparse.Namespace, script: str) -> MlflowTarget | None:
     if target is not None:
         open_store(target)
     return target
+
+
+def claim_run(
+    args: argparse.Namespace, script: str | None = None
+) -> tuple[Path, MlflowTarget | None]:
+    """The start of a script's work once its flags are checked: with ``script``, its
+    ``--mlflow`` target resolved and opened (``mlflow_target``; None without the flag), then
+    ``--out`` created and held (``claim_out_dir``). Returns (out, target); a missing mlflow
+    package, a store that cannot be opened or an unusable --out / --storage-path is a
+    ConfigError (exit 2) before any work."""
+    tracking = None if script is None else mlflow_target(args, script)
+    return claim_out_dir(args.out, args.storage_path), tracking
+
+
+def stage2_features(args: argparse.Namespace, out: Path, *, seed: int = 0) -> str | None:
+    """The frozen-feature cache a stage-2 script reads: ``--features`` as given (None for
+    ``raw``: the raw normalised features); without the flag, a small stage-1 model is trained
+    once under ``OUT/stage1`` on ``--data`` (with ``seed``) and its cache is used."""
+    features = args.features
+    if features is None:
+        from quantray.features.store import ensure_feature_cache, small_stage1_spec
+
+        print("[stage 2] no --features given: training a small stage-1 model for features")
+        spec = small_stage1_spec(args.data, smoke=args.smoke_test, seed=seed)
+        features = str(ensure_feature_cache(spec, out / "stage1", progress=True))
+    return None if features == "raw" else features
 
 
 def run(main: Callable[[], int | None]) -> None:

@@ -70,16 +70,9 @@ def test_compare_portfolio_tune(tmp_path, run_script) -> None:
 def test_tune_portfolio_smoke(tmp_path, run_script) -> None:
     out = tmp_path / "tune"
     proc = run_script(
-        "experiments/tune_strategy.py",
-        "--task",
-        "portfolio",
-        "--smoke-test",
-        "--num-cpus",
-        "2",
-        "--out",
-        out,
-        timeout=900,
-    )
+        "experiments/tune_strategy.py", "--task", "portfolio", "--smoke-test", "--num-cpus", "2",
+        "--out", out, timeout=900,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 3

@@ -3,9 +3,12 @@ validation falls on the budget's marks, and the kept model is the best validatio
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from quantray.config import ConfigError, CostConfig, StrategyConfig, TrainingBudget
+from quantray.train.best_checkpoint import BestCheckpoint
+from quantray.train.budget_progress import BudgetProgress
 from quantray.train.strategy import policy_positions, train_strategy, validation_of
 
 COST = CostConfig.preset("us_equity")
@@ -53,3 +56,26 @@ def test_bad_budget_names_the_field():
         TrainingBudget(by="steps")
     with pytest.raises(ConfigError, match="amount must be > 0"):
         TrainingBudget(amount=0)
+
+
+def test_budget_progress_validates_once_per_mark_reached_and_stops_at_the_amount():
+    # 100 env-days in 4 validations: marks at 25, 50, 75, 100.
+    progress = BudgetProgress(TrainingBudget(by="samples", amount=100, evaluations=4))
+    due = [(used, progress.validation_due(used, 0.0)) for used in (10, 20, 30, 80, 90, 99)]
+    # 30 reaches 25; 80 crosses both 50 and 75 (one validation); 90 and 99 reach no new mark.
+    assert due == [(10, False), (20, False), (30, True), (80, True), (90, False), (99, False)]
+    assert progress.marks_passed == 3 and not progress.done
+    assert progress.validation_due(130, 0.0) and progress.done and progress.marks_passed == 4
+    # A seconds budget counts training seconds only, not samples.
+    seconds = BudgetProgress(TrainingBudget(by="seconds", amount=2.0, evaluations=1))
+    assert not seconds.validation_due(10_000, 1.5)
+    assert seconds.validation_due(0, 2.0) and seconds.done
+
+
+def test_best_checkpoint_keeps_the_first_finite_then_only_strictly_better_scores():
+    kept = BestCheckpoint("valid_ir")
+    assert np.isnan(kept.value) and kept.best == {}
+    offers = [float("nan"), 0.1, 0.3, 0.3, -0.2, float("inf"), 0.5]
+    taken = [kept.offer({"valid_ir": v, "step": i}) for i, v in enumerate(offers)]
+    assert taken == [False, True, True, False, False, False, True]
+    assert kept.best == {"valid_ir": 0.5, "step": 6} and kept.value == 0.5

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pandas as pd
 import pytest
+
+from quantray.config import BUDGETS
+from quantray.config.tune_price import TunePriceSettings
 
 
 @pytest.mark.slow
@@ -17,3 +23,42 @@ def test_tune_price_smoke_runs_train_inside_tune(tmp_path, run_script):
     assert len(trials) == 2
     assert trials["loss_ratio"].notna().all() and (trials["loss_ratio"] > 0).all()
     assert "[tune_price] best architecture" in proc.stdout
+
+
+def _tune_price():
+    """experiments/tune_price.py as a module (its main is not run)."""
+    path = Path(__file__).resolve().parents[2] / "experiments" / "tune_price.py"
+    spec = importlib.util.spec_from_file_location("tune_price", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flags_come_from_the_settings_and_unset_ones_keep_the_defaults():
+    parse_args = _tune_price().parse_args
+    _, settings = parse_args([])
+    assert settings == TunePriceSettings()
+    assert (settings.budget, settings.num_samples, settings.num_workers) == ("small", None, 1)
+    assert settings.trials == BUDGETS["small"].num_samples
+    _, settings = parse_args(["--num-workers", "3", "--budget", "full"])
+    assert settings == TunePriceSettings(budget="full", num_workers=3)
+    # --smoke-test: the smoke budget and 2 trials, unless a trial count is given.
+    _, settings = parse_args(["--smoke-test", "--seed", "7"])
+    assert (settings.budget, settings.trials, settings.seed) == ("smoke", 2, 7)
+    _, settings = parse_args(["--smoke-test", "--num-samples", "5"])
+    assert settings.trials == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--num-workers", "0"], "--num-workers"),
+        (["--num-samples", "0"], "--num-samples"),
+        (["--budget", "huge"], "--budget"),
+    ],
+)
+def test_a_refused_value_exits_2_naming_the_flag(argv, flag, tmp_path, run_script):
+    proc = run_script("experiments/tune_price.py", *argv, "--out", tmp_path / "out", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"(from {flag})" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()  # stopped before any work

@@ -46,18 +46,10 @@ boundaries, which is why Sharpe ratios (often negative) go to gauges instead."""
 _SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "trials_finished": ("counter", "Tune trials finished", ("experiment",)),
     "trial_seconds": ("histogram", "wall-clock seconds of finished trials", ("experiment",)),
-    "best_valid_sharpe": (
-        "gauge",
-        "best validation Sharpe among finished trials",
-        ("experiment",),
-    ),
+    "best_valid_sharpe": ("gauge", "best validation Sharpe among finished trials", ("experiment",)),
     "env_steps_per_s": ("gauge", "RL environment steps per second", ("algo",)),
     "price_samples_per_s": ("gauge", "stage-1 training samples per second", ("run",)),
-    "strategy_episodes_per_s": (
-        "gauge",
-        "stage-2 training episodes per second",
-        ("run",),
-    ),
+    "strategy_episodes_per_s": ("gauge", "stage-2 training episodes per second", ("run",)),
 }
 
 _metrics: dict[str, Any] = {}

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ from quantray.evaluate.portfolio import equal_weight, evaluate_weights, pooled_s
 from quantray.integrity import record
 from quantray.losses.portfolio import PortfolioLoss
 from quantray.models.portfolio_strategy import PortfolioOutput, PortfolioStrategy
+from quantray.train.best_checkpoint import BestCheckpoint, clone_state
+from quantray.train.budget_progress import BudgetProgress
+from quantray.train.result import TrainResult
 
 SELECTION_METRIC = "valid_ir"
 """Pooled validation information ratio against 1/N rebalanced daily (annualised Sharpe of the
@@ -72,14 +76,9 @@ class PortfolioBatch:
 
 
 @dataclass
-class PortfolioResult:
-    model: PortfolioStrategy
-    history: list[dict[str, float]]
-    best: dict[str, float]
-    seconds: float
-    episodes_seen: int
-    train_seconds: float = 0.0
-    """Seconds of optimizer steps (validation excluded)."""
+class PortfolioResult(TrainResult):
+    """A trained portfolio strategy (``model``: a ``PortfolioStrategy``) and how it got
+    there."""
 
 
 @torch.no_grad()
@@ -115,6 +114,38 @@ def validation_metrics(
         "valid_mean_cash": float(frame["mean_cash"].mean()),
         "valid_max_drawdown": pooled["pooled_max_drawdown"],
     }
+
+
+def report_with_baselines(
+    task: PortfolioTask,
+    episodes: PortfolioEpisodes,
+    weights: dict[str, np.ndarray],
+    cost: CostConfig,
+    out: str | Path,
+    *,
+    header: list[str],
+    **report: Any,
+) -> Path:
+    """Play the learned ``weights`` (name -> target weights [n, E, N] on ``episodes``) and
+    every portfolio baseline through the same accounting and write the portfolio report
+    into ``out`` (``evaluate.portfolio_report.write_portfolio_report``; ``report``: its
+    reference / seed / extra arguments). Returns the report's path."""
+    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
+    from quantray.evaluate.portfolio_report import write_portfolio_report
+
+    rows, paths = evaluate_all(
+        {**weights, **baseline_weights(task, episodes, cost)}, episodes, cost
+    )
+    return write_portfolio_report(
+        rows,
+        paths,
+        task.symbols,
+        task.episode_dates(episodes),
+        out,
+        header=header,
+        cost=cost,
+        **report,
+    )
 
 
 def save_portfolio(path: Path, model: PortfolioStrategy, cost: CostConfig, meta: dict) -> Path:
@@ -165,8 +196,7 @@ def train_portfolio(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     history: list[dict[str, float]] = []
-    best: dict[str, float] = {}
-    best_state: dict[str, torch.Tensor] | None = None
+    kept = BestCheckpoint(SELECTION_METRIC)
     seen = 0
     train_seconds = 0.0
 
@@ -188,7 +218,6 @@ def train_portfolio(
         return terms
 
     def evaluate(index: int, sums: dict[str, float], total: int) -> bool:
-        nonlocal best, best_state
         metrics = {
             "epoch": index,
             "samples": float(seen * task.episode_len),
@@ -196,11 +225,9 @@ def train_portfolio(
             **{f"train_{k}": v for k, v in sums.items()},
             **validate(model, valid, table, cost),
         }
-        score = metrics[SELECTION_METRIC]
-        improved = bool(np.isfinite(score) and (not best or score > best[SELECTION_METRIC]))
+        improved = kept.offer(metrics)
         if improved:
-            best = dict(metrics)
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            kept.state = clone_state(model)
             if on_best is not None:
                 _, paths = evaluate_weights(
                     "strategy", policy_weights(model, valid, table, cost), valid, cost
@@ -210,7 +237,7 @@ def train_portfolio(
         if log is not None:
             log(
                 f"[portfolio] validation {index + 1}/{total} loss {sums.get('total', 0.0):.4f} "
-                f"valid IR vs 1/N {score:.3f} sharpe {metrics['valid_sharpe']:.3f} "
+                f"valid IR vs 1/N {metrics[SELECTION_METRIC]:.3f} sharpe {metrics['valid_sharpe']:.3f} "
                 f"excess {metrics['valid_excess']:+.4f} "
                 f"cash {metrics['valid_mean_cash']:.2f}{'  *' if improved else ''}"
             )
@@ -229,30 +256,25 @@ def train_portfolio(
             if stale >= config.patience:
                 break
     else:
-        next_eval, sums, steps = 0, {}, 0
+        progress, sums, steps = BudgetProgress(budget), {}, 0
         while True:
             for k, v in step().items():
                 sums[k] = sums.get(k, 0.0) + v
             steps += 1
-            used = seen * task.episode_len if budget.by == "samples" else train_seconds
-            done = used >= budget.amount
-            if used < budget.mark(next_eval) and not done:
+            index = progress.marks_passed
+            if not progress.validation_due(seen * task.episode_len, train_seconds):
                 continue
-            index = next_eval
-            # One validation however many marks this step crossed.
-            while next_eval < budget.evaluations and used >= budget.mark(next_eval):
-                next_eval += 1
             evaluate(index, {k: v / steps for k, v in sums.items()}, budget.evaluations)
             sums, steps = {}, 0
-            if done:
+            if progress.done:
                 break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if kept.state is not None:
+        model.load_state_dict(kept.state)
     model.eval()
     return PortfolioResult(
         model,
         history,
-        best or history[-1],
+        kept.best or history[-1],
         time.perf_counter() - started,
         seen,
         train_seconds,

@@ -30,7 +30,9 @@ from quantray.evaluate.daily import distinct_days, equal_weight_daily
 from quantray.integrity import load_or_damaged, record
 from quantray.losses import StrategyLoss
 from quantray.models.strategy_gru import StrategyGRU, anneal_tau
+from quantray.train.best_checkpoint import BestCheckpoint, clone_state
 from quantray.train.monitoring import record_strategy_throughput
+from quantray.train.result import TrainResult
 
 
 @dataclass
@@ -55,20 +57,13 @@ class EpisodeTensors:
 
 
 @dataclass
-class StrategyResult:
-    """A trained strategy and how it got there."""
+class StrategyResult(TrainResult):
+    """A trained GRU strategy (``model``: a ``StrategyGRU``) and how it got there."""
 
-    model: StrategyGRU
-    history: list[dict[str, float]]
-    best: dict[str, float]
-    seconds: float
-    samples: int
-    """Training episodes consumed (x E = episode-days, the unit RL env steps compare to)."""
     checkpoint: Path | None = None
+    """Where ``train_strategy(checkpoint=...)`` saved the selected model."""
     valid_daily: pd.Series | None = None
     """Equal-weight daily validation net return of the selected epoch, by date."""
-    train_seconds: float = 0.0
-    """Wall-clock of the optimizer steps alone (validation excluded): the seconds budget."""
 
 
 @torch.no_grad()
@@ -222,8 +217,7 @@ def train_strategy(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     history: list[dict[str, float]] = []
-    best: dict[str, float] = {}
-    best_state: dict[str, torch.Tensor] | None = None
+    kept = BestCheckpoint(key)
     stale, global_step, samples, train_seconds = 0, 0, 0, 0.0
     days_per_step = config.batch_size * task.data.episode_len
     epochs = config.epochs if budget is None else budget.evaluations
@@ -276,18 +270,16 @@ def train_strategy(
         }
         validation = validate(model, valid_eps, task.table, cost, valid_dates)
         metrics.update(validation.metrics)
-        score = metrics[key]
-        improved = np.isfinite(score) and (not best or score > best[key])
+        improved = kept.offer(metrics)
         if improved:
-            best = dict(metrics)
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            kept.state = clone_state(model)
             best_daily = validation.daily
             if on_best is not None:
                 on_best(validation.daily)
             stale = 0
         else:
             stale += 1
-        metrics["best_valid_score"] = best.get(key, float("nan"))
+        metrics["best_valid_score"] = kept.value
         history.append(metrics)
         record_strategy_throughput(
             (samples - epoch_samples) / max(time.perf_counter() - epoch_started, 1e-9),
@@ -306,11 +298,10 @@ def train_strategy(
             if log is not None:
                 log(f"[stage 2] early stop: no validation improvement in {patience} epochs")
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if kept.state is not None:
+        model.load_state_dict(kept.state)
     model.eval()
-    if not best:
-        best = history[-1]
+    best = kept.best or history[-1]
     result = StrategyResult(
         model,
         history,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,16 @@ class FoldPlan:
     def fold_dir(self) -> Path:
         return Path(self.out_dir) / self.fold.name
 
+    def warm_state(
+        self, previous: dict[str, Any] | None, checkpoint_key: str, load: Callable[[str], Any]
+    ) -> Any | None:
+        """The weights one learner of this fold starts from: with an incremental update,
+        ``load`` of the previous fold's checkpoint ``previous[checkpoint_key]``; None (a
+        fresh initialisation) when retraining or on the first fold."""
+        if self.update != "incremental" or previous is None:
+            return None
+        return load(previous[checkpoint_key])
+
     def stage1_spec(self, init_checkpoint: str | None) -> PriceRunSpec:
         """The fold's stage-1 run: its split, and the predecessor's weights when warm."""
         split = self.fold.split_config(self.embargo, incremental=self.update == "incremental")
@@ -140,20 +151,17 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
     stage1_dir = Path(plan.cache_root) / f"stage1-{spec_key(spec)}"
 
     task = load_task(spec.data_path, features=cache, data_config=spec.data, split_config=spec.split)
-    init_state = None
-    if warm:
-        init_state = load_strategy(previous["strategy_checkpoint"])[0].state_dict()
-    feature_dim = plan.strategy.replace(feature_dim=task.dim)
+    config = plan.strategy.replace(feature_dim=task.dim)
     plan.fold_dir.mkdir(parents=True, exist_ok=True)
     result = train_strategy(
         task,
-        feature_dim,
+        config,
         plan.cost,
         seed=plan.seed,
         steps_per_epoch=plan.steps_per_epoch,
         checkpoint=plan.fold_dir / STRATEGY_FILE,
         log=None,
-        init_state=init_state,
+        init_state=plan.warm_state(previous, "strategy_checkpoint", _load_strategy_weights),
     )
     oos = task.episodes("test", stride=task.data.episode_len)
     if len(oos) == 0:
@@ -210,8 +218,8 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
         "train_episodes": len(task.episodes("train")),
         "oos_episodes": len(oos),
         "valid_sharpe": float(result.best["valid_sharpe"]),
-        "selected_by": score_key(feature_dim),
-        "valid_score": float(result.best[score_key(feature_dim)]),
+        "selected_by": score_key(config),
+        "valid_score": float(result.best[score_key(config)]),
         "selected_epoch": int(result.best["epoch"]),
         "feature_cache": str(cache),
         "methods": list(plan.methods),
@@ -236,10 +244,6 @@ def _train_rl_method(
     fold's weights when incremental; add its out-of-sample positions; return its summary."""
     from quantray.tune.methods import SELECT, train_method
 
-    init_state = None
-    warm = plan.update == "incremental" and previous is not None
-    if warm:
-        init_state = _load_rl_weights(previous[f"{method}_checkpoint"])
     run = train_method(
         method,
         task,
@@ -247,7 +251,7 @@ def _train_rl_method(
         cost=plan.cost,
         seed=plan.seed,
         smoke=plan.smoke,
-        init_state=init_state,
+        init_state=plan.warm_state(previous, f"{method}_checkpoint", _load_rl_weights),
     )
     positions[method] = run.play(task, oos)
     checkpoint = plan.fold_dir / f"{method}.pt"
@@ -287,3 +291,8 @@ def _load_rl_weights(path: str | Path) -> dict[str, Any]:
     """What ``_save_rl_weights`` wrote, back as numpy arrays (RLlib's weight format)."""
     state = torch.load(path, weights_only=True)
     return _map_leaves(state, lambda t: t.numpy() if isinstance(t, torch.Tensor) else t)
+
+
+def _load_strategy_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``StrategyGRU`` state dict of a fold's saved strategy checkpoint."""
+    return load_strategy(path)[0].state_dict()

@@ -116,8 +116,7 @@ def finalize_portfolio(
     every trial's saved daily validation path), then tested ONCE on the test split against the
     portfolio baselines (``report.md`` as ``train_portfolio.py``'s). Returns the report path."""
     from quantray.evaluate.portfolio import BENCHMARK, baseline_weights, evaluate_all, scored
-    from quantray.evaluate.portfolio_report import write_portfolio_report
-    from quantray.train.portfolio import policy_weights
+    from quantray.train.portfolio import policy_weights, report_with_baselines
     from quantray.tune.report import search_evidence
     from quantray.tune.tuner import OBJECTIVE
 
@@ -153,8 +152,6 @@ def finalize_portfolio(
     # The single touch of the test split, after selection.
     test = task.episodes("test", stride=task.episode_len)
     weights = {"strategy": policy_weights(result.model, test, task.task.table, cost)}
-    weights.update(baseline_weights(task, test, cost))
-    rows, paths = evaluate_all(weights, test, cost)
     header = [
         f"- {task.describe()}",
         f"- portfolio search: {len(trials)} trials in {wall_seconds:.0f}s; selected by "
@@ -168,14 +165,6 @@ def finalize_portfolio(
         "",
         *evidence.markdown(),
     ]
-    return write_portfolio_report(
-        rows,
-        paths,
-        task.symbols,
-        task.episode_dates(test),
-        out,
-        header=header,
-        cost=cost,
-        seed=seed,
-        extra=extra,
+    return report_with_baselines(
+        task, test, weights, cost, out, header=header, seed=seed, extra=extra
     )

@@ -17,53 +17,33 @@ Parameters per method: gru: the portfolio search's loss weights, GRU size and lr
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from quantray.config import CostConfig, PortfolioConfig, TrainingBudget, check_choice
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask, load_portfolio_task
+from quantray.train.best_checkpoint import BestCheckpoint
 from quantray.train.portfolio import SELECTION_METRIC, policy_weights, train_portfolio
+from quantray.tune.methods import BudgetRun, MethodSearch, MethodSpace
 
 PORTFOLIO_METHODS = ("gru", "ppo", "sac")
-OBJECTIVE = "objective"
-"""Tune metric (maximised): the selected checkpoint's ``SELECTION_METRIC``, NaN as 0."""
 SMOKE_STRATEGY = {"batch_size": 16, "hidden_size": 16}
 """Smoke runs: the strategy at small sizes so tiny budgets still take steps."""
 
 
 @dataclass
-class PortfolioMethodRun:
-    """One method trained for one seed to the budget, at its validation-selected weights."""
+class PortfolioMethodRun(BudgetRun):
+    """One portfolio method trained for one seed to the budget, at its validation-selected
+    weights."""
 
-    method: str
-    seed: int
-    history: list[dict[str, float]]
-    """One row per validation: ``samples`` (env-days), ``train_seconds``, valid_* metrics."""
-    best: dict[str, float]
-    samples: int
-    """Env-days seen in training."""
-    train_seconds: float
-    """Seconds of training steps (validation excluded)."""
-    seconds: float
-    """Wall-clock of the whole run."""
-    granularity: float
-    """Env-days one training granule adds (strategy step / PPO iteration / SAC round)."""
+    score: ClassVar[str] = SELECTION_METRIC
     play: Callable[[PortfolioEpisodes], np.ndarray] = field(repr=False)
     """Target weights [n, E, N] of the selected weights on a fixed episode list."""
-
-    def curve(self) -> pd.DataFrame:
-        """The learning curve: one row per validation."""
-        frame = pd.DataFrame(self.history)
-        frame.insert(0, "seed", self.seed)
-        frame.insert(0, "method", self.method)
-        columns = ["samples", "train_seconds", SELECTION_METRIC, "valid_sharpe"]
-        return frame[["method", "seed", *columns]]
 
 
 def train_portfolio_method(
@@ -92,7 +72,7 @@ def train_portfolio_method(
             seed,
             result.history,
             result.best,
-            samples=result.episodes_seen * task.episode_len,
+            samples=result.samples * task.episode_len,
             train_seconds=result.train_seconds,
             seconds=result.seconds,
             granularity=config.batch_size * task.episode_len,
@@ -111,8 +91,10 @@ def _train_rl(
     seed: int,
     smoke: bool,
 ) -> PortfolioMethodRun:
-    """PPO / SAC iterations until the budget is used, validated at its marks (as
-    ``rl.budget.train_rl`` does for one asset); the best validation weights are kept."""
+    """PPO / SAC iterations until the budget is used, validated at its marks
+    (``rl.budget.budget_rounds``, as ``rl.budget.train_rl`` does for one asset); the best
+    validation weights are kept."""
+    from quantray.rl.budget import budget_rounds
     from quantray.rl.portfolio import module_weights, portfolio_config
     from quantray.train.portfolio import validation_metrics
 
@@ -129,21 +111,10 @@ def _train_rl(
     algo = config.build_algo()
     valid = task.episodes("valid", stride=task.episode_len)
     history: list[dict[str, float]] = []
-    best: dict[str, float] = {}
-    best_state = None
-    samples, train_seconds, next_eval = 0, 0.0, 0
+    kept = BestCheckpoint(SELECTION_METRIC)
+    samples, train_seconds = 0, 0.0
     try:
-        while True:
-            t0 = time.perf_counter()
-            result = algo.train()
-            train_seconds += time.perf_counter() - t0
-            samples = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
-            used = samples if budget.by == "samples" else train_seconds
-            done = used >= budget.amount
-            if used < budget.mark(next_eval) and not done:
-                continue
-            while next_eval < budget.evaluations and used >= budget.mark(next_eval):
-                next_eval += 1
+        for _, samples, train_seconds in budget_rounds(algo, budget):
             module = algo.get_module()
             weights = module_weights(module, task, "valid", len(valid), cost, cap=cap)
             row = {
@@ -151,16 +122,12 @@ def _train_rl(
                 "train_seconds": train_seconds,
                 **validation_metrics(weights, valid, cost_config),
             }
-            value = row[SELECTION_METRIC]
-            if math.isfinite(value) and (not best or value > best[SELECTION_METRIC]):
-                best = dict(row)
-                best_state = copy.deepcopy(module.state_dict())
+            if kept.offer(row):
+                kept.state = copy.deepcopy(module.state_dict())
             history.append(row)
-            if done:
-                break
         module = algo.get_module()
-        if best_state is not None:
-            module.load_state_dict(best_state)
+        if kept.state is not None:
+            module.load_state_dict(kept.state)
         module.eval()
     finally:
         algo.stop()
@@ -173,7 +140,7 @@ def _train_rl(
         algo_name,
         seed,
         history,
-        best or history[-1],
+        kept.best or history[-1],
         samples=samples,
         train_seconds=train_seconds,
         seconds=time.perf_counter() - started,
@@ -196,14 +163,11 @@ def _split_of(task: PortfolioTask, episodes: PortfolioEpisodes) -> str:
     )
 
 
-@dataclass
-class PortfolioMethodSpace:
+class PortfolioMethodSpace(MethodSpace):
     """Optuna define-by-run space of one portfolio method (a picklable callable, as Tune needs)."""
 
-    method: str
-    constants: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self, trial: Any) -> dict[str, Any]:
+    def suggest(self, trial: Any) -> None:
+        """Sample the portfolio ``method``'s parameters on the Optuna ``trial``."""
         if self.method == "gru":
             from quantray.tune.portfolio import PORTFOLIO_WEIGHTS
             from quantray.tune.space import _WEIGHT_RANGES
@@ -225,17 +189,6 @@ class PortfolioMethodSpace:
             trial.suggest_float("tau", 1e-3, 2e-2, log=True)
             trial.suggest_float("initial_alpha", 1e-3, 0.2, log=True)
             trial.suggest_float("gamma", 0.9, 0.999)
-        return dict(self.constants)
-
-    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
-        """The sampled parameters in a trial config (constants removed)."""
-        return {k: v for k, v in config.items() if k not in self.constants}
-
-
-def objective_of(best: dict[str, float]) -> float:
-    """The search metric of a selected checkpoint: its ``SELECTION_METRIC``, NaN as 0."""
-    value = float(best.get(SELECTION_METRIC, float("nan")))
-    return value if math.isfinite(value) else 0.0
 
 
 def portfolio_method_trial(config: dict[str, Any]) -> None:
@@ -253,58 +206,24 @@ def portfolio_method_trial(config: dict[str, Any]) -> None:
     run = train_portfolio_method(
         config["method"],
         task,
-        TrainingBudget.from_dict(config["budget"]),
-        cost=config["cost"],
         env_config=env_config,
         params=space.params_of(config),
-        seed=int(config["seed"]),
-        smoke=bool(config["smoke"]),
+        **MethodSearch.run_args_of(config),
     )
-    tune.report(
-        {
-            OBJECTIVE: objective_of(run.best),
-            SELECTION_METRIC: float(run.best.get(SELECTION_METRIC, float("nan"))),
-            "samples": float(run.samples),
-            "train_seconds": run.train_seconds,
-        }
-    )
+    tune.report(run.trial_metrics())
 
 
 def tune_portfolio_method(
-    method: str,
-    num_trials: int,
-    *,
-    env_config: dict[str, Any],
-    budget: TrainingBudget,
-    cost: str,
-    storage_path: str,
-    seed: int = 0,
-    smoke: bool = False,
-    max_concurrent: int = 2,
+    method: str, search: MethodSearch, *, env_config: dict[str, Any]
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """``num_trials`` Tune trials of ``method`` (OptunaSearch TPE over
-    ``PortfolioMethodSpace``), each trained to ``budget`` and scored on validation. Returns
-    (best parameters, one row per trial). Needs a running Ray; ``env_config`` holds the
-    data / universe / features each trial loads its task from."""
-    from quantray.tune.methods import search_method
-
+    """``search.num_trials`` Tune trials of ``method`` (OptunaSearch TPE over
+    ``PortfolioMethodSpace``), each trained to the search's budget and scored on validation.
+    Returns (best parameters, one row per trial). Needs a running Ray; ``env_config`` holds
+    the data / universe / features each trial loads its task from."""
     check_choice("tune_portfolio_method", "method", method, PORTFOLIO_METHODS)
-    constants: dict[str, Any] = {
-        "method": method,
-        "env_config": env_config,
-        "budget": budget.to_dict(),
-        "cost": cost,
-        "seed": seed,
-        "smoke": smoke,
-    }
-    constants["constant_keys"] = [*constants, "constant_keys"]
-    return search_method(
+    return search.run(
         portfolio_method_trial,
-        PortfolioMethodSpace(method, constants),
+        PortfolioMethodSpace(method, search.constants(method, env_config=env_config)),
         name=f"compare_portfolio_tune_{method}",
-        num_trials=num_trials,
-        storage_path=storage_path,
-        seed=seed,
-        max_concurrent=max_concurrent,
         score=SELECTION_METRIC,
     )

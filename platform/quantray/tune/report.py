@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantray.config import SELECTION_SCORES, CostConfig, StrategyConfig, TuneSettings
+from quantray.config import (
+    LOSS_WEIGHTS,
+    SELECTION_SCORES,
+    CostConfig,
+    StrategyConfig,
+    TuneSettings,
+)
 from quantray.data import Task, load_task
 from quantray.evaluate.daily import distinct_days, equal_weight_daily
 from quantray.evaluate.selection import SearchEvidence, deflate, spa_pvalue
@@ -37,7 +43,7 @@ from quantray.evaluate.versus import versus_baselines
 from quantray.features.store import ensure_feature_cache
 from quantray.train.price import PriceRunSpec
 from quantray.train.strategy import load_strategy, policy_positions, train_strategy
-from quantray.tune.space import LOSS_WEIGHTS, SearchSpace
+from quantray.tune.space import SearchSpace
 from quantray.tune.tuner import DRAWDOWN, OBJECTIVE, STRATEGY_FILE, TRIAL_FILE, load_valid_paths
 
 

@@ -18,16 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quantray.config import SMALL_STAGE1, Budget, PriceModelConfig
-
-LOSS_WEIGHTS = (
-    "relative_return_weight",
-    "risk_cost_weight",
-    "opportunity_cost_weight",
-    "transaction_cost_weight",
-    "information_ratio_weight",
-)
-"""The five stage-2 loss weights searched (``StrategyConfig`` field names)."""
+from quantray.config import LOSS_WEIGHTS, SMALL_STAGE1, Budget, PriceModelConfig
 
 # Log-uniform ranges: each weight scales a term of a different size, so orders of magnitude
 # matter more than absolute steps. The lower bounds stand in for "off" (log scales exclude 0).

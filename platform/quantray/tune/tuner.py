@@ -37,6 +37,7 @@ import torch
 
 from quantray.config import (
     EVENTS_FILE,
+    LOSS_WEIGHTS,
     CostConfig,
     StrategyConfig,
     TuneSettings,
@@ -48,7 +49,7 @@ from quantray.train.monitoring import trial_metrics_callback
 from quantray.train.price import PriceRunSpec
 from quantray.train.strategy import score_key, train_strategy
 from quantray.train.tracking import tune_callbacks
-from quantray.tune.space import LOSS_WEIGHTS, SearchSpace, stage1_model
+from quantray.tune.space import SearchSpace, stage1_model
 
 OBJECTIVE = "objective"
 """Search metric (maximised): best validation score so far (``select_by``), NaN counted as 0."""
