@@ -11,9 +11,11 @@ microseconds per panel row (per-row cost flat from 100 symbols up = linear scali
 
 The export is measured three ways on the same windows and model: in-process
 (``RayExportSettings(backend="local")``), Ray Data (``backend="ray"``, an actor pool on a local
-Ray with ``--num-cpus``), and the FLOOR: the same model's bare batched inference, one fixed
-[B, L, F] batch run repeatedly (no gathering, no cache writing) with the driver's torch
-threads (``--threads``, also used by the in-process export). "time x floor" is the export's
+Ray with ``--num-cpus``), and the FLOOR: the same model's bare batched inference of what the
+export computes per batch (``encode_rows`` over one fixed run of B + L - 1 consecutive rows,
+no data read, no cache writing) with the driver's torch threads (``--threads``, also used by
+the in-process export); the "window floor" is ``encode`` of B gathered [L, F] windows, the
+per-window computation the export ran before it shared per-row work. "time x floor" is the export's
 seconds over the floor's seconds for the same number of windows, measured in the same run
 (target <= 1.5); for Ray Data the floor is ``--actors`` such processes at once (each actor
 runs one thread per reserved CPU). The export's seconds include reading and checking the data
@@ -113,20 +115,31 @@ def trial_config(data_path: Path, seed: int) -> dict:
     }
 
 
-def floor_rows_per_s(checkpoint: Path, batch: int, batches: int, repeats: int = 5) -> float:
-    """Bare batched inference of the checkpoint's encoder on one fixed [B, L, F] batch: the
-    best of ``repeats`` timings of ``batches`` batches (the least disturbed by other jobs)."""
+def floor_rows_per_s(
+    checkpoint: Path, batch: int, batches: int, shared: bool, repeats: int = 5
+) -> float:
+    """Bare batched inference of the checkpoint's encoder on fixed inputs: the best of
+    ``repeats`` timings of ``batches`` batches (the least disturbed by other jobs).
+    ``shared``: ``encode_rows`` over the B + L - 1 consecutive rows one export batch reads
+    (what the export runs per batch); otherwise ``encode`` of B gathered [L, F] windows (the
+    per-window computation the export ran before it shared per-row work)."""
     state = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(state)
-    window = model.config.window
-    x = torch.randn(batch, window, model.config.n_features)  # [B, L, F]
+    model = model_from_checkpoint(state).eval()
+    window, n_features = model.config.window, model.config.n_features
+    x = torch.randn(batch, window, n_features)  # [B, L, F]
+    table = torch.randn(batch + window - 1, n_features)  # [B + L - 1, F] consecutive rows
+    ends = torch.arange(window - 1, batch + window - 1)  # [B] the last rows of B windows
+
+    def run() -> None:
+        model.encode_rows(table, ends) if shared else model.encode(x)
+
     best = math.inf
     with torch.no_grad():
-        model.encode(x)  # warm-up
+        run()  # warm-up
         for _ in range(repeats):
             start = time.perf_counter()
             for _ in range(batches):
-                model.encode(x)
+                run()
             best = min(best, time.perf_counter() - start)
     return batch * batches / best
 
@@ -157,7 +170,8 @@ def run_size(n_symbols: int, args: ScalingSettings, root: Path) -> dict[str, flo
     checkpoint = fit_and_save(spec, out / "stage1")
     seconds["stage1"] = time.perf_counter() - t
 
-    floor = floor_rows_per_s(checkpoint, args.batch_size, args.floor_batches)
+    floor = floor_rows_per_s(checkpoint, args.batch_size, args.floor_batches, shared=True)
+    window_floor = floor_rows_per_s(checkpoint, args.batch_size, args.floor_batches, shared=False)
     local = RayExportSettings(backend="local", batch_size=args.batch_size)
     t = time.perf_counter()
     cache = export_features(checkpoint, out / "local", data_path, progress=False, settings=local)
@@ -205,6 +219,7 @@ def run_size(n_symbols: int, args: ScalingSettings, root: Path) -> dict[str, flo
         **seconds,
         "ray_export": ray_seconds,
         "floor_rows_per_s": floor,
+        "window_floor_rows_per_s": window_floor,
     }
 
 
@@ -237,18 +252,21 @@ def main() -> None:
             )
     print()
     print(
-        "export vs the floor (the same model's bare batched inference, same batch size, "
-        f"{torch.get_num_threads()} thread(s)):"
+        "export vs the floor (the same model's bare batched inference of what the export "
+        "computes, encode_rows over one batch's consecutive rows; same batch size, "
+        f"{torch.get_num_threads()} thread(s)); 'window floor' = encode of gathered windows:"
     )
     print(f"{'symbols':>7} {'windows':>10} {'floor rows/s':>13} {'local rows/s':>13} "
-          f"{'time x floor':>13} {'ray rows/s':>11} {'x actors*floor':>15}")  # fmt: skip
+          f"{'time x floor':>13} {'ray rows/s':>11} {'x actors*floor':>15} "
+          f"{'window floor rows/s':>20}")  # fmt: skip
     for n, r in results:
         local_rate = r["encoded"] / r["export"]
         ray_rate = r["encoded"] / r["ray_export"] if math.isfinite(r["ray_export"]) else math.nan
         print(
             f"{n:>7} {r['encoded']:>10,} {r['floor_rows_per_s']:>13,.0f} {local_rate:>13,.0f} "
             f"{r['floor_rows_per_s'] / local_rate:>13.2f} {ray_rate:>11,.0f} "
-            f"{args.actors * r['floor_rows_per_s'] / ray_rate:>15.2f}"
+            f"{args.actors * r['floor_rows_per_s'] / ray_rate:>15.2f} "
+            f"{r['window_floor_rows_per_s']:>20,.0f}"
         )
     if args.ray:
         import ray

@@ -17,9 +17,8 @@ import argparse
 from typing import Any
 
 from quantray.cli import claim_run, run, run_name, script_parser, storage_path
-from quantray.config import TuneSettings
+from quantray.config import TunePriceSettings, TuneSettings
 from quantray.config.flags import add_flags, from_flags
-from quantray.config.tune_price import TunePriceSettings
 from quantray.data import load_bars
 from quantray.train.price import default_data_path
 from quantray.tune.tuner import stage1_spec

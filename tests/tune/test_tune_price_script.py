@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from quantray.config import BUDGETS
-from quantray.config.tune_price import TunePriceSettings
+from quantray.config import BUDGETS, TunePriceSettings
 
 
 @pytest.mark.slow

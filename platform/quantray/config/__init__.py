@@ -2,7 +2,7 @@
 
 Every settings object is a frozen dataclass with a docstring under each field, validated in
 ``__post_init__``; ``from_dict`` rejects unknown keys with a "did you mean" hint, so a typo in
-a JSON config or a Tune search space fails loudly. ``quantray.cli.add_config_flags`` turns
+a JSON config or a Tune search space fails loudly. ``quantray.config.flags.add_flags`` turns
 the fields into command-line flags, so every field is settable from the CLI.
 
 | module            | settings                                                       |
@@ -15,6 +15,7 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``rl``            | ``PPOSettings``, ``SACSettings`` (shared fields: ``RLSettings``) |
 | ``budget``        | ``TrainingBudget`` (equal budgets across methods)               |
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
+| ``tune_price``    | ``TunePriceSettings`` (the stage-1 search script)               |
 | ``portfolio``     | ``PortfolioConfig``                                             |
 | ``training``      | ``TrainingSettings`` (optimiser fields of Strategy/PortfolioConfig) |
 | ``compress``      | ``DistillConfig`` (distillation loss weights)                   |
@@ -50,6 +51,7 @@ from quantray.config.strategy import (
 )
 from quantray.config.training import TrainingSettings
 from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
+from quantray.config.tune_price import TunePriceSettings
 from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
 
 __all__ = [
@@ -93,6 +95,7 @@ __all__ = [
     "StrategyConfig",
     "TrainingBudget",
     "TrainingSettings",
+    "TunePriceSettings",
     "TuneSettings",
     "WalkForwardConfig",
     "check",

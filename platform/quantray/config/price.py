@@ -12,28 +12,19 @@ _PRICE_LOSSES = ("mse", "mae", "huber")
 
 # Dims chosen so v_head_dim == qk_nope_head_dim + qk_rope_head_dim: SDPA then runs its fused
 # (flash) kernel instead of the math fallback. Sizes are checked by tests/models.
+_PRESET_FIELDS = (
+    "d_model", "n_layers", "n_heads", "kv_lora_rank", "q_lora_rank",
+    "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "ffn_hidden",
+)  # fmt: skip
 _PRICE_PRESETS: dict[str, dict[str, Any]] = {
-    # ~2.5M parameters
-    "tiny": dict(
-        d_model=256, n_layers=4, n_heads=4, kv_lora_rank=128, q_lora_rank=0,
-        qk_nope_head_dim=48, qk_rope_head_dim=16, v_head_dim=64, ffn_hidden=512,
-    ),
-    # ~10M parameters
-    "small": dict(
-        d_model=384, n_layers=6, n_heads=6, kv_lora_rank=192, q_lora_rank=0,
-        qk_nope_head_dim=48, qk_rope_head_dim=16, v_head_dim=64, ffn_hidden=1024,
-    ),
-    # ~40M parameters
-    "base": dict(
-        d_model=640, n_layers=8, n_heads=10, kv_lora_rank=320, q_lora_rank=0,
-        qk_nope_head_dim=48, qk_rope_head_dim=16, v_head_dim=64, ffn_hidden=1792,
-    ),
-    # ~160M parameters
-    "large": dict(
-        d_model=1024, n_layers=12, n_heads=8, kv_lora_rank=512, q_lora_rank=768,
-        qk_nope_head_dim=96, qk_rope_head_dim=32, v_head_dim=128, ffn_hidden=2816,
-    ),
-}  # fmt: skip
+    name: dict(zip(_PRESET_FIELDS, sizes, strict=True))
+    for name, sizes in {
+        "tiny": (256, 4, 4, 128, 0, 48, 16, 64, 512),  # ~2.5M parameters
+        "small": (384, 6, 6, 192, 0, 48, 16, 64, 1024),  # ~10M parameters
+        "base": (640, 8, 10, 320, 0, 48, 16, 64, 1792),  # ~40M parameters
+        "large": (1024, 12, 8, 512, 768, 96, 32, 128, 2816),  # ~160M parameters
+    }.items()
+}
 
 
 SMALL_STAGE1 = dict(

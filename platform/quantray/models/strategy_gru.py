@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -217,31 +217,14 @@ class StrategyGRU(nn.Module):
         prev = torch.as_tensor(prev_position, dtype=dtype, device=device).expand(batch)  # [B]
         cum_return = features.new_zeros(batch)  # [B] compounded net return of past days
         hidden = features.new_zeros(batch, self.config.hidden_size)  # [B, hidden]
-        positions, logits_all, nets, costs, wanted_all = [], [], [], [], []
+        days = _Days(self, next_returns, cost, can_buy, can_sell, training, tau)
         for t in range(episode_len):
             fed_prev = prev.detach() if detach_feedback else prev
             fed_cum = cum_return.detach() if detach_feedback else cum_return
             day_fraction = features.new_full((batch,), t / episode_len)
             hidden, logits = self.step(features[:, t], fed_prev, day_fraction, fed_cum, hidden)
-            wanted = self._position(logits, training, tau)
-            net, cost_t, executed = step_torch(
-                wanted,
-                fed_prev,
-                next_returns[:, t],
-                cost,
-                None if can_buy is None else can_buy[:, t],
-                None if can_sell is None else can_sell[:, t],
-                last_day=t == episode_len - 1,
-            )
-            # r_{t+1} is realised at close t+1, so it enters the state from day t+1 on.
-            cum_return = (1.0 + fed_cum) * (1.0 + net) - 1.0
-            prev = executed
-            positions.append(executed)
-            logits_all.append(logits)
-            nets.append(net)
-            costs.append(cost_t)
-            wanted_all.append(wanted)
-        return _stack_days(positions, logits_all, nets, costs, wanted_all)
+            prev, cum_return = days.settle(t, logits, fed_prev, fed_cum)
+        return days.output()
 
     def _forward_fast(
         self,
@@ -306,7 +289,7 @@ class StrategyGRU(nn.Module):
         hidden = features.new_zeros(batch, hidden_size)  # [B, h]
         # h_{-1} = 0, so day 0's hidden gates are the bias alone. [3h] -> [B, 3h]
         hidden_gates = b_hh.expand(batch, -1)
-        positions, logits_all, nets, costs, wanted_all = [], [], [], [], []
+        days = _Days(self, next_returns, cost, can_buy, can_sell, training, tau)
         for t in range(episode_len):
             fed_prev = prev.detach() if detach_feedback else prev
             fed_cum = cum_return.detach() if detach_feedback else cum_return
@@ -330,24 +313,8 @@ class StrategyGRU(nn.Module):
                     head_hidden = F.linear(hidden, head1.weight, head1.bias)  # [B, head_hidden]
                 logits = F.linear(F.gelu(head_hidden), head2.weight, head2.bias)  # [B, A]
             logits = logits.to(dtype)  # positions are drawn from float32 logits, even under bf16
-            wanted = self._position(logits, training, tau)
-            net, cost_t, executed = step_torch(
-                wanted,
-                fed_prev,
-                next_returns[:, t],
-                cost,
-                None if can_buy is None else can_buy[:, t],
-                None if can_sell is None else can_sell[:, t],
-                last_day=t == episode_len - 1,
-            )
-            cum_return = (1.0 + fed_cum) * (1.0 + net) - 1.0
-            prev = executed
-            positions.append(executed)
-            logits_all.append(logits)
-            nets.append(net)
-            costs.append(cost_t)
-            wanted_all.append(wanted)
-        return _stack_days(positions, logits_all, nets, costs, wanted_all)
+            prev, cum_return = days.settle(t, logits, fed_prev, fed_cum)
+        return days.output()
 
     def extra_repr(self) -> str:
         return (
@@ -356,19 +323,50 @@ class StrategyGRU(nn.Module):
         )
 
 
-def _stack_days(
-    positions: list[Tensor],
-    logits: list[Tensor],
-    nets: list[Tensor],
-    costs: list[Tensor],
-    wanted: list[Tensor],
-) -> StrategyOutput:
-    """Per-day lists -> a ``StrategyOutput``."""
-    # E x [B] -> [B, E]; E x [B, A] -> [B, E, A]
-    return StrategyOutput(
-        positions=torch.stack(positions, dim=1),
-        logits=torch.stack(logits, dim=1),
-        net_returns=torch.stack(nets, dim=1),
-        costs=torch.stack(costs, dim=1),
-        wanted=torch.stack(wanted, dim=1),
-    )
+@dataclass
+class _Days:
+    """What both forward paths do each day once the head has spoken: draw the wanted
+    position, execute it through the accounting, record the day."""
+
+    model: StrategyGRU
+    next_returns: Tensor
+    cost: CostConfig
+    can_buy: Tensor | None
+    can_sell: Tensor | None
+    training: bool
+    tau: float | Tensor
+    record: tuple[list[Tensor], ...] = field(default_factory=lambda: ([], [], [], [], []))
+    """Per-day executed positions, logits, net returns, costs, wanted positions."""
+
+    def settle(
+        self, t: int, logits: Tensor, fed_prev: Tensor, fed_cum: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Day t from its logits [B, A] and the fed-back state -> (executed position, episode
+        return) fed into day t + 1; costs, price limits and the exit sale on the last day
+        come from ``accounting.step_torch``."""
+        wanted = self.model._position(logits, self.training, self.tau)
+        net, cost_t, executed = step_torch(
+            wanted,
+            fed_prev,
+            self.next_returns[:, t],
+            self.cost,
+            None if self.can_buy is None else self.can_buy[:, t],
+            None if self.can_sell is None else self.can_sell[:, t],
+            last_day=t == self.next_returns.shape[1] - 1,
+        )
+        for day, value in zip(self.record, (executed, logits, net, cost_t, wanted), strict=True):
+            day.append(value)
+        # r_{t+1} is realised at close t+1, so it enters the state from day t+1 on.
+        return executed, (1.0 + fed_cum) * (1.0 + net) - 1.0
+
+    def output(self) -> StrategyOutput:
+        """The recorded days as a ``StrategyOutput``."""
+        positions, logits, nets, costs, wanted = self.record
+        # E x [B] -> [B, E]; E x [B, A] -> [B, E, A]
+        return StrategyOutput(
+            positions=torch.stack(positions, dim=1),
+            logits=torch.stack(logits, dim=1),
+            net_returns=torch.stack(nets, dim=1),
+            costs=torch.stack(costs, dim=1),
+            wanted=torch.stack(wanted, dim=1),
+        )
