@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline_scaling import trial_config  # benchmarks/ is on sys.path when run as a script
+
 from quantray.data.synthetic import generate, write_bars
 from quantray.train.price import build_price_data, fit_price_model
 from quantray.tune.tuner import stage1_spec
@@ -46,8 +48,7 @@ def main() -> None:
         bars = {s: f.drop(columns="regime") for s, f in generate(args.symbols, args.days).items()}
         path = write_bars(bars, Path(tmp) / "bars.parquet")
         del bars
-        spec = stage1_spec({"budget": "smoke", "data_path": str(path), "seed": 0,
-                            "s1_d_model": 16, "s1_n_layers": 1, "s1_ffn": "swiglu"})  # fmt: skip
+        spec = stage1_spec(trial_config(path, seed=0))  # the smoke trial's stage-1 run
         data = build_price_data(spec)
         whole = data.nbytes / MIB
         print(

@@ -168,12 +168,8 @@ def make_steps(
         torch.manual_seed(args.seed)
         model = StrategyGRU(cfg.replace(bf16=bf16, compile=compile)).to(device)
         forward = model._forward_reference if reference else model._forward_fast
-        if compile:  # what StrategyGRU.forward runs in training with config.compile
-            compiled = model._compiled_fast()
-
-            def forward(*inputs: object) -> object:
-                tau = torch.tensor(inputs[4], device=device)  # a tensor: no recompile per tau
-                return compiled(*inputs[:4], tau, *inputs[5:])
+        if compile:  # the public forward: it takes the compiled path in training
+            forward = model
 
         loss_fn = StrategyLoss(cfg, cost)
         opt = torch.optim.AdamW(
