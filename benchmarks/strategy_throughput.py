@@ -17,6 +17,8 @@ a shared machine hits all of them; the printed ratios are medians over rounds of
     python benchmarks/strategy_throughput.py --batch-sizes 256 --rounds 3 --steps 2
     python benchmarks/strategy_throughput.py --threads 1 --clock cpu   # on a shared machine
     python benchmarks/strategy_throughput.py --device cuda --batch-sizes 1024 4096
+    python benchmarks/strategy_throughput.py --device cuda --no-bf16 --compile \
+        --compile-mode reduce-overhead --skip-reference --batch-sizes 4096
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from torch import Tensor, nn
 
 from quantray.accounting import limit_flags
 from quantray.config import CostConfig, StrategyConfig
+from quantray.config.strategy import COMPILE_MODES
 from quantray.losses.strategy import StrategyLoss
 from quantray.models.strategy_gru import PORTFOLIO_STATE_SIZE, StrategyGRU, anneal_tau
 
@@ -80,6 +83,12 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="also time the trainer with StrategyConfig(compile=True) (and bf16 unless "
         "--no-bf16); its compilation, once per batch size, is in the warm-up, not the timing",
+    )
+    parser.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=COMPILE_MODES,
+        help="StrategyConfig.compile_mode of the compiled trainer (reduce-overhead: CUDA graphs)",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -166,7 +175,9 @@ def make_steps(
         reference: bool, bf16: bool = False, compile: bool = False
     ) -> Callable[[int], None]:
         torch.manual_seed(args.seed)
-        model = StrategyGRU(cfg.replace(bf16=bf16, compile=compile)).to(device)
+        model = StrategyGRU(
+            cfg.replace(bf16=bf16, compile=compile, compile_mode=args.compile_mode)
+        ).to(device)
         forward = model._forward_reference if reference else model._forward_fast
         if compile:  # the public forward: it takes the compiled path in training
             forward = model
@@ -303,7 +314,8 @@ def main() -> None:
         "median of same-round ratios; (best) = the same from each variant's fastest round; "
         "bf16 = the trainer with StrategyConfig(bf16=True) vs the float32 plain loop and vs "
         "the plain loop under the same autocast; compiled = the trainer with "
-        f"StrategyConfig(compile=True{', bf16=True' if args.bf16 else ''}). "
+        f"StrategyConfig(compile=True, compile_mode={args.compile_mode!r}"
+        f"{', bf16=True' if args.bf16 else ''}). "
         f"Clock: {args.clock}."
     )
 

@@ -64,3 +64,20 @@ def test_gradient_flows() -> None:
 def test_odd_rope_dim_is_rejected() -> None:
     with pytest.raises(ValueError, match="rope_dim must be even"):
         precompute_freqs_cis(5, 10)
+
+
+def test_compiled_rotation_is_one_graph_and_matches_the_golden_values() -> None:
+    # Under torch.compile RoPE is spelled in real arithmetic; fullgraph=True fails on any
+    # graph break (the complex path's stride check broke the graph at every call).
+    rotate = torch.compile(apply_rotary_emb, backend="eager", fullgraph=True)
+    freqs = precompute_freqs_cis(4, 3, theta=100.0)
+    x = torch.tensor([1.0, 0.0, 0.0, 2.0]).expand(1, 3, 1, 4)
+    out = rotate(x, freqs)
+    for m in range(3):
+        a, b = m, m / 10
+        expected = [math.cos(a), math.sin(a), -2 * math.sin(b), 2 * math.cos(b)]
+        assert out[0, m, 0].tolist() == pytest.approx(expected, abs=1e-6)
+    y = torch.randn(2, 10, 3, 16, dtype=torch.bfloat16)
+    freqs = precompute_freqs_cis(16, 10)
+    assert rotate(y, freqs).dtype == torch.bfloat16
+    torch.testing.assert_close(rotate(y, freqs), apply_rotary_emb(y, freqs))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from quantray.accounting import limit_flags
-from quantray.config import CostConfig, StrategyConfig
+from quantray.config import ConfigError, CostConfig, StrategyConfig
 from quantray.models.strategy_gru import StrategyGRU, StrategyOutput
 
 B, E, D = 16, 20, 12
@@ -132,20 +132,28 @@ def test_bf16_training_stays_close_to_float32_and_evaluation_is_exact(training: 
 
 
 @pytest.mark.slow
-def test_compiled_training_forward_equals_eager_and_compiles_once() -> None:
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_training_forward_equals_eager_and_compiles_once(mode: str) -> None:
     """``config.compile``: the compiled fast path gives the eager values and gradients (with
     inductor drawing its Gumbel noise from the eager generator) for every temperature, from
-    one graph: a new tau each step must not recompile."""
+    one graph: a new tau each step must not recompile. "reduce-overhead" (CUDA graphs on a
+    GPU) must give the same numbers."""
     import torch._dynamo
     import torch._inductor.config
 
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()  # reset() keeps the counters of earlier compiles
     with torch._inductor.config.patch(fallback_random=True):
         for (a, grads_a), (b, grads_b) in _twin_runs(
-            {"compile": True}, True, (1.0, 0.7, 0.4), seed=3
+            {"compile": True, "compile_mode": mode}, True, (1.0, 0.7, 0.4), seed=3
         ):
             torch.testing.assert_close(b.positions, a.positions)
             torch.testing.assert_close(b.net_returns, a.net_returns)
             for ga, gb in zip(grads_a, grads_b, strict=True):
                 torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-6)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
+def test_an_unknown_compile_mode_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="compile_mode must be one of default, reduce-overhead"):
+        StrategyConfig(compile_mode="fast")

@@ -28,6 +28,9 @@ LOSS_WEIGHTS = (
 """The five stage-2 loss weights (``StrategyConfig`` field names, one per ``StrategyLoss``
 term): each >= 0, and the ones the strategy search tunes."""
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+"""``torch.compile`` modes accepted by ``StrategyConfig.compile_mode``."""
+
 SELECTION_SCORES: dict[str, str] = {
     "ir": "pooled daily information ratio vs buy-and-hold",
     "sharpe": "pooled daily Sharpe",
@@ -99,6 +102,11 @@ class StrategyConfig(TrainingSettings):
     """``torch.compile`` the training forward (the GRU recursion, Gumbel head and
     accounting) once per model. Pays a one-off compilation (tens of seconds on CPU) for a
     faster step: worth it for runs of thousands of steps, not for smoke runs."""
+    compile_mode: str = "default"
+    """``torch.compile`` mode when ``compile`` is on: "default", or "reduce-overhead" (CUDA
+    graphs: replays each step's hundreds of small kernels in one launch; on an H200 at 4,096
+    episodes per step it measured 2.83x the plain loop's speed vs 1.44x for "default";
+    identical to "default" on CPU), or "max-autotune" (long compilation)."""
     select_by: str = "ir"
     """Validation score that picks the best epoch (and is the search objective): "ir", the
     annualised information ratio of the pooled daily active return vs buy-and-hold (always
@@ -128,6 +136,7 @@ class StrategyConfig(TrainingSettings):
             check(value >= 0, owner, f"{name} must be >= 0, got {value}")
         check_choice(owner, "risk_measure", self.risk_measure, ("downside", "drawdown", "both"))
         check_choice(owner, "select_by", self.select_by, tuple(SELECTION_SCORES))
+        check_choice(owner, "compile_mode", self.compile_mode, COMPILE_MODES)
         for name in (
             "market_simple_threshold",
             "market_technical_threshold",

@@ -172,7 +172,9 @@ class StrategyGRU(nn.Module):
     def _compiled_fast(self) -> Callable[..., StrategyOutput]:
         """``torch.compile(self._forward_fast)``, built on first use (``config.compile``)."""
         if "_compiled" not in self.__dict__:
-            self.__dict__["_compiled"] = torch.compile(self._forward_fast, dynamic=False)
+            self.__dict__["_compiled"] = torch.compile(
+                self._forward_fast, dynamic=False, mode=self.config.compile_mode
+            )
         return self.__dict__["_compiled"]
 
     def __getstate__(self) -> dict:
