@@ -441,7 +441,7 @@ class Portfolio:
         learning_curves.csv and the portfolio report's CSVs / PNGs. Several seeds of a method
         are one portfolio holding each seed's weights in equal parts (capital split across
         the models)."""
-        from quantray.train.portfolio import report_with_baselines
+        from quantray.evaluate.portfolio_report import report_with_baselines
 
         task, out = self.task, self.out
         test = task.episodes("test", stride=task.episode_len)

@@ -222,10 +222,7 @@ def main() -> int:
 
 def plot_prune(table: pd.DataFrame, path: Path) -> None:
     """Fine-tuned validation loss and measured speed against sparsity, one line per target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from quantray.evaluate.plots import plt, save_figure  # pyplot on the Agg backend
 
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(8, 3))
     for target, group in table.groupby("target"):
@@ -234,9 +231,7 @@ def plot_prune(table: pd.DataFrame, path: Path) -> None:
     ax0.set(xlabel="sparsity", ylabel="validation price loss")
     ax1.set(xlabel="sparsity", ylabel="windows/s (measured)")
     ax0.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 if __name__ == "__main__":

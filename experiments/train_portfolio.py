@@ -51,12 +51,8 @@ def main() -> int:
     task = load_portfolio_task(args.data, universe=universe, features=args.features)
     print(f"[portfolio] {task.describe()}")
 
-    from quantray.train.portfolio import (
-        policy_weights,
-        report_with_baselines,
-        save_portfolio,
-        train_portfolio,
-    )
+    from quantray.evaluate.portfolio_report import report_with_baselines
+    from quantray.train.portfolio import policy_weights, save_portfolio, train_portfolio
 
     result = train_portfolio(task, config, cost, seed=args.seed)
     out = claim_out_dir(args.out, args.storage_path)

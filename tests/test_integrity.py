@@ -16,7 +16,7 @@ from quantray.config import CostConfig, StrategyConfig
 from quantray.data.synthetic import generate, write_bars
 from quantray.features.cache import FEATURES_FILE, META_FILE, FeatureCache, reusable, write_cache
 from quantray.features.store import ensure_stage1_features, small_stage1_spec
-from quantray.integrity import DamagedFile, record, sidecar, verify
+from quantray.integrity import DamagedFile, record, replace_atomically, sidecar, verify
 from quantray.models.strategy_gru import StrategyGRU
 from quantray.train.price import CHECKPOINT_FILE
 from quantray.train.strategy import load_strategy, save_strategy
@@ -116,3 +116,18 @@ def test_stage1_store_quarantines_and_rebuilds_damaged_entries(tmp_path):
     truncate(model_dir / CHECKPOINT_FILE)  # a damaged stage-1 model: retrained
     _, trained = ensure_stage1_features(spec, root)
     assert trained and len(list(root.glob(f"{model_dir.name}.damaged-*"))) == 1
+
+
+def test_atomic_replace_leaves_the_old_file_when_the_write_fails(tmp_path: Path) -> None:
+    target = tmp_path / "trial.npz"
+    replace_atomically(target, lambda tmp: np.savez(tmp, values=np.arange(3)))
+    assert np.load(target)["values"].tolist() == [0, 1, 2]  # savez added no second suffix
+
+    def half_written(tmp: Path) -> None:
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        replace_atomically(target, half_written)
+    assert np.load(target)["values"].tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial.npz"]  # no temporary left

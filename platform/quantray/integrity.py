@@ -50,16 +50,24 @@ def digest(path: str | Path) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
-def record(path: str | Path) -> Path:
-    """Write the sidecar of a file just written (atomically: a reader sees the old record or
-    the new one, never half of one). Returns the sidecar path."""
-    path = Path(path)
-    sha, size = digest(path)
-    target = sidecar(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(f"{sha}  {size}\n")
-    os.replace(tmp, target)
+def replace_atomically(target: str | Path, write: Callable[[Path], object]) -> Path:
+    """Write ``target`` by ``write(tmp)`` to a temporary file beside it, then rename it into
+    place: a reader, or a run killed half-way, sees the old file or the new one, never half
+    of one. The temporary name keeps ``target``'s suffix (``np.savez`` would add one)."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write leaves neither half a file nor litter
     return target
+
+
+def record(path: str | Path) -> Path:
+    """Write the sidecar of a file just written (atomically). Returns the sidecar path."""
+    sha, size = digest(path)
+    return replace_atomically(sidecar(path), lambda tmp: tmp.write_text(f"{sha}  {size}\n"))
 
 
 def verify(path: str | Path) -> bool:

@@ -8,6 +8,13 @@ from typing import Any
 
 from quantray.config.base import Config, ConfigError, check, did_you_mean
 
+WINDOW = 180
+"""L by default: days of history one prediction reads (``DataConfig.window``, and the
+price model's ``PriceModelConfig.window``, which must equal it for a run)."""
+HORIZON = 7
+"""H by default: days ahead the price head predicts (``DataConfig.horizon`` and
+``PriceModelConfig.horizon``)."""
+
 SPLIT_NAMES = ("train", "valid", "test")
 """The three periods of a split, in time order."""
 
@@ -16,9 +23,9 @@ SPLIT_NAMES = ("train", "valid", "test")
 class DataConfig(Config):
     """Window and episode geometry shared by stage 1, stage 2 and the env."""
 
-    window: int = 180
+    window: int = WINDOW
     """L: days of history the price model reads for one prediction."""
-    horizon: int = 7
+    horizon: int = HORIZON
     """H: days ahead the price head predicts (returns relative to the last close)."""
     episode_len: int = 20
     """E: trading days in one stage-2 / RL episode."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
+from quantray.config.data import HORIZON, WINDOW
 
 _PRICE_FFNS = ("swiglu", "geglu", "moe")
 _PRICE_LOSSES = ("mse", "mae", "huber")
@@ -58,9 +59,9 @@ class PriceModelConfig(Config):
 
     n_features: int = 11
     """F: per-day input features (see ``quantray.data.features``)."""
-    window: int = 180
+    window: int = WINDOW
     """L: maximum window length in days; RoPE tables are precomputed for this many positions."""
-    horizon: int = 7
+    horizon: int = HORIZON
     """H: days ahead predicted, as returns relative to the last close of the window."""
     d_model: int = 384
     """D: width of the residual stream and of the strategy feature vector."""

@@ -18,7 +18,7 @@ import pandas as pd
 
 from quantray.data.download import download
 from quantray.data.errors import DataError
-from quantray.data.load import load_bars_with_reports
+from quantray.data.load import default_min_rows, load_bars_with_reports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         "--min-rows",
         type=int,
         default=None,
-        help="fewest bars per symbol (default: warm-up + 180 + 7)",
+        help=f"fewest bars per symbol (default {default_min_rows()}: feature warm-up + window "
+        "+ horizon)",
     )
     fetch = sub.add_parser("download", help="download daily bars (needs the optional extras)")
     fetch.add_argument("--source", required=True, help="yfinance (US) or akshare (China A-shares)")

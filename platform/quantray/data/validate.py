@@ -454,7 +454,7 @@ def canonicalize(
             file,
             f"too few rows for symbol {symbol!r}",
             found=f"{len(frame)} daily bars",
-            expected=f"at least {min_rows} (feature warm-up + a 180-day window + 7-day horizon)",
+            expected=f"at least {min_rows} (feature warm-up + the window + the horizon)",
             fix="load a longer history, or lower the window length in the config",
         )
     zero_vol = int((frame["volume"] == 0).sum())

@@ -14,6 +14,7 @@ own columns (means over episodes).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -23,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from quantray.config import CostConfig
+from quantray.data.universe import PortfolioEpisodes, PortfolioTask
 from quantray.evaluate.blocks import paired_mean_ci
 from quantray.evaluate.metrics import equity_curve
 from quantray.evaluate.plots import save_figure
-from quantray.evaluate.portfolio import BENCHMARK, scored
+from quantray.evaluate.portfolio import BENCHMARK, baseline_weights, evaluate_all, scored
 from quantray.evaluate.table import exit_cost_note, format_ci, verdict
 
 
@@ -145,3 +147,32 @@ def _plot_equity(paths: dict[str, dict[str, np.ndarray]], path: Path) -> None:
     ax.set_ylabel("equity")
     ax.legend(fontsize=7)
     save_figure(fig, path)
+
+
+def report_with_baselines(
+    task: PortfolioTask,
+    episodes: PortfolioEpisodes,
+    weights: dict[str, np.ndarray],
+    cost: CostConfig,
+    out: str | Path,
+    *,
+    header: list[str],
+    **report: Any,
+) -> Path:
+    """Play the learned ``weights`` (name -> target weights [n, E, N] on ``episodes``) and
+    every portfolio baseline through the same accounting and write the portfolio report
+    into ``out`` (``write_portfolio_report``; ``report``: its
+    reference / seed / extra arguments). Returns the report's path."""
+    rows, paths = evaluate_all(
+        {**weights, **baseline_weights(task, episodes, cost)}, episodes, cost
+    )
+    return write_portfolio_report(
+        rows,
+        paths,
+        task.symbols,
+        task.episode_dates(episodes),
+        out,
+        header=header,
+        cost=cost,
+        **report,
+    )

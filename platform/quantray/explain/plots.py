@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from quantray.evaluate.plots import save_figure
 from quantray.explain.attribution import STATE_NAMES, Attribution
 
 
@@ -38,9 +39,7 @@ def plot_attention(weights: np.ndarray, dates: np.ndarray, title: str, path: Pat
             _date_ticks(ax, dates, "both", n=4)
             fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=5)
     fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    save_figure(fig, path, dpi=70)
     return path
 
 
@@ -60,9 +59,7 @@ def plot_lag_profile(lag: np.ndarray, n_windows: int, path: Path) -> Path:
     ax.set_ylabel("mean attention weight")
     ax.set_title(f"Where day t looks, averaged over {n_windows} windows", fontsize=8)
     ax.legend(fontsize=5, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
     return path
 
 
@@ -95,9 +92,7 @@ def plot_decision(
     ax1.axvline(0, color="black", lw=0.5)
     ax1.set_title("total contribution to the position", fontsize=8)
     fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
     return path
 
 
@@ -112,7 +107,5 @@ def plot_regimes(table: dict[str, np.ndarray], names: list[str], path: Path) -> 
     ax.axhline(0, color="black", lw=0.5)
     ax.set_ylabel("mean contribution to the episode's mean position")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
     return path

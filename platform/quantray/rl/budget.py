@@ -12,7 +12,6 @@ score are kept, as the GRU keeps its best epoch. The test split is never touched
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from quantray.config.rl import PPOSettings, SACSettings
 from quantray.data import Episodes, Task
 from quantray.rl.config import algo_config
 from quantray.rl.evaluate import _env_kwargs, module_positions
+from quantray.train.best_checkpoint import BestCheckpoint
+from quantray.train.budget_progress import BudgetProgress
 from quantray.train.strategy import score_key, validation_of
 
 ACTION_TYPES = {"ppo": "discrete", "sac": "continuous"}
@@ -94,8 +95,7 @@ def train_rl(
     run = RLRun(algo_name, algo.get_module(), _env_kwargs(algo))
     valid = task.episodes("valid", stride=task.data.episode_len)
     valid_dates = task.episode_dates(valid)
-    score = score or score_key(StrategyConfig())
-    best_state: dict[str, Any] | None = None
+    kept = BestCheckpoint(score or score_key(StrategyConfig()))
     try:
         for iteration, samples, train_seconds in budget_rounds(algo, budget):
             run.samples, run.train_seconds = samples, train_seconds
@@ -114,23 +114,20 @@ def train_rl(
                 "train_seconds": run.train_seconds,
                 **metrics,
             }
-            value = metrics[score]
-            if math.isfinite(value) and (not run.best or value > run.best[score]):
-                run.best = dict(row)
-                best_state = copy.deepcopy(module.state_dict())
+            if kept.offer(row):
+                kept.state = copy.deepcopy(module.state_dict())
                 run.learner_state = copy.deepcopy(_learner_weights(algo))
-            row["best_valid_score"] = run.best.get(score, float("nan"))
+            row["best_valid_score"] = kept.value
             run.history.append(row)
             if log is not None:
                 log(
                     f"[{algo_name}] {run.samples:,} steps {run.train_seconds:.1f}s "
-                    f"{score} {value:.3f}"
+                    f"{kept.score} {metrics[kept.score]:.3f}"
                 )
         run.module = algo.get_module()
-        if best_state is not None:
-            run.module.load_state_dict(best_state)
-        if not run.best:
-            run.best = dict(run.history[-1])
+        if kept.state is not None:
+            run.module.load_state_dict(kept.state)
+        run.best = kept.best or dict(run.history[-1])
         run.module.eval()
     finally:
         algo.stop()
@@ -142,21 +139,16 @@ def budget_rounds(algo: Any, budget: TrainingBudget) -> Iterator[tuple[int, int,
     """Call ``algo.train()`` until ``budget`` is used, yielding (iterations so far, env steps
     sampled, seconds spent in ``train()``) after each iteration that reaches one of the
     budget's validation marks (once however many marks it crossed) and after the last one."""
-    samples, train_seconds, next_eval, iteration = 0, 0.0, 0, 0
-    done = False
-    while not done:
+    progress = BudgetProgress(budget)
+    train_seconds, iteration = 0.0, 0
+    while not progress.done:
         t0 = time.perf_counter()
         result = algo.train()
         train_seconds += time.perf_counter() - t0
         iteration += 1
         samples = int(result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0))
-        used = samples if budget.by == "samples" else train_seconds
-        done = used >= budget.amount
-        if used < budget.mark(next_eval) and not done:
-            continue
-        while next_eval < budget.evaluations and used >= budget.mark(next_eval):
-            next_eval += 1
-        yield iteration, samples, train_seconds
+        if progress.validation_due(samples, train_seconds):
+            yield iteration, samples, train_seconds
 
 
 def _learner_weights(algo: Any) -> dict[str, Any]:

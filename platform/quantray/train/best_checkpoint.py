@@ -1,7 +1,7 @@
 """The checkpoint a training run keeps: its best validation point so far.
 
 Every learner of the platform selects the same way (the GRU strategy, the portfolio strategy,
-PPO / SAC on the portfolio env): after each validation the metrics are offered; the first
+PPO / SAC on either env): after each validation the metrics are offered; the first
 finite score is kept, later ones only when strictly higher, and a NaN / inf score never is.
 """
 

@@ -1,6 +1,6 @@
 """When a budget-trained run validates and stops: the ``TrainingBudget`` marks, counted once.
 
-Every budget-trained learner (the portfolio strategy, PPO / SAC on the portfolio env) takes
+Every budget-trained learner (the portfolio strategy, PPO / SAC on either env) takes
 training granules (an optimizer step, an RL iteration) and, after each, asks
 ``BudgetProgress.validation_due`` whether it reached the next of the budget's
 ``evaluations`` marks or used the whole budget.

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -114,38 +113,6 @@ def validation_metrics(
         "valid_mean_cash": float(frame["mean_cash"].mean()),
         "valid_max_drawdown": pooled["pooled_max_drawdown"],
     }
-
-
-def report_with_baselines(
-    task: PortfolioTask,
-    episodes: PortfolioEpisodes,
-    weights: dict[str, np.ndarray],
-    cost: CostConfig,
-    out: str | Path,
-    *,
-    header: list[str],
-    **report: Any,
-) -> Path:
-    """Play the learned ``weights`` (name -> target weights [n, E, N] on ``episodes``) and
-    every portfolio baseline through the same accounting and write the portfolio report
-    into ``out`` (``evaluate.portfolio_report.write_portfolio_report``; ``report``: its
-    reference / seed / extra arguments). Returns the report's path."""
-    from quantray.evaluate.portfolio import baseline_weights, evaluate_all
-    from quantray.evaluate.portfolio_report import write_portfolio_report
-
-    rows, paths = evaluate_all(
-        {**weights, **baseline_weights(task, episodes, cost)}, episodes, cost
-    )
-    return write_portfolio_report(
-        rows,
-        paths,
-        task.symbols,
-        task.episode_dates(episodes),
-        out,
-        header=header,
-        cost=cost,
-        **report,
-    )
 
 
 def save_portfolio(path: Path, model: PortfolioStrategy, cost: CostConfig, meta: dict) -> Path:

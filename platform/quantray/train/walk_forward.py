@@ -46,6 +46,7 @@ from quantray.data.folds import Fold
 from quantray.evaluate.baselines import baseline_positions
 from quantray.evaluate.versus import MOMENTUM_LOOKBACK
 from quantray.features.store import ensure_stage1_features, spec_key
+from quantray.integrity import replace_atomically
 from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec, steps_per_epoch
 from quantray.train.strategy import load_strategy, policy_positions, score_key, train_strategy
 
@@ -226,9 +227,8 @@ def run_fold(plan: FoldPlan, previous: dict[str, Any] | None = None) -> dict[str
         **rl_summary,
     }
     # result.json last: its presence marks the fold finished (a killed fold restarts clean).
-    tmp = plan.fold_dir / f".{RESULT_FILE}.partial"
-    tmp.write_text(json.dumps(summary, indent=2, default=str))
-    tmp.replace(plan.fold_dir / RESULT_FILE)
+    text = json.dumps(summary, indent=2, default=str)
+    replace_atomically(plan.fold_dir / RESULT_FILE, lambda tmp: tmp.write_text(text))
     return summary
 
 

@@ -116,7 +116,8 @@ def finalize_portfolio(
     every trial's saved daily validation path), then tested ONCE on the test split against the
     portfolio baselines (``report.md`` as ``train_portfolio.py``'s). Returns the report path."""
     from quantray.evaluate.portfolio import BENCHMARK, baseline_weights, evaluate_all, scored
-    from quantray.train.portfolio import policy_weights, report_with_baselines
+    from quantray.evaluate.portfolio_report import report_with_baselines
+    from quantray.train.portfolio import policy_weights
     from quantray.tune.report import search_evidence
     from quantray.tune.tuner import OBJECTIVE
 

@@ -45,6 +45,7 @@ from quantray.config import (
 )
 from quantray.data import load_task
 from quantray.features.store import ensure_stage1_features, small_stage1_spec, spec_key
+from quantray.integrity import replace_atomically
 from quantray.train.monitoring import trial_metrics_callback
 from quantray.train.price import PriceRunSpec
 from quantray.train.strategy import score_key, train_strategy
@@ -94,9 +95,8 @@ def save_valid_path(directory: str, trial_id: str, daily: Any) -> None:
         return
     target = Path(directory) / f"{trial_id}.npz"
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, dates=daily.index.to_numpy().astype("datetime64[D]"), values=daily.to_numpy())
-    os.replace(tmp, target)
+    dates = daily.index.to_numpy().astype("datetime64[D]")
+    replace_atomically(target, lambda tmp: np.savez(tmp, dates=dates, values=daily.to_numpy()))
 
 
 def load_valid_paths(directory: str | Path) -> pd.DataFrame:
