@@ -15,8 +15,9 @@ each step still a Ray task). --methods gru,ppo,sac also trains RLlib PPO / SAC p
 the fold's frozen features to a training budget (--budget-by samples|seconds, --budget,
 --evaluations: compare.py's TrainingBudget), selected on the fold's validation tail like the
 GRU (warm-started from the previous fold's weights when incremental). Finished folds are kept
-under OUT/<update>/ and never recomputed; --resume continues an interrupted run. Writes
-OUT/walk_forward.md, CSVs and OUT/equity.png.
+under OUT/<update>/ and never recomputed; --resume continues an interrupted run with the
+settings saved in OUT/walk_forward.json (no need to repeat them; a flag that would change one
+is refused). Writes OUT/walk_forward.md, CSVs and OUT/equity.png.
 """
 
 from __future__ import annotations
@@ -288,12 +289,13 @@ def main() -> int:
     if saved is not None:
         _refuse_changes(saved_file, saved, wfr)
         print(f"[walk-forward] resuming the run saved in {saved_file}")
-    elif wfr.smoke:
-        _write_smoke_bars(wfr.data_path, wfr.stage1.data_path)  # bad data stops here
-    else:
-        load_bars(wfr.data_path)  # bad data stops here with a clear message
+    elif args.resume:
+        print(f"[walk-forward] --resume: no saved run in {root}; starting a new one")
+    if saved is None and wfr.smoke:
+        _write_smoke_bars(wfr.data_path, wfr.stage1.data_path)
+    bars = load_bars(wfr.stage1.data_path)  # bad data stops here with a clear message
     wf = wfr.walk_forward
-    calendar = np.unique(Panel.from_bars(load_bars(wfr.stage1.data_path)).dates)
+    calendar = np.unique(Panel.from_bars(bars).dates)
     folds = make_folds(calendar, wf, wfr.stage1.data)
     print(describe_folds(folds).to_string(index=False))
     if args.dry_run:

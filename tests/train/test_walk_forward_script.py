@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from quantray.config import CostConfig
 
-def _smoke(out: Path, run_script) -> None:
+
+def _smoke(out: Path, run_script, *flags: str) -> None:
     proc = run_script(
         "experiments/walk_forward.py",
         "--smoke-test",
@@ -16,6 +19,7 @@ def _smoke(out: Path, run_script) -> None:
         "gru,ppo",
         "--out",
         out,
+        *flags,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -63,21 +67,35 @@ def test_smoke_writes_the_report(tmp_path, run_script):
 
 
 @pytest.mark.slow
-def test_resume_reuses_every_finished_fold(tmp_path, run_script):
+def test_resume_restores_the_saved_run_and_reuses_finished_folds(tmp_path, run_script):
+    script = "experiments/walk_forward.py"
     out = tmp_path / "wf"
-    _smoke(out, run_script)
+    _smoke(out, run_script, "--seed", "3", "--cost", "none")  # settings away from the defaults
     marks = sorted(out.glob("*/fold*/result.json"))
     assert len(marks) == 4
-    stamps = [m.stat().st_mtime_ns for m in marks]
-    same = ("experiments/walk_forward.py", "--smoke-test", "--methods", "gru,ppo", "--out", out)
-    again = run_script(*same, timeout=300)
+    # an interrupted run: the last retrain fold never finished (its result.json comes last)
+    redo = out / "retrain" / "fold001"
+    before = pd.read_parquet(redo / "oos.parquet")
+    (redo / "result.json").unlink()
+    kept = [m for m in marks if m.exists()]
+    stamps = [m.stat().st_mtime_ns for m in kept]
+    again = run_script(script, "--smoke-test", "--methods", "gru,ppo", "--out", out)
     assert again.returncode == 2 and "pass --resume to continue it" in again.stderr
-    other = run_script("experiments/walk_forward.py", "--smoke-test", "--out", out, "--resume")
-    assert other.returncode == 2 and "different settings" in other.stderr  # methods differ
-    resumed = run_script(*same, "--resume", timeout=300)
+    other = run_script(script, "--resume", "--methods", "gru", "--seed", "3", "--out", out)
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "methods: saved ['gru', 'ppo'], given ['gru'] (from --methods)" in other.stderr
+    assert "seed:" not in other.stderr  # given, but equal to the saved seed
+    resumed = run_script(script, "--resume", "--out", out, timeout=300)  # no settings flags
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stdout.count("finished earlier, reused") == 4
-    assert [m.stat().st_mtime_ns for m in marks] == stamps
+    assert resumed.stdout.count("finished earlier, reused") == 3
+    assert [m.stat().st_mtime_ns for m in kept] == stamps
+    result = json.loads((redo / "result.json").read_text())
+    assert result["methods"] == ["gru", "ppo"] and result["ppo_samples"] >= 800
+    assert result["stage1_trained"] is False  # the saved stage-1 spec (seed 3) hit its cache
+    after = pd.read_parquet(redo / "oos.parquet")
+    assert (after["random"] == before["random"]).all()  # seeded by the saved --seed 3
+    report = (out / "walk_forward.md").read_text()
+    assert "seed 3" in report and json.dumps(CostConfig.preset("none").to_dict()) in report
 
 
 def test_user_mistakes_exit_2_with_a_clear_message(tmp_path, run_script):
