@@ -52,6 +52,7 @@ from quantray.config import (
     check_choice,
 )
 from quantray.config.flags import add_flags, from_flags, given_flags
+from quantray.config.rl import LEARNED_METHODS
 from quantray.data import load_bars, load_task
 from quantray.evaluate.backtest import Backtest
 from quantray.evaluate.calendar import equal_weight_daily, majority_by_date, return_dates
@@ -62,7 +63,6 @@ from quantray.evaluate.versus import backtest_episodes, baseline_backtests
 if TYPE_CHECKING:
     from quantray.tune.methods import MethodSearch
 
-METHODS = ("gru", "ppo", "sac")
 DEFAULT_BUDGET = {"samples": 200_000, "seconds": 120}
 SMOKE_BUDGET = {"samples": 800, "seconds": 3}
 
@@ -139,11 +139,11 @@ def method_overrides(args: argparse.Namespace) -> dict[str, dict]:
 def _settings(args: argparse.Namespace) -> tuple[list[str], TrainingBudget, int]:
     """Methods, budget and seeds from the flags; ConfigError (exit 2) on a user mistake."""
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(methods) - set(METHODS))
+    unknown = sorted(set(methods) - set(LEARNED_METHODS))
     if unknown or not methods:
         raise ConfigError(
             f"--methods: found {unknown or 'nothing'}; expected a comma list of "
-            f"{', '.join(METHODS)} (e.g. --methods gru,ppo)"
+            f"{', '.join(LEARNED_METHODS)} (e.g. --methods gru,ppo)"
         )
     if args.budget_by not in BUDGET_UNITS:
         raise ConfigError(

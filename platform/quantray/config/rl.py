@@ -16,6 +16,12 @@ from dataclasses import dataclass
 
 from quantray.config.base import Config, check
 
+RL_METHODS = ("ppo", "sac")
+"""The RLlib algorithms: PPO on the discrete position levels, SAC on continuous positions."""
+LEARNED_METHODS = ("gru", *RL_METHODS)
+"""Every learned method a comparison, a walk-forward or a method search trains, in report
+order: the stage-2 GRU, then the RLlib algorithms."""
+
 
 @dataclass(frozen=True)
 class RLSettings(Config):

@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 
 from quantray.config import CostConfig, StrategyConfig, TrainingBudget
+from quantray.config.rl import RL_METHODS
 from quantray.data import Episodes, Task, load_task, sample_rows
 from quantray.data.folds import Fold
 from quantray.evaluate.baselines import baseline_positions
@@ -51,7 +52,6 @@ from quantray.train.price import CHECKPOINT_FILE, PriceRunSpec, steps_per_epoch
 from quantray.train.strategy import load_strategy, policy_positions, score_key, train_strategy
 
 UPDATES = ("retrain", "incremental")
-RL_METHODS = ("ppo", "sac")
 RESULT_FILE = "result.json"
 OOS_FILE = "oos.parquet"
 STRATEGY_FILE = "strategy.pt"

@@ -24,12 +24,10 @@ from quantray.config import (
     check_choice,
     did_you_mean,
 )
+from quantray.config.rl import LEARNED_METHODS
 from quantray.data.folds import Fold
 from quantray.train.price import PriceRunSpec
-from quantray.train.walk_forward import RL_METHODS, UPDATES, FoldPlan
-
-METHODS = ("gru", *RL_METHODS)
-"""Learned methods a walk-forward can train per fold, in report order."""
+from quantray.train.walk_forward import UPDATES, FoldPlan
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class WalkForwardRun(Config):
     them, ``stage1.data_path``."""
     methods: tuple[str, ...] = ("gru",)
     """Learned methods per fold (``--methods``): "gru" always, plus "ppo" / "sac"; stored in
-    ``METHODS`` order without repeats."""
+    ``LEARNED_METHODS`` order without repeats."""
     updates: tuple[str, ...] = UPDATES
     """Update modes run, in order (``--update``): "retrain" and / or "incremental"."""
     rl_budget: TrainingBudget | None = None
@@ -71,13 +69,13 @@ class WalkForwardRun(Config):
                 "methods=('gru', 'ppo'), updates=('retrain',)"
             )
         for m in self.methods:
-            check_choice("--methods", "method", m, METHODS)
+            check_choice("--methods", "method", m, LEARNED_METHODS)
         if "gru" not in self.methods:
             raise ConfigError(
                 f"--methods: found {','.join(self.methods)!r}; the GRU is every fold's stage 2 "
                 "and always runs, so list it too (e.g. --methods gru,ppo)"
             )
-        object.__setattr__(self, "methods", tuple(m for m in METHODS if m in self.methods))
+        object.__setattr__(self, "methods", tuple(m for m in LEARNED_METHODS if m in self.methods))
         if not self.updates:
             raise ConfigError("--update: found no update mode; expected retrain, incremental")
         for u in self.updates:

@@ -33,12 +33,12 @@ from quantray.config import (
     TrainingBudget,
     check_choice,
 )
+from quantray.config.rl import LEARNED_METHODS
 from quantray.data import Episodes, Task, load_task
 from quantray.train.strategy import policy_positions, score_key, train_strategy
 from quantray.tune.space import STRATEGY_PARAMS, suggest_strategy
 from quantray.tune.tuner import OBJECTIVE
 
-METHODS = ("gru", "ppo", "sac")
 SELECT = score_key(StrategyConfig())
 """The one validation score every method selects its checkpoints and trials by (the GRU's
 default, ``valid_ir``: information ratio of the pooled daily active return vs buy-and-hold)."""
@@ -159,7 +159,7 @@ def method_settings(
     """The settings object a method trains with: defaults (smoke sizes in smoke runs), then
     the user's ``overrides`` (fields of the method's settings class), then the tuned
     ``params`` over them (unknown names are a ConfigError with a did-you-mean hint)."""
-    check_choice("method_settings", "method", method, METHODS)
+    check_choice("method_settings", "method", method, LEARNED_METHODS)
     overrides = dict(overrides or {})
     if method == "gru":
         unknown = set(params) - set(STRATEGY_PARAMS)
@@ -372,7 +372,7 @@ def tune_method(
     (best parameters, one row per trial with its parameters and validation score). Needs a
     running Ray; ``data`` / ``features`` are the paths (None = bundled / raw) each trial
     loads its Task from; ``overrides``: settings fields the user fixed."""
-    check_choice("tune_method", "method", method, METHODS)
+    check_choice("tune_method", "method", method, LEARNED_METHODS)
     constants = search.constants(
         method, data=data, features=features, overrides=dict(overrides or {})
     )

@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 
 from quantray.config import CostConfig, PortfolioConfig, TrainingBudget, check_choice
+from quantray.config.rl import LEARNED_METHODS
 from quantray.data.universe import PortfolioEpisodes, PortfolioTask, load_portfolio_task
 from quantray.train.best_checkpoint import BestCheckpoint
 from quantray.train.portfolio import SELECTION_METRIC, policy_weights, train_portfolio
 from quantray.tune.methods import BudgetRun, MethodSearch, MethodSpace
 
-PORTFOLIO_METHODS = ("gru", "ppo", "sac")
 SMOKE_STRATEGY = {"batch_size": 16, "hidden_size": 16}
 """Smoke runs: the strategy at small sizes so tiny budgets still take steps."""
 
@@ -60,7 +60,7 @@ def train_portfolio_method(
     """Train ``method`` for ``seed`` to ``budget`` on the train split; keep the best validation
     weights. ``cost``: a preset name; ``env_config``: ``PortfolioEnv`` arguments naming the
     same data, universe and features as ``task`` (PPO / SAC; they need a running Ray)."""
-    check_choice("train_portfolio_method", "method", method, PORTFOLIO_METHODS)
+    check_choice("train_portfolio_method", "method", method, LEARNED_METHODS)
     params = dict(params or {})
     cost_config = CostConfig.preset(cost)
     if method == "gru":
@@ -220,7 +220,7 @@ def tune_portfolio_method(
     ``PortfolioMethodSpace``), each trained to the search's budget and scored on validation.
     Returns (best parameters, one row per trial). Needs a running Ray; ``env_config`` holds
     the data / universe / features each trial loads its task from."""
-    check_choice("tune_portfolio_method", "method", method, PORTFOLIO_METHODS)
+    check_choice("tune_portfolio_method", "method", method, LEARNED_METHODS)
     return search.run(
         portfolio_method_trial,
         PortfolioMethodSpace(method, search.constants(method, env_config=env_config)),
