@@ -26,55 +26,45 @@ import pandas as pd
 import torch
 
 from quantray.cli import claim_out_dir, frame_to_markdown, run, script_parser
-from quantray.config import ConfigError, CostConfig, DistillConfig, StrategyConfig
+from quantray.config import (
+    CompressSettings,
+    ConfigError,
+    CostConfig,
+    DistillConfig,
+    StrategyConfig,
+)
 from quantray.config.flags import add_flags, from_flags
 
 
 def parse_args() -> argparse.Namespace:
     parser = script_parser(__doc__, "runs/distill")
     parser.add_argument("--checkpoint", default=None, help="teacher stage-1 checkpoint")
-    parser.add_argument("--width", type=float, default=0.5, help="student width factor (0, 1]")
-    parser.add_argument("--student-layers", type=int, default=None, help="default: teacher's")
-    parser.add_argument("--steps", type=int, default=300, help="student training batches")
-    parser.add_argument("--sparsities", default="0.25,0.5,0.75", help="comma-separated")
-    parser.add_argument("--prune-targets", default="heads,ffn", help="heads, ffn, experts")
-    parser.add_argument("--finetune-steps", type=int, default=50)
-    parser.add_argument("--eval-samples", type=int, default=2048, help="validation windows")
-    parser.add_argument("--strategy-epochs", type=int, default=5, help="0 skips stage 2")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--seed", type=int, default=0)
+    add_flags(parser, CompressSettings, title="student, pruning and measurement settings")
     add_flags(parser, DistillConfig, title="distillation loss weights")
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    try:
-        sparsities = [float(s) for s in args.sparsities.split(",") if s.strip()]
-    except ValueError as exc:
-        raise ConfigError(
-            f"distill: --sparsities {args.sparsities!r}: {exc}; e.g. 0.25,0.5"
-        ) from exc
-    targets = [t.strip() for t in args.prune_targets.split(",") if t.strip()]
+    settings = from_flags(args, CompressSettings)  # checked before any training
+    distill_cfg = from_flags(args, DistillConfig)
     cost = CostConfig.preset(args.cost)
     out = claim_out_dir(args.out, args.storage_path)
     speed_batch, speed_repeats = 256, 5
     if args.smoke_test:
-        args.steps, args.finetune_steps, args.eval_samples = 6, 2, 64
-        args.strategy_epochs, sparsities = 1, [0.5]
+        settings = settings.smoke()
         speed_batch, speed_repeats = 32, 2
 
     from quantray.compress import (
-        TARGETS,
         count_units,
         distill,
         finetune,
-        kept_units,
         prune,
         student_config,
         windows_per_second,
     )
-    from quantray.config import DistillConfig
     from quantray.data import load_task
     from quantray.features.export import export_features
     from quantray.train.price import (
@@ -87,11 +77,6 @@ def main() -> int:
     )
     from quantray.train.strategy import train_strategy
 
-    for target in targets:
-        if target not in TARGETS:
-            raise ConfigError(f"distill: --prune-targets has {target!r}; choose from {TARGETS}")
-    for s in sparsities:
-        kept_units(2, s)  # validates the range with a clear message
     checkpoint = args.checkpoint
     if checkpoint is None:
         if not args.smoke_test:
@@ -112,14 +97,19 @@ def main() -> int:
     spec = PriceRunSpec.from_dict(state["spec"])
     if args.data is not None:
         spec = replace(spec, data_path=str(Path(args.data).resolve()))
+    if "experts" in settings.prune_targets and spec.model.ffn != "moe":  # before any training
+        raise ConfigError(
+            f'distill: --prune-targets has "experts" but the teacher {checkpoint} has '
+            f'ffn="{spec.model.ffn}", no experts; prune heads or ffn instead'
+        )
     teacher = model_from_checkpoint(state)
     train_cfg = spec.train.replace(
-        epochs=1, max_steps_per_epoch=args.steps, eval_samples=args.eval_samples,
-        seed=args.seed, warmup_steps=min(spec.train.warmup_steps, max(1, args.steps // 10)),
+        epochs=1, max_steps_per_epoch=settings.steps, eval_samples=settings.eval_samples,
+        seed=args.seed, warmup_steps=min(spec.train.warmup_steps, max(1, settings.steps // 10)),
     )  # fmt: skip
     student_spec = replace(
         spec,
-        model=student_config(spec.model, args.width, args.student_layers),
+        model=student_config(spec.model, settings.width, settings.student_layers),
         train=train_cfg,
     )
     data = build_price_data(spec)
@@ -127,18 +117,18 @@ def main() -> int:
     def valid_loss(model) -> float:
         metrics = evaluate(
             model, data.valid, model.config, 256, torch.device("cpu"),
-            max_samples=args.eval_samples,
+            max_samples=settings.eval_samples,
         )  # fmt: skip
         return metrics["val_loss"]
 
     def downstream(path: Path) -> float:
-        if args.strategy_epochs < 1:
+        if settings.strategy_epochs < 1:
             return float("nan")
         cache = export_features(path, out / "features", spec.data_path, progress=False)
         task = load_task(
             spec.data_path, features=cache, data_config=spec.data, split_config=spec.split
         )
-        config = StrategyConfig(epochs=args.strategy_epochs)
+        config = StrategyConfig(epochs=settings.strategy_epochs)
         if args.smoke_test:
             config = config.replace(hidden_size=16, head_hidden=16, batch_size=16)
         steps = 3 if args.smoke_test else None
@@ -147,7 +137,6 @@ def main() -> int:
 
     print(f"[distill] teacher {teacher.num_params():,} params; distilling a "
           f"{student_spec.model.d_model}-wide, {student_spec.model.n_layers}-layer student")  # fmt: skip
-    distill_cfg = from_flags(args, DistillConfig)
     distilled, _ = distill(teacher, student_spec, data, distill_cfg)
     scratch, _, _ = fit_in_process(student_spec)
     models = {"teacher": (teacher, Path(checkpoint))}
@@ -168,11 +157,12 @@ def main() -> int:
 
     base_speed = distill_table.loc["teacher", "windows/s"]
     prune_rows = []
-    for target in targets:
-        for s in [0.0, *sparsities]:
+    for target in settings.prune_targets:
+        # sparsity 0 is the fine-tuned-teacher baseline of every target, measured once
+        for s in [0.0, *(s for s in settings.sparsities if s != 0.0)]:
             pruned = prune(teacher, target, s)
             before = valid_loss(pruned)
-            tuned = finetune(pruned, replace(spec, train=train_cfg), data, args.finetune_steps)
+            tuned = finetune(pruned, replace(spec, train=train_cfg), data, settings.finetune_steps)
             directory = out / f"pruned_{target}_{s:g}"
             path = save_checkpoint(
                 directory, tuned, None, None, 0, replace(spec, model=tuned.config), data, {}
@@ -195,20 +185,20 @@ def main() -> int:
         f"- teacher `{checkpoint}` ({spec.model.d_model}-wide, {spec.model.n_layers} layers); "
         f"data {spec.data_path}; {data.train.__len__()} train / {len(data.valid)} validation "
         f"windows; seed {args.seed}",
-        f"- student: width x{args.width}, {student_spec.model.n_layers} layers, {args.steps} "
+        f"- student: width x{settings.width}, {student_spec.model.n_layers} layers, {settings.steps} "
         f"batches of {train_cfg.batch_size}; distillation weights label {distill_cfg.label_weight}, "
         f"teacher price {distill_cfg.price_weight}, teacher feature {distill_cfg.feature_weight} (learned "
         f"projection {student_spec.model.d_model}->{spec.model.d_model}; no temperature: both "
         "heads are regressions)",
-        f"- validation price loss on {args.eval_samples} validation windows; windows/s: median "
+        f"- validation price loss on {settings.eval_samples} validation windows; windows/s: median "
         f"of {speed_repeats} `encode` calls on {speed_batch} windows, {torch.get_num_threads()} CPU threads (timings "
         "from a shared machine vary)",
-        f"- stage-2 valid Sharpe: GRU strategy ({args.strategy_epochs} epochs, cost "
+        f"- stage-2 valid Sharpe: GRU strategy ({settings.strategy_epochs} epochs, cost "
         f"{args.cost}) trained on that model's frozen features, best pooled validation Sharpe",
         "",
         *frame_to_markdown(distill_table, ".4g"),
         "",
-        f"## Pruning (fine-tune {args.finetune_steps} batches per row; sparsity 0 = teacher "
+        f"## Pruning (fine-tune {settings.finetune_steps} batches per row; sparsity 0 = teacher "
         "fine-tuned the same way)",
         "",
         "![pruning](prune.png)",

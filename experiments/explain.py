@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quantray.cli import claim_out_dir, frame_to_markdown, positive_int, run, script_parser
-from quantray.config import REGIMES, ConfigError, DataConfig
+from quantray.cli import claim_out_dir, frame_to_markdown, run, script_parser
+from quantray.config import REGIMES, ConfigError, DataConfig, ExplainSettings
+from quantray.config.flags import add_flags, from_flags
 from quantray.data import FeatureNormalizer, load_task
 from quantray.data.features import FEATURE_NAMES
 from quantray.losses.market import classify_market
@@ -38,18 +39,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--checkpoint", default=None, help="stage-1 checkpoint file or dir")
     parser.add_argument("--strategy", default=None, help="stage-2 strategy.pt")
     parser.add_argument("--features", default=None, help="the strategy's feature cache (check)")
-    parser.add_argument("--symbol", default=None, help="symbol of the decision to explain")
-    parser.add_argument("--date", default=None, help="decision date YYYY-MM-DD")
-    parser.add_argument(
-        "--episodes", type=positive_int, default=20, help="test episodes to aggregate"
-    )
-    parser.add_argument(
-        "--ig-steps", type=positive_int, default=32, help="integrated-gradient steps"
-    )
-    parser.add_argument(
-        "--lag-windows", type=positive_int, default=256, help="windows for the lag plot"
-    )
     parser.add_argument("--seed", type=int, default=0)
+    add_flags(parser, ExplainSettings, title="what to explain and over how much")
     return parser.parse_args()
 
 
@@ -135,13 +126,10 @@ def find_decision(task, episodes_by_split, symbol: str, date: str) -> tuple[str,
 
 def main() -> int:
     args = parse_args()
-    if args.episodes < 1 or args.ig_steps < 2 or args.lag_windows < 1:
-        raise ConfigError("explain: --episodes and --lag-windows must be >= 1, --ig-steps >= 2")
-    if (args.symbol is None) != (args.date is None):
-        raise ConfigError("explain: give --symbol and --date together (or neither)")
+    settings = from_flags(args, ExplainSettings)  # checked before any model runs
     out = claim_out_dir(args.out, args.storage_path)
     if args.smoke_test:
-        args.episodes, args.ig_steps, args.lag_windows = 2, 8, 16
+        settings = settings.smoke()
     torch.manual_seed(args.seed)
     encoder, strategy, cost, spec, normalizer, data = load_models(args, out)
 
@@ -170,7 +158,7 @@ def main() -> int:
     test = episodes["test"]
     if not len(test):
         raise ConfigError("explain: the data has no test episodes; give more days of data")
-    picked = np.unique(np.linspace(0, len(test) - 1, min(args.episodes, len(test))).astype(int))
+    picked = np.unique(np.linspace(0, len(test) - 1, min(settings.episodes, len(test))).astype(int))
 
     def play(eps, i):
         rows = eps.rows[i]
@@ -185,10 +173,10 @@ def main() -> int:
             can_sell[rows],
         )
 
-    if args.symbol is not None:  # checked before any model runs
-        split, ep_idx, day = find_decision(task, episodes, args.symbol, args.date)
+    if settings.symbol is not None:  # checked before any model runs
+        split, ep_idx, day = find_decision(task, episodes, settings.symbol, settings.date)
     played = {int(i): play(test, i) for i in picked}
-    if args.symbol is None:  # the largest position change among the examined test episodes
+    if settings.symbol is None:  # the largest position change among the examined test episodes
         split = "test"
         # Day 0 always starts from cash; a change between two days of the policy says more.
         moves = {i: np.abs(np.diff(ep.positions)) for i, ep in played.items()}  # [E-1] each
@@ -206,12 +194,12 @@ def main() -> int:
     window_dates = panel.dates[row - window + 1 : row + 1]
     plot_attention(weights, window_dates, f"{symbol}: window ending {date}", out / "attention.png")
     rows = test.rows[:, 0]
-    lag_rows = rows[np.unique(np.linspace(0, len(rows) - 1, args.lag_windows).astype(int))]
+    lag_rows = rows[np.unique(np.linspace(0, len(rows) - 1, settings.lag_windows).astype(int))]
     lag = mean_attention_by_lag(encoder, normalized[lag_rows[:, None] + np.arange(-window + 1, 1)])
     plot_lag_profile(lag, len(lag_rows), out / "attention_by_lag.png")
 
     # -- one decision
-    attr = attribute(encoder, strategy, episode, day, n_steps=args.ig_steps)
+    attr = attribute(encoder, strategy, episode, day, n_steps=settings.ig_steps)
     input_dates = panel.dates[row - window - day + 1 : row + 1]
     text = describe_decision(date, episode.positions, day, attr, FEATURE_NAMES)
     plot_decision(attr, input_dates, FEATURE_NAMES, f"{symbol} {date}", out / "decision.png")
@@ -224,7 +212,7 @@ def main() -> int:
     contributions = np.array(
         [
             list(
-                attribute(encoder, strategy, played[int(i)], None, args.ig_steps)
+                attribute(encoder, strategy, played[int(i)], None, settings.ig_steps)
                 .totals(FEATURE_NAMES)
                 .values()
             )
@@ -248,7 +236,7 @@ def main() -> int:
         f"- stage-1 checkpoint `{args.checkpoint}` ({encoder.num_params():,} parameters, window "
         f"{window}); strategy `{args.strategy}`; data {panel.data_hash} ({len(panel.symbols)} "
         f"symbols); {task.splits.describe()}",
-        f"- cost model {cost.to_dict()}; IG steps {args.ig_steps}; seed {args.seed}",
+        f"- cost model {cost.to_dict()}; IG steps {settings.ig_steps}; seed {args.seed}",
         "",
         "## Attention",
         "",

@@ -18,14 +18,15 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``tune_price``    | ``TunePriceSettings`` (the stage-1 search script)               |
 | ``portfolio``     | ``PortfolioConfig``                                             |
 | ``training``      | ``TrainingSettings`` (optimiser fields of Strategy/PortfolioConfig) |
-| ``compress``      | ``DistillConfig`` (distillation loss weights)                   |
+| ``compress``      | ``DistillConfig`` (distillation loss weights), ``CompressSettings`` (``distill.py``) |
+| ``explain``       | ``ExplainSettings`` (``explain.py``: the decision, the workload) |
 | ``launch``        | ``PriceLaunch``, ``RayExportSettings`` (never in cache keys)    |
 | ``walk_forward``  | ``WalkForwardConfig``                                           |
 """
 
 from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
 from quantray.config.budget import BUDGET_UNITS, TrainingBudget
-from quantray.config.compress import DistillConfig
+from quantray.config.compress import PRUNE_TARGETS, CompressSettings, DistillConfig
 from quantray.config.data import SPLIT_NAMES, CostConfig, DataConfig, SplitConfig
 from quantray.config.env import (
     ACTION_TYPES,
@@ -35,6 +36,7 @@ from quantray.config.env import (
     MarketSettings,
     PortfolioEnvSettings,
 )
+from quantray.config.explain import ExplainSettings
 from quantray.config.launch import EXPORT_BACKENDS, PriceLaunch, RayExportSettings
 from quantray.config.portfolio import PortfolioConfig
 from quantray.config.price import SMALL_STAGE1, SMOKE_STAGE1, PriceModelConfig, PriceTrainConfig
@@ -65,6 +67,7 @@ __all__ = [
     "EXPORT_BACKENDS",
     "LOSS_WEIGHTS",
     "N_LEVELS",
+    "PRUNE_TARGETS",
     "REGIMES",
     "REWARD_KINDS",
     "SELECTION_SCORES",
@@ -75,12 +78,14 @@ __all__ = [
     "SPLIT_NAMES",
     "WINDOWS",
     "Budget",
+    "CompressSettings",
     "Config",
     "ConfigError",
     "CostConfig",
     "DataConfig",
     "DistillConfig",
     "EnvSettings",
+    "ExplainSettings",
     "MarketSettings",
     "PPOSettings",
     "PortfolioConfig",
