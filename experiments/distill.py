@@ -36,14 +36,16 @@ from quantray.config import (
 from quantray.config.flags import add_flags, from_flags
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``argv``, default ``sys.argv[1:]``); the settings flags are
+    generated from the settings classes."""
     parser = script_parser(__doc__, "runs/distill")
     parser.add_argument("--checkpoint", default=None, help="teacher stage-1 checkpoint")
     parser.add_argument("--cost", default="us_equity", help="none | us_equity | cn_a_share")
     parser.add_argument("--seed", type=int, default=0)
     add_flags(parser, CompressSettings, title="student, pruning and measurement settings")
     add_flags(parser, DistillConfig, title="distillation loss weights")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def main() -> int:

@@ -34,14 +34,16 @@ from quantray.data.features import FEATURE_NAMES
 from quantray.losses.market import classify_market
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``argv``, default ``sys.argv[1:]``); the settings flags are
+    generated from the settings classes."""
     parser = script_parser(__doc__, "runs/explain")
     parser.add_argument("--checkpoint", default=None, help="stage-1 checkpoint file or dir")
     parser.add_argument("--strategy", default=None, help="stage-2 strategy.pt")
     parser.add_argument("--features", default=None, help="the strategy's feature cache (check)")
     parser.add_argument("--seed", type=int, default=0)
     add_flags(parser, ExplainSettings, title="what to explain and over how much")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def load_models(args: argparse.Namespace, out: Path):

@@ -2,9 +2,62 @@
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
 import pandas as pd
 
+from quantray.config import CompressSettings, DistillConfig
+from quantray.config.flags import from_flags
 from quantray.train.price import load_checkpoint, model_from_checkpoint
+
+
+def _distill_script():
+    """experiments/distill.py as a module (its main is not run)."""
+    path = Path(__file__).resolve().parents[2] / "experiments" / "distill.py"
+    spec = importlib.util.spec_from_file_location("distill_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flags_come_from_the_settings_and_unset_ones_keep_the_defaults():
+    script = _distill_script()
+    args = script.parse_args([])
+    assert from_flags(args, CompressSettings) == CompressSettings()
+    assert CompressSettings().sparsities == (0.25, 0.5, 0.75)  # the defaults of before
+    assert CompressSettings().prune_targets == ("heads", "ffn")
+    args = script.parse_args(
+        ["--width", "0.25", "--student-layers", "1", "--sparsities", "0.1", "0.3",
+         "--prune-targets", "ffn", "--strategy-epochs", "0", "--feature-weight", "0"]
+    )  # fmt: skip
+    assert from_flags(args, CompressSettings) == CompressSettings(
+        width=0.25, student_layers=1, sparsities=(0.1, 0.3), prune_targets=("ffn",),
+        strategy_epochs=0,
+    )  # fmt: skip
+    assert from_flags(args, DistillConfig) == DistillConfig(feature_weight=0.0)
+
+
+def test_a_new_setting_needs_no_flag_code_in_the_script(monkeypatch):
+    @dataclass(frozen=True)
+    class Extended(CompressSettings):
+        quantize_bits: int = 8
+        """A brand-new compression option."""
+
+    script = _distill_script()
+    monkeypatch.setattr(script, "CompressSettings", Extended)
+    args = script.parse_args(["--quantize-bits", "4", "--steps", "7"])
+    assert from_flags(args, Extended) == Extended(quantize_bits=4, steps=7)
+
+
+def test_a_refused_value_exits_2_naming_the_flag(run_script, tmp_path):
+    out = tmp_path / "out"
+    bad = run_script("experiments/distill.py", "--width", "1.5", "--out", out, timeout=120)
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    assert "width must be in (0, 1]" in bad.stderr and "(from --width)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not out.exists()  # refused before any work
 
 
 def test_distill_smoke(run_script, tmp_path):
@@ -29,8 +82,11 @@ def test_distill_smoke(run_script, tmp_path):
     pruned = model_from_checkpoint(load_checkpoint(out / "pruned_heads_0.5"))
     assert pruned.config.n_heads == 1
 
+    # Experts asked of a teacher without them: refused once the teacher is read, before any
+    # student is trained.
     bad = run_script(
         "experiments/distill.py", "--checkpoint", out / "smoke" / "stage1", "--out", out / "bad",
-        "--sparsities", "0.5,1.0",
+        "--prune-targets", "heads", "experts",
     )  # fmt: skip
-    assert bad.returncode == 2 and "sparsity must be in [0, 1)" in bad.stderr, bad.stderr[-2000:]
+    assert bad.returncode == 2 and "no experts" in bad.stderr, bad.stderr[-2000:]
+    assert "Traceback" not in bad.stderr and not (out / "bad" / "distilled_student").exists()

@@ -11,11 +11,14 @@ import pytest
 from quantray.config import (
     BUDGETS,
     N_LEVELS,
+    CompressSettings,
     Config,
     ConfigError,
     CostConfig,
     DataConfig,
+    DistillConfig,
     EnvSettings,
+    ExplainSettings,
     PortfolioConfig,
     PPOSettings,
     SACSettings,
@@ -31,6 +34,9 @@ EVERY_SETTINGS_CLASS = (
     SACSettings,
     CostConfig,
     DataConfig,
+    DistillConfig,
+    CompressSettings,
+    ExplainSettings,
 )
 
 
@@ -72,6 +78,55 @@ def test_flags_override_only_what_was_given_and_keep_the_base():
     args = parser.parse_args(["--ppo-lr", "1e-3", "--ppo-lambda", "0.9"])
     got = from_flags(args, PPOSettings, base, prefix="ppo-")
     assert got == base.replace(lr=1e-3, lambda_=0.9)
+
+
+@pytest.mark.parametrize(
+    ("cls", "changes", "message"),
+    [
+        (CompressSettings, {"width": 0.0}, r"width must be in \(0, 1\]"),
+        (CompressSettings, {"width": 1.01}, r"width must be in \(0, 1\]"),
+        (CompressSettings, {"student_layers": 0}, "student_layers must be None"),
+        (CompressSettings, {"steps": 0}, "steps must be >= 1"),
+        (CompressSettings, {"eval_samples": 0}, "eval_samples must be >= 1"),
+        (CompressSettings, {"finetune_steps": -1}, "finetune_steps must be >= 0"),
+        (CompressSettings, {"strategy_epochs": -1}, "strategy_epochs must be >= 0"),
+        (CompressSettings, {"sparsities": (0.5, 1.0)}, r"sparsity must be in \[0, 1\)"),
+        (CompressSettings, {"sparsities": (-0.1,)}, r"sparsity must be in \[0, 1\)"),
+        (CompressSettings, {"sparsities": (0.5, 0.5)}, "sparsities has a repeated value"),
+        (CompressSettings, {"prune_targets": ("fnn",)}, 'prune_targets .*Did you mean "ffn"'),
+        (CompressSettings, {"prune_targets": ()}, "prune_targets must name at least one"),
+        (CompressSettings, {"prune_targets": ("ffn", "ffn")}, "prune_targets has a repeated"),
+        (ExplainSettings, {"symbol": "SP500"}, "symbol and date go together"),
+        (ExplainSettings, {"date": "2015-08-24"}, "symbol and date go together"),
+        (ExplainSettings, {"symbol": "SP500", "date": "24/08/2015"}, "date must be a day"),
+        (ExplainSettings, {"episodes": 0}, "episodes must be >= 1"),
+        (ExplainSettings, {"lag_windows": 0}, "lag_windows must be >= 1"),
+        (ExplainSettings, {"ig_steps": 1}, "ig_steps must be >= 2"),
+    ],
+)
+def test_script_settings_refuse_a_bad_value_naming_the_field(cls, changes, message):
+    with pytest.raises(ConfigError, match=f"^{cls.__name__}: .*{message}"):
+        cls(**changes)
+
+
+def test_script_settings_accept_their_boundaries_and_lists_from_json():
+    edge = CompressSettings(
+        width=1.0, student_layers=1, steps=1, sparsities=(0.0,), finetune_steps=0,
+        eval_samples=1, strategy_epochs=0, prune_targets=("experts",),
+    )  # fmt: skip
+    assert CompressSettings.from_dict(edge.to_dict()) == edge
+    listed = CompressSettings.from_dict({"sparsities": [0.25], "prune_targets": ["heads"]})
+    assert listed.sparsities == (0.25,) and listed.prune_targets == ("heads",)
+    assert ExplainSettings(ig_steps=2, episodes=1, lag_windows=1).ig_steps == 2
+    # --smoke-test shrinks the workload but keeps what the user asked to explain / build.
+    asked = ExplainSettings(symbol="SP500", date="2015-08-24", episodes=40).smoke()
+    assert (asked.symbol, asked.date, asked.episodes, asked.ig_steps) == (
+        "SP500", "2015-08-24", 2, 8
+    )  # fmt: skip
+    small = CompressSettings(width=0.25, prune_targets=("ffn",)).smoke()
+    assert (small.width, small.prune_targets, small.steps, small.sparsities) == (
+        0.25, ("ffn",), 6, (0.5,)
+    )  # fmt: skip
 
 
 def test_optional_and_tuple_fields_parse():
