@@ -161,7 +161,7 @@ def main() -> int:
     prune_rows = []
     for target in settings.prune_targets:
         # sparsity 0 is the fine-tuned-teacher baseline of every target, measured once
-        for s in [0.0, *(s for s in settings.sparsities if s != 0.0)]:
+        for s in [0.0, *(x for x in settings.sparsities if x != 0.0)]:
             pruned = prune(teacher, target, s)
             before = valid_loss(pruned)
             tuned = finetune(pruned, replace(spec, train=train_cfg), data, settings.finetune_steps)
