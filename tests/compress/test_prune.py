@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from quantray.compress import TARGETS, count_units, kept_units, prune
-from quantray.config import PRUNE_TARGETS, ConfigError, PriceModelConfig
+from quantray.compress import count_units, kept_units, prune
+from quantray.config import ConfigError, PriceModelConfig
 from quantray.models import PriceTransformer
 
 
@@ -100,8 +100,3 @@ def test_kept_units_validates():
     assert kept_units(6, 0.5) == 3 and kept_units(2, 0.9) == 1 and kept_units(5, 0.0) == 5
     with pytest.raises(ConfigError, match="sparsity"):
         kept_units(4, 1.0)
-
-
-def test_the_settings_offer_exactly_the_prunable_targets():
-    # Two definitions until quantray.compress.prune imports PRUNE_TARGETS; kept equal here.
-    assert PRUNE_TARGETS == TARGETS

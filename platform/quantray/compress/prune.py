@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from quantray.config import PRUNE_TARGETS as TARGETS
 from quantray.config import ConfigError, PriceModelConfig, check_choice
 from quantray.models.price_transformer import PriceTransformer
-
-TARGETS = ("heads", "ffn", "experts")
 
 
 def kept_units(n: int, sparsity: float) -> int:
