@@ -3,10 +3,12 @@ small synthetic Tasks several folders play on (built once per session, milliseco
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -37,6 +39,20 @@ def run_script() -> RunScript:
         )
 
     return run
+
+
+@pytest.fixture
+def load_script() -> Callable[[str], ModuleType]:
+    """``load_script("distill")``: ``experiments/distill.py`` as a module, its ``main`` not
+    run (to call its ``parse_args`` and helpers in-process)."""
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

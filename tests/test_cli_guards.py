@@ -4,7 +4,6 @@ traceback or a silent "train nothing"; two runs never share a run name or an --o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +14,6 @@ from quantray.cli import claim_out_dir, positive_int, run, run_name
 from quantray.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def script(name: str):
-    """An experiments/ script as a module (its main is not run)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_positive_int_rejects_zero_negative_and_text():
@@ -44,13 +35,33 @@ def test_positive_int_rejects_zero_negative_and_text():
         ("tune_strategy", ["--num-cpus", "0"], "--num-cpus"),
     ],
 )
-def test_non_positive_counts_exit_2_naming_the_flag(name, argv, flag, monkeypatch, capsys):
-    module = script(name)
+def test_non_positive_counts_exit_2_naming_the_flag(
+    name, argv, flag, monkeypatch, capsys, load_script
+):
+    module = load_script(name)
     monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
     with pytest.raises(SystemExit) as info:
         module.parse_args()
     assert info.value.code == 2
     assert f"argument {flag}: must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, argv, message",
+    [
+        ("distill", ["--width", "1.5"], "width must be in (0, 1] (a share of the teacher's widths), got 1.5 (from --width)"),
+        ("explain", ["--ig-steps", "1"], "ig_steps must be >= 2, got 1 (from --ig-steps)"),
+    ],
+)  # fmt: skip
+def test_a_refused_setting_exits_2_naming_the_flag_before_any_work(
+    name, argv, message, run_script, tmp_path
+):
+    out = tmp_path / "out"
+    bad = run_script(f"experiments/{name}.py", *argv, "--out", out, timeout=120)
+    assert bad.returncode == 2, bad.stderr[-2000:]
+    assert message in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not out.exists()
 
 
 def test_run_names_are_unique_within_one_second():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -13,17 +11,8 @@ from quantray.config.flags import from_flags
 from quantray.train.price import load_checkpoint, model_from_checkpoint
 
 
-def _distill_script():
-    """experiments/distill.py as a module (its main is not run)."""
-    path = Path(__file__).resolve().parents[2] / "experiments" / "distill.py"
-    spec = importlib.util.spec_from_file_location("distill_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_flags_come_from_the_settings_and_unset_ones_keep_the_defaults():
-    script = _distill_script()
+def test_flags_come_from_the_settings_and_unset_ones_keep_the_defaults(load_script):
+    script = load_script("distill")
     args = script.parse_args([])
     assert from_flags(args, CompressSettings) == CompressSettings()
     assert CompressSettings().sparsities == (0.25, 0.5, 0.75)  # the defaults of before
@@ -39,25 +28,16 @@ def test_flags_come_from_the_settings_and_unset_ones_keep_the_defaults():
     assert from_flags(args, DistillConfig) == DistillConfig(feature_weight=0.0)
 
 
-def test_a_new_setting_needs_no_flag_code_in_the_script(monkeypatch):
+def test_a_new_setting_needs_no_flag_code_in_the_script(monkeypatch, load_script):
     @dataclass(frozen=True)
     class Extended(CompressSettings):
         quantize_bits: int = 8
         """A brand-new compression option."""
 
-    script = _distill_script()
+    script = load_script("distill")
     monkeypatch.setattr(script, "CompressSettings", Extended)
     args = script.parse_args(["--quantize-bits", "4", "--steps", "7"])
     assert from_flags(args, Extended) == Extended(quantize_bits=4, steps=7)
-
-
-def test_a_refused_value_exits_2_naming_the_flag(run_script, tmp_path):
-    out = tmp_path / "out"
-    bad = run_script("experiments/distill.py", "--width", "1.5", "--out", out, timeout=120)
-    assert bad.returncode == 2, bad.stderr[-2000:]
-    assert "width must be in (0, 1]" in bad.stderr and "(from --width)" in bad.stderr
-    assert "Traceback" not in bad.stderr
-    assert not out.exists()  # refused before any work
 
 
 def test_distill_smoke(run_script, tmp_path):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -24,17 +21,8 @@ def test_tune_price_smoke_runs_train_inside_tune(tmp_path, run_script):
     assert "[tune_price] best architecture" in proc.stdout
 
 
-def _tune_price():
-    """experiments/tune_price.py as a module (its main is not run)."""
-    path = Path(__file__).resolve().parents[2] / "experiments" / "tune_price.py"
-    spec = importlib.util.spec_from_file_location("tune_price", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_flags_come_from_the_settings_and_unset_ones_keep_the_defaults():
-    parse_args = _tune_price().parse_args
+def test_flags_come_from_the_settings_and_unset_ones_keep_the_defaults(load_script):
+    parse_args = load_script("tune_price").parse_args
     _, settings = parse_args([])
     assert settings == TunePriceSettings()
     assert (settings.budget, settings.num_samples, settings.num_workers) == ("small", None, 1)
