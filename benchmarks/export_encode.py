@@ -15,11 +15,10 @@ runs on a GPU machine without the rest of the stack.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
 
+from quantray.compress.speed import timed_calls
 from quantray.config import PriceModelConfig
 from quantray.models import PriceTransformer
 
@@ -37,21 +36,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rows <= window or args.batch < 1 or args.reps < 1:
         parser.error(f"need --rows > {window} (the window), --batch >= 1 and --reps >= 1")
     return args
-
-
-def best_seconds(run: Callable[[], None], device: torch.device, reps: int) -> float:
-    """Fastest of ``reps`` timed passes after one untimed one."""
-    run()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,8 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"encode_rows vs encode of the gathered windows: max relative difference {worst:.1e}")
     with torch.no_grad():
-        t_gathered = best_seconds(lambda: [gathered(e) for e in batches], device, args.reps)
-        t_shared = best_seconds(lambda: [shared(e) for e in batches], device, args.reps)
+        t_gathered = min(timed_calls(lambda: [gathered(e) for e in batches], device, args.reps))
+        t_shared = min(timed_calls(lambda: [shared(e) for e in batches], device, args.reps))
     print(
         f"gathered encode {n_windows / t_gathered:,.0f} windows/s; encode_rows "
         f"{n_windows / t_shared:,.0f} windows/s; encode_rows x gathered = "

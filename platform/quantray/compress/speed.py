@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -22,14 +23,23 @@ def windows_per_second(
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, cfg.window, cfg.n_features, generator=generator).to(device)
     model = model.eval()
-    model.encode(x)
+    return batch_size / statistics.median(timed_calls(lambda: model.encode(x), device, repeats))
+
+
+def timed_calls(run: Callable[[], object], device: torch.device, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``run`` after one untimed warm-up call; on a
+    GPU the clock stops only when ``device`` has finished the call's work."""
+
+    def finish() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    run()
     times = []
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        finish()
         start = time.perf_counter()
-        model.encode(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        run()
+        finish()
         times.append(time.perf_counter() - start)
-    return batch_size / statistics.median(times)
+    return times
