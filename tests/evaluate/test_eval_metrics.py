@@ -197,3 +197,6 @@ def test_bad_inputs_raise_clear_errors() -> None:
         evaluate_positions("x", np.ones_like(r), bad, cost)
     with pytest.raises(ValueError, match="one per episode"):
         evaluate_positions("x", np.ones_like(r), r, cost, prev_position=np.zeros(3))
+    # A misspelt option is refused, not silently dropped (every order would fill).
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['can_by'\]"):
+        evaluate_positions("x", np.ones_like(r), r, cost, can_by=np.zeros_like(r, dtype=bool))

@@ -68,22 +68,42 @@ class Backtest:
         }
 
 
+class BacktestOptions(TypedDict, total=False):
+    """The optional accounting inputs of ``run_backtest``, passed through unchanged by
+    ``evaluate_positions`` and ``baselines.evaluate_baselines``."""
+
+    prev_position: float | ArrayLike
+    """Position held before day 0, scalar or [N]; 0.0 (cash) when omitted."""
+    can_buy: ArrayLike | None
+    """[N, E] bool: False where that day's order cannot raise the position (limit-up close,
+    suspension); every order fills when omitted. ``backtest_episodes`` takes the flags from
+    the episodes."""
+    can_sell: ArrayLike | None
+    """[N, E] bool: False where that day's order cannot lower the position (limit-down close,
+    suspension); every order fills when omitted."""
+
+
 def run_backtest(
     positions: ArrayLike,
     next_returns: ArrayLike,
     cost: CostConfig,
-    prev_position: float | ArrayLike = 0.0,
-    can_buy: ArrayLike | None = None,
-    can_sell: ArrayLike | None = None,
+    **options: Unpack[BacktestOptions],
 ) -> Backtest:
     """Run positions [N, E] through ``accounting.net_returns_np`` and keep every output.
 
-    Positions must lie in [0, 1] (long-only, fraction of equity); ``can_buy`` / ``can_sell``
-    are [N, E] boolean trade permissions (``Episodes.trade_flags(cost)``; False: that side
-    does not fill). Each episode's last day pays the exit sale when ``cost.charge_exit``.
-    Prefer ``quantray.evaluate.backtest(positions, episodes, cost)``, which takes the
-    permissions from the episodes.
+    Positions must lie in [0, 1] (long-only, fraction of equity); ``options`` are the
+    position before day 0 and the trade permissions (``BacktestOptions``). Each episode's last
+    day pays the exit sale when ``cost.charge_exit``. Prefer ``backtest_episodes(positions,
+    episodes, cost)``, which takes the permissions from the episodes.
     """
+    unknown = sorted(set(options) - BacktestOptions.__optional_keys__)
+    if unknown:
+        raise TypeError(
+            f"run_backtest: unknown option(s) {unknown}; expected "
+            f"{sorted(BacktestOptions.__optional_keys__)}"
+        )
+    prev_position = options.get("prev_position", 0.0)
+    can_buy, can_sell = options.get("can_buy"), options.get("can_sell")
     r = check_2d("next_returns", next_returns)
     p = check_2d("positions", positions, r.shape)
     if p.min() < 0.0 or p.max() > 1.0:
@@ -110,21 +130,6 @@ def run_backtest(
     )
 
 
-class BacktestOptions(TypedDict, total=False):
-    """The optional accounting inputs of ``run_backtest``, passed through unchanged by
-    ``evaluate_positions`` and ``baselines.evaluate_baselines``."""
-
-    prev_position: float | ArrayLike
-    """Position held before day 0, scalar or [N]; 0.0 (cash) when omitted."""
-    can_buy: ArrayLike | None
-    """[N, E] bool: False where that day's order cannot raise the position (limit-up close,
-    suspension); every order fills when omitted. ``backtest_episodes`` takes the flags from
-    the episodes."""
-    can_sell: ArrayLike | None
-    """[N, E] bool: False where that day's order cannot lower the position (limit-down close,
-    suspension); every order fills when omitted."""
-
-
 def evaluate_positions(
     name: str,
     positions: ArrayLike,
@@ -148,7 +153,11 @@ def evaluate_positions(
     Returns:
         DataFrame with one row per episode: ``method``, ``episode`` and ``METRIC_COLUMNS``.
     """
-    backtest = run_backtest(positions, next_returns, cost, **options)
+    return _result_rows(name, run_backtest(positions, next_returns, cost, **options), episode_ids)
+
+
+def _result_rows(name: str, backtest: Backtest, episode_ids: ArrayLike | None) -> pd.DataFrame:
+    """``backtest``'s per-episode metrics with the ``method`` and ``episode`` columns first."""
     frame = backtest.episode_metrics()
     n_episodes = frame.shape[0]
     ids = np.arange(n_episodes) if episode_ids is None else np.asarray(episode_ids)
@@ -176,7 +185,7 @@ def backtest_episodes(
         positions,
         episodes.next_returns,
         cost,
-        prev_position,
+        prev_position=prev_position,
         can_buy=can_buy,
         can_sell=can_sell,
     )
@@ -194,14 +203,5 @@ def episode_results(
     """One method's per-episode result rows (``method``, ``episode`` and ``METRIC_COLUMNS``)
     for positions [n, E] on ``episodes``; ``episode_ids`` default 0..n-1 (use the same for
     every method so paired comparisons line up)."""
-    can_buy, can_sell = episodes.trade_flags(cost)
-    return evaluate_positions(
-        name,
-        positions,
-        episodes.next_returns,
-        cost,
-        prev_position=prev_position,
-        can_buy=can_buy,
-        can_sell=can_sell,
-        episode_ids=episode_ids,
-    )
+    backtest = backtest_episodes(positions, episodes, cost, prev_position=prev_position)
+    return _result_rows(name, backtest, episode_ids)
