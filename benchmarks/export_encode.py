@@ -18,9 +18,9 @@ import argparse
 
 import torch
 
-from quantray.compress.speed import timed_calls
 from quantray.config import PriceModelConfig
 from quantray.models import PriceTransformer
+from quantray.timing import timed_calls
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

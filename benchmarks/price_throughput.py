@@ -36,6 +36,7 @@ from torch import nn
 
 from quantray.config import PriceModelConfig
 from quantray.models import PriceTransformer
+from quantray.timing import synchronize
 
 
 class StockPriceModel(nn.Module):
@@ -168,16 +169,11 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
 
     def timed_step(self) -> None:
-        sync(self.device)
+        synchronize(self.device)
         start = time.perf_counter()
         self.step()
-        sync(self.device)
+        synchronize(self.device)
         self.times.append(time.perf_counter() - start)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run_preset(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:

@@ -37,6 +37,7 @@ from quantray.config import CostConfig, StrategyConfig
 from quantray.config.strategy import COMPILE_MODES
 from quantray.losses.strategy import StrategyLoss
 from quantray.models.strategy_gru import PORTFOLIO_STATE_SIZE, StrategyGRU, anneal_tau
+from quantray.timing import synchronize
 
 
 def parse_args() -> argparse.Namespace:
@@ -106,11 +107,6 @@ def pick_device(name: str) -> torch.device:
             "run with --device cpu or on a GPU machine"
         )
     return torch.device(name)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class PlainLoop(nn.Module):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 from quantray.models.price_transformer import PriceTransformer
+from quantray.timing import timed_calls
 
 
 @torch.inference_mode()
@@ -24,22 +23,3 @@ def windows_per_second(
     x = torch.randn(batch_size, cfg.window, cfg.n_features, generator=generator).to(device)
     model = model.eval()
     return batch_size / statistics.median(timed_calls(lambda: model.encode(x), device, repeats))
-
-
-def timed_calls(run: Callable[[], object], device: torch.device, repeats: int) -> list[float]:
-    """Seconds of each of ``repeats`` calls of ``run`` after one untimed warm-up call; on a
-    GPU the clock stops only when ``device`` has finished the call's work."""
-
-    def finish() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    run()
-    times = []
-    for _ in range(repeats):
-        finish()
-        start = time.perf_counter()
-        run()
-        finish()
-        times.append(time.perf_counter() - start)
-    return times
