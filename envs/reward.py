@@ -27,7 +27,15 @@ def shaped_reward(
     risk_weight: float,
     opportunity_weight: float,
 ) -> np.ndarray:
-    """The ``"shaped"`` reward (module docstring); arrays broadcast against each other."""
+    """The ``"shaped"`` reward (module docstring); arrays broadcast against each other, or
+    Python floats (one env's step) for a Python float."""
+    if type(net) is float:
+        # The same products and sums in Python arithmetic: ~20x cheaper than ufuncs on
+        # scalars, the same IEEE results.
+        # Written so that NaN propagates as through np.maximum.
+        downside = 0.0 if net >= 0.0 else -net
+        missed_upside = (1.0 - executed) * (0.0 if next_return <= 0.0 else next_return)
+        return net - risk_weight * downside - opportunity_weight * missed_upside
     downside = np.maximum(-net, 0.0)
     missed_upside = (1.0 - executed) * np.maximum(next_return, 0.0)
     return net - risk_weight * downside - opportunity_weight * missed_upside

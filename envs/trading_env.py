@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from quantray.accounting import step_np
+from quantray.accounting import exit_cost_np, step_np
 from quantray.config import EnvSettings
 from quantray.data import Task
 from quantray.envs.common import MarketEnvMixin
@@ -129,9 +129,11 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
     ## Notes
 
     Episodes are prepared ``BLOCK_SIZE`` at a time (``quantray.envs.episode_block``): their
-    observation rows and, for discrete actions, a table of ``step_np``'s outcome for every
-    (day, held level, wanted level), so a step is a lookup plus a few scalar writes. Returned
-    observations are rows of that per-block array: each is handed out once and never
+    observation rows, and their returns and trade permissions as Python scalars. A discrete
+    step is ``step_np``'s rule in Python float arithmetic on level indices, with ``step_np``'s
+    own cost of each (wanted, held) level pair computed once per env: the same numbers, bit
+    for bit (tested), at a fraction of NumPy's per-call cost on scalars. Returned
+    observations are rows of the per-block array: each is handed out once and never
     written again by the env. For N episodes at once use ``TradingVectorEnv``
     (``gymnasium.make_vec("quantray/TradingEnv-v0", num_envs=N)``).
     """
@@ -161,17 +163,21 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._held_index = 0
         self._held = 0.0
         self._trade = self._trade_level if self._discrete else self._trade_position
+        # The day whose trade also sells the position (the exit), -1 without an exit charge.
+        self._exit_day = E - 1 if self.market.cost.charge_exit else -1
+        if self._discrete:
+            # step_np's cost of every trade between levels (wanted a, held h) at a*A + h, and
+            # exit_cost_np's cost of selling level h: a step's costs are lookups of these.
+            levels = self._levels
+            _, costs, _ = step_np(levels[:, None], levels[None, :], 0.0, self.market.cost)
+            self._trade_costs: list[float] = costs.reshape(-1).tolist()  # [A, A] -> [A*A]
+            self._exit_costs: list[float] = exit_cost_np(levels, self.market.cost).tolist()
 
     # ------------------------------------------------------------------ reset
 
     def _prepare(self, episodes: np.ndarray) -> EpisodeBlock:
         return EpisodeBlock.prepare(
-            self.market,
-            episodes,
-            obs_size=self._obs_size,
-            day_fraction=self._day_fraction,
-            levels=self._levels if self._discrete else None,
-            shaping=self._shaping,
+            self.market, episodes, obs_size=self._obs_size, day_fraction=self._day_fraction
         )
 
     def _next_block(self) -> EpisodeBlock:
@@ -209,43 +215,24 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             block, j = self._block, self._slot
             self._slot += 1
 
-        # Views of slot j; rows of _obs are handed out one per step, never written again.
+        # Slot j's inputs; rows of _obs are handed out one per step, never written again.
         self._obs = block.obs[j]  # [E+1, K]
-        self._next_returns = block.next_returns[j]  # [E]
+        self._next_returns = block.next_returns[j]  # [E] Python floats
         self._dates = block.dates[j]  # [E]
-        self._exit_cost = block.exit_cost
-        # The day whose trade also pays the exit (-1: no exit cost): one compare per step.
-        self._exit_day = -1 if block.exit_cost is None else self.episode_len - 1
-        if self._discrete:
-            # Outcome tables of the whole block; this episode's entries are at
-            # trade * B*E + j*E + t (see EpisodeBlock.net).
-            self._net = block.net
-            self._reward = block.reward
-            self._cost = block.cost
-            self._executed_index = block.executed_index
-            self._trade_stride = len(block) * self.episode_len
-            self._day0 = j * self.episode_len
-        else:
-            # Python scalars: step_np on Python floats avoids NumPy scalar overhead, and a
-            # flag is passed as None on days it is False (same result, no np.where).
-            self._next_returns = self._next_returns.tolist()
-            no_flags = [None] * self.episode_len
-            self._can_buy = no_flags if block.can_buy is None else _false_or_none(block.can_buy[j])
-            self._can_sell = (
-                no_flags if block.can_sell is None else _false_or_none(block.can_sell[j])
-            )
-        self._episode = k = int(block.episodes[j])
+        # Trade permissions: [E] False / None (fills) lists, or None if every order fills.
+        self._can_buy = block.can_buy[j]
+        self._can_sell = block.can_sell[j]
+        self._episode = k = block.episodes[j]
         self._t = 0
         self._equity = 1.0
         self._held_index = 0
         self._held = 0.0
-        first = int(market.first[k])
         info = {
             "episode_index": k,
             "day": 0,
-            "date": market.dates[first],
-            "symbol": str(market.symbols[first]),
-            "start_row": int(block.start_rows[j]),
+            "date": self._dates[0],
+            "symbol": block.symbols[j],
+            "start_row": block.start_rows[j],
         }
         return self._obs[0], info
 
@@ -282,8 +269,11 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         return obs, reward, False, day == self.episode_len, info
 
     def _trade_level(self, action: Any, t: int) -> tuple[float, float, float, float, float]:
-        """Discrete actions: ``step_np``'s outcome for (day t, held level, wanted level a),
-        read from the block's precomputed tables (``EpisodeBlock``)."""
+        """Discrete actions: ``quantray.accounting.step_np``'s rule on level indices.
+
+        Bit for bit ``step_np``'s outputs (tested): levels increase with their index, so the
+        min / max of two positions is that of their indices, the costs are ``step_np``'s own
+        (``_trade_costs``, ``_exit_costs``), and net is the same IEEE products and sums."""
         try:
             a = operator.index(action)  # ints and NumPy integers; a float is a client bug
         except TypeError:
@@ -293,21 +283,24 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
                 f"TradingEnv.step: action {action!r} is outside Discrete({N_LEVELS}); "
                 f"expected an integer 0..{N_LEVELS - 1} (position a/10)"
             )
-        trade = a * N_LEVELS + self._held_index
-        k = trade * self._trade_stride + self._day0 + t
-        net = self._net[k]
-        reward = net if self._reward is None else self._reward[k]
-        if self._executed_index is None:
-            cost = self._cost[trade]  # nothing blocked: the cost depends on the trade only
-            held = a
-            if t == self._exit_day:
-                cost += self._exit_cost[a]  # the last day also sells the position
-        else:
-            # A trade may be blocked: the level actually held, day-t costs (exit included).
-            cost = self._cost[k]
-            held = int(self._executed_index[k])
-        self._held_index = held
-        return self._levels_list[a], self._levels_list[held], net, cost, reward
+        held = self._held_index
+        executed = a
+        if self._can_buy is not None:  # this episode has a day on which an order cannot fill
+            if self._can_buy[t] is False:
+                executed = min(executed, held)  # no buying: the position cannot rise
+            if self._can_sell[t] is False:
+                executed = max(executed, held)  # no selling: the position cannot fall
+        cost = self._trade_costs[executed * N_LEVELS + held]
+        if t == self._exit_day:
+            cost += self._exit_costs[executed]  # the last day also sells the position
+        self._held_index = executed
+        position = self._levels_list[executed]
+        next_return = self._next_returns[t]
+        net = position * next_return - cost
+        reward = net
+        if self._shaping is not None:
+            reward = shaped_reward(net, position, next_return, *self._shaping)
+        return self._levels_list[a], position, net, cost, reward
 
     def _trade_position(self, action: Any, t: int) -> tuple[float, float, float, float, float]:
         """Continuous actions: ``quantray.accounting.step_np`` on the wanted position."""
@@ -317,9 +310,9 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             self._held,
             self._next_returns[t],
             self.market.cost,
-            self._can_buy[t],
-            self._can_sell[t],
-            last_day=t == self.episode_len - 1,
+            None if self._can_buy is None else self._can_buy[t],
+            None if self._can_sell is None else self._can_sell[t],
+            last_day=t == self._exit_day,
         )
         self._held = executed = float(executed)
         reward = net
@@ -341,8 +334,3 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
                 )
             value = min(max(value, 0.0), 1.0)
         return value
-
-
-def _false_or_none(flags: np.ndarray) -> list[bool | None]:
-    """[E] bool -> [False or None]: ``step_np`` treats None as "the order fills"."""
-    return [None if flag else False for flag in flags.tolist()]
