@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quantray.accounting import net_returns_np
+from quantray.accounting import net_returns_np, position_levels, step_np
 from quantray.config import CostConfig
 from quantray.envs import TradingEnv, TradingVectorEnv
+from quantray.envs.reward import shaped_reward
 from quantray.evaluate import episode_results
 
 E = 20
@@ -112,3 +113,52 @@ def test_shaped_reward_formula(small_task):
         net, r, p = info["net_return"], info["next_return"], info["executed"]
         expected = net - 0.7 * max(-net, 0.0) - 0.2 * (1.0 - p) * max(r, 0.0)
         assert reward == pytest.approx(expected, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("task_name", "cost_name", "reward"),
+    [
+        ("small_task", "us_equity", "return"),  # no blocked day: every order fills
+        ("limit_task", "cn_a_share", "return"),  # price limits block trades
+        ("limit_task", "cn_a_share", "shaped"),
+    ],
+)
+def test_every_discrete_step_is_step_np_bit_for_bit(request, task_name, cost_name, reward):
+    """Each step's executed position, cost, net return and reward are exactly (==, not
+    approx) what ``step_np`` and ``shaped_reward`` return on arrays for that day, over
+    randomly drawn episodes (whole blocks, exit days included)."""
+    task = request.getfixturevalue(task_name)
+    cost = CostConfig.preset(cost_name)
+    env = TradingEnv(task=task, cost=cost, reward=reward, risk_weight=0.7, opportunity_weight=0.3)
+    can_buy, can_sell = task.panel.trade_flags(cost)  # [N] per panel row
+    next_returns = task.panel.next_returns()  # [N]
+    levels = position_levels()  # [A]: action a wants levels[a]
+    rng = np.random.default_rng(4)
+    n_blocked = n_exits = 0
+    _, info = env.reset(seed=4)
+    for _ in range(40):  # episodes: more than two blocks of them
+        row, prev = info["start_row"], np.zeros(1)
+        # Swing between cash and fully invested half the time so limit days block trades.
+        actions = np.where(rng.random(E) < 0.5, 0, 10) if rng.random() < 0.5 else None
+        for t in range(E):
+            a = int(rng.integers(11)) if actions is None else int(actions[t])
+            _, got_reward, _, _, info = env.step(a)
+            day = slice(row + t, row + t + 1)  # panel row of decision day t, as [1]
+            net, costs, executed = step_np(
+                levels[a : a + 1], prev, next_returns[day], cost,
+                can_buy[day], can_sell[day], last_day=np.array([t == E - 1]),
+            )  # fmt: skip
+            expected = net
+            if reward == "shaped":
+                expected = shaped_reward(net, executed, next_returns[day], 0.7, 0.3)
+            assert info["executed"] == executed[0]
+            assert info["cost"] == costs[0]
+            assert info["net_return"] == net[0]
+            assert got_reward == expected[0]
+            n_blocked += int(executed[0] != levels[a])
+            n_exits += int(t == E - 1 and executed[0] > 0)
+            prev = executed
+        _, info = env.reset()
+    assert n_exits > 0  # the exit sale was compared, not only 0 == 0
+    if cost_name == "cn_a_share":
+        assert n_blocked > 0, "no trade was blocked: the test would not catch a bad rule"
