@@ -312,7 +312,7 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             self.market.cost,
             None if self._can_buy is None else self._can_buy[t],
             None if self._can_sell is None else self._can_sell[t],
-            last_day=t == self._exit_day,
+            last_day=t == self.episode_len - 1,
         )
         self._held = executed = float(executed)
         reward = net
