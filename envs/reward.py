@@ -21,18 +21,18 @@ import numpy as np
 
 
 def shaped_reward(
-    net: np.ndarray,
-    executed: np.ndarray,
-    next_return: np.ndarray,
+    net: float | np.ndarray,
+    executed: float | np.ndarray,
+    next_return: float | np.ndarray,
     risk_weight: float,
     opportunity_weight: float,
-) -> np.ndarray:
-    """The ``"shaped"`` reward (module docstring); arrays broadcast against each other, or
-    Python floats (one env's step) for a Python float."""
+) -> float | np.ndarray:
+    """The ``"shaped"`` reward (module docstring). Arrays broadcast against each other; when
+    ``net`` is a Python float (one env's step) every input is a Python float and so is the
+    result: the same formula in Python arithmetic, the same IEEE numbers (tested)."""
     if type(net) is float:
-        # The same products and sums in Python arithmetic: ~20x cheaper than ufuncs on
-        # scalars, the same IEEE results.
-        # Written so that NaN propagates as through np.maximum.
+        # ~20x cheaper than ufuncs on scalars. Written so that NaN propagates as through
+        # np.maximum (a NaN compares False: it takes the branch that keeps it).
         downside = 0.0 if net >= 0.0 else -net
         missed_upside = (1.0 - executed) * (0.0 if next_return <= 0.0 else next_return)
         return net - risk_weight * downside - opportunity_weight * missed_upside

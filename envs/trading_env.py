@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from quantray.accounting import exit_cost_np, step_np
+from quantray.accounting import step_np
 from quantray.config import EnvSettings
 from quantray.data import Task
 from quantray.envs.common import MarketEnvMixin
@@ -129,10 +129,9 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
     ## Notes
 
     Episodes are prepared ``BLOCK_SIZE`` at a time (``quantray.envs.episode_block``): their
-    observation rows, and their returns and trade permissions as Python scalars. A discrete
-    step is ``step_np``'s rule in Python float arithmetic on level indices, with ``step_np``'s
-    own cost of each (wanted, held) level pair computed once per env: the same numbers, bit
-    for bit (tested), at a fraction of NumPy's per-call cost on scalars. Returned
+    observation rows, and their returns and trade permissions as Python scalars, so that a
+    step calls ``step_np`` on Python floats (its scalar branch: the same numbers as on arrays,
+    bit for bit, tested, at a fraction of NumPy's per-call cost on scalars). Returned
     observations are rows of the per-block array: each is handed out once and never
     written again by the env. For N episodes at once use ``TradingVectorEnv``
     (``gymnasium.make_vec("quantray/TradingEnv-v0", num_envs=N)``).
@@ -160,18 +159,11 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._t = E
         self._episode = -1
         self._equity = 1.0
-        self._held_index = 0
         self._held = 0.0
-        self._trade = self._trade_level if self._discrete else self._trade_position
-        # The day whose trade also sells the position (the exit), -1 without an exit charge.
-        self._exit_day = E - 1 if self.market.cost.charge_exit else -1
-        if self._discrete:
-            # step_np's cost of every trade between levels (wanted a, held h) at a*A + h, and
-            # exit_cost_np's cost of selling level h: a step's costs are lookups of these.
-            levels = self._levels
-            _, costs, _ = step_np(levels[:, None], levels[None, :], 0.0, self.market.cost)
-            self._trade_costs: list[float] = costs.reshape(-1).tolist()  # [A, A] -> [A*A]
-            self._exit_costs: list[float] = exit_cost_np(levels, self.market.cost).tolist()
+        self._wanted = self._level_position if self._discrete else self._continuous_position
+        self._no_flags: list[bool | None] = [None] * E  # every order fills, every day
+        self._cost_model = self.market.cost
+        self._last_t = E - 1
 
     # ------------------------------------------------------------------ reset
 
@@ -219,13 +211,12 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._obs = block.obs[j]  # [E+1, K]
         self._next_returns = block.next_returns[j]  # [E] Python floats
         self._dates = block.dates[j]  # [E]
-        # Trade permissions: [E] False / None (fills) lists, or None if every order fills.
-        self._can_buy = block.can_buy[j]
-        self._can_sell = block.can_sell[j]
+        # Trade permissions, [E] each: False on a day the order cannot fill, else None.
+        self._can_buy = block.can_buy[j] or self._no_flags
+        self._can_sell = block.can_sell[j] or self._no_flags
         self._episode = k = block.episodes[j]
         self._t = 0
         self._equity = 1.0
-        self._held_index = 0
         self._held = 0.0
         info = {
             "episode_index": k,
@@ -246,9 +237,23 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
                 "TradingEnv.step: the episode has ended (or reset() was never called); call "
                 "reset() before stepping again"
             )
-        # The accounting rule on day t: the position wanted, the one actually held (a blocked
-        # order keeps the old one), the day's net return and cost, and the reward.
-        wanted, executed, net, cost, reward = self._trade(action, t)
+        # The accounting rule on day t (Python floats): the position wanted, the one actually
+        # held (a blocked order keeps the old one), the day's net return and cost.
+        wanted = self._wanted(action)
+        next_return = self._next_returns[t]
+        net, cost, executed = step_np(
+            wanted,
+            self._held,
+            next_return,
+            self._cost_model,
+            self._can_buy[t],
+            self._can_sell[t],
+            t == self._last_t,  # last_day: the exit sale is paid too
+        )
+        self._held = executed
+        reward = net
+        if self._shaping is not None:
+            reward = shaped_reward(net, executed, next_return, *self._shaping)
         self._t = day = t + 1
 
         obs = self._obs[day]
@@ -260,7 +265,7 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             "position": wanted,
             "executed": executed,
             "cost": cost,
-            "next_return": self._next_returns[t],
+            "next_return": next_return,
             "net_return": net,
             "episode_index": self._episode,
             "day": t,
@@ -268,12 +273,8 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         }
         return obs, reward, False, day == self.episode_len, info
 
-    def _trade_level(self, action: Any, t: int) -> tuple[float, float, float, float, float]:
-        """Discrete actions: ``quantray.accounting.step_np``'s rule on level indices.
-
-        Bit for bit ``step_np``'s outputs (tested): levels increase with their index, so the
-        min / max of two positions is that of their indices, the costs are ``step_np``'s own
-        (``_trade_costs``, ``_exit_costs``), and net is the same IEEE products and sums."""
+    def _level_position(self, action: Any) -> float:
+        """Discrete actions: level a's position a / 10."""
         try:
             a = operator.index(action)  # ints and NumPy integers; a float is a client bug
         except TypeError:
@@ -283,42 +284,7 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
                 f"TradingEnv.step: action {action!r} is outside Discrete({N_LEVELS}); "
                 f"expected an integer 0..{N_LEVELS - 1} (position a/10)"
             )
-        held = self._held_index
-        executed = a
-        if self._can_buy is not None:  # this episode has a day on which an order cannot fill
-            if self._can_buy[t] is False:
-                executed = min(executed, held)  # no buying: the position cannot rise
-            if self._can_sell[t] is False:
-                executed = max(executed, held)  # no selling: the position cannot fall
-        cost = self._trade_costs[executed * N_LEVELS + held]
-        if t == self._exit_day:
-            cost += self._exit_costs[executed]  # the last day also sells the position
-        self._held_index = executed
-        position = self._levels_list[executed]
-        next_return = self._next_returns[t]
-        net = position * next_return - cost
-        reward = net
-        if self._shaping is not None:
-            reward = shaped_reward(net, position, next_return, *self._shaping)
-        return self._levels_list[a], position, net, cost, reward
-
-    def _trade_position(self, action: Any, t: int) -> tuple[float, float, float, float, float]:
-        """Continuous actions: ``quantray.accounting.step_np`` on the wanted position."""
-        wanted = self._continuous_position(action)
-        net, cost, executed = step_np(
-            wanted,
-            self._held,
-            self._next_returns[t],
-            self.market.cost,
-            None if self._can_buy is None else self._can_buy[t],
-            None if self._can_sell is None else self._can_sell[t],
-            last_day=t == self.episode_len - 1,
-        )
-        self._held = executed = float(executed)
-        reward = net
-        if self._shaping is not None:
-            reward = shaped_reward(net, executed, self._next_returns[t], *self._shaping)
-        return wanted, executed, net, cost, reward
+        return self._levels_list[a]
 
     @staticmethod
     def _continuous_position(action: Any) -> float:

@@ -81,7 +81,8 @@ def step_np(
     can_sell: np.ndarray | bool | None = None,
     last_day: np.ndarray | bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One trading day for N environments (the env calls this every step).
+    """One trading day for N environments, or for one env in Python floats (``TradingEnv``
+    calls it every step).
 
     Args:
         wanted: [N] position each environment asks for at today's close.
@@ -98,6 +99,18 @@ def step_np(
         the trading cost paid today (exit included), and the position actually held.
     """
     executed = wanted
+    if type(executed) is float:
+        # One env's step (TradingEnv), in Python floats: the same operations, hence the same
+        # IEEE results (tested), ~10x cheaper than NumPy calls on scalars.
+        if can_buy is not None and not can_buy:
+            executed = min(executed, prev)
+        if can_sell is not None and not can_sell:
+            executed = max(executed, prev)
+        delta = executed - prev  # buys pay buy_rate; sells also pay stamp duty (sell_rate)
+        costs = cost.buy_rate * delta if delta >= 0.0 else cost.sell_rate * -delta
+        if last_day and cost.charge_exit and executed > 0.0:
+            costs += cost.sell_rate * executed  # the exit: sell the position
+        return executed * next_return - costs, costs, executed
     if can_buy is not None:
         executed = np.where(can_buy, executed, np.minimum(executed, prev))
     if can_sell is not None:
@@ -117,10 +130,6 @@ def exit_cost_np(executed: np.ndarray | float, cost: CostConfig) -> np.ndarray |
 
 def _trade_cost_np(delta: np.ndarray | float, cost: CostConfig) -> np.ndarray | float:
     # Asymmetric: sells also pay stamp duty.
-    if isinstance(delta, float):
-        # One env's step (the continuous TradingEnv): the same products in Python
-        # arithmetic, ~30x cheaper than two ufunc calls on a scalar.
-        return cost.buy_rate * delta if delta >= 0.0 else cost.sell_rate * -delta
     return cost.buy_rate * np.maximum(delta, 0.0) + cost.sell_rate * np.maximum(-delta, 0.0)
 
 

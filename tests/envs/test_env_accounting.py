@@ -115,21 +115,35 @@ def test_shaped_reward_formula(small_task):
         assert reward == pytest.approx(expected, abs=1e-15)
 
 
+# Every numeric cost field non-zero and the limit rule on, with and without the exit sale.
+ALL_COSTS = {
+    "commission": 3e-4, "stamp_duty": 1e-3, "slippage": 2e-4, "price_limit": 0.1,
+    "enforce_price_limit": True,
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("task_name", "cost_name", "reward"),
+    ("task_name", "cost", "reward", "action_type"),
     [
-        ("small_task", "us_equity", "return"),  # no blocked day: every order fills
-        ("limit_task", "cn_a_share", "return"),  # price limits block trades
-        ("limit_task", "cn_a_share", "shaped"),
+        ("small_task", "us_equity", "return", "discrete"),  # no blocked day: every order fills
+        ("limit_task", "cn_a_share", "return", "discrete"),  # price limits block trades
+        ("limit_task", "cn_a_share", "shaped", "discrete"),
+        ("limit_task", ALL_COSTS, "return", "continuous"),
+        ("limit_task", {**ALL_COSTS, "charge_exit": False}, "shaped", "discrete"),
     ],
+    ids=["us-equity", "cn-a-share", "cn-a-share-shaped", "all-costs-continuous", "no-exit"],
 )
-def test_every_discrete_step_is_step_np_bit_for_bit(request, task_name, cost_name, reward):
-    """Each step's executed position, cost, net return and reward are exactly (==, not
-    approx) what ``step_np`` and ``shaped_reward`` return on arrays for that day, over
-    randomly drawn episodes (whole blocks, exit days included)."""
+def test_every_step_is_step_np_on_arrays_bit_for_bit(request, task_name, cost, reward, action_type):
+    """Each step's executed position, cost, net return, reward and observed position are
+    exactly (==, not approx) what ``step_np`` and ``shaped_reward`` return on arrays for that
+    day (the env calls ``step_np`` on Python floats), over randomly drawn episodes (whole
+    blocks, exit days included)."""
     task = request.getfixturevalue(task_name)
-    cost = CostConfig.preset(cost_name)
-    env = TradingEnv(task=task, cost=cost, reward=reward, risk_weight=0.7, opportunity_weight=0.3)
+    cost = CostConfig.preset(cost) if isinstance(cost, str) else CostConfig(**cost)
+    env = TradingEnv(
+        task=task, cost=cost, reward=reward, risk_weight=0.7, opportunity_weight=0.3,
+        action_type=action_type, include_episode_return=True,
+    )  # fmt: skip
     can_buy, can_sell = task.panel.trade_flags(cost)  # [N] per panel row
     next_returns = task.panel.next_returns()  # [N]
     levels = position_levels()  # [A]: action a wants levels[a]
@@ -137,28 +151,35 @@ def test_every_discrete_step_is_step_np_bit_for_bit(request, task_name, cost_nam
     n_blocked = n_exits = 0
     _, info = env.reset(seed=4)
     for _ in range(40):  # episodes: more than two blocks of them
-        row, prev = info["start_row"], np.zeros(1)
+        row, prev, equity = info["start_row"], np.zeros(1), 1.0
         # Swing between cash and fully invested half the time so limit days block trades.
-        actions = np.where(rng.random(E) < 0.5, 0, 10) if rng.random() < 0.5 else None
+        swings = np.where(rng.random(E) < 0.5, 0, 10) if rng.random() < 0.5 else None
         for t in range(E):
-            a = int(rng.integers(11)) if actions is None else int(actions[t])
-            _, got_reward, _, _, info = env.step(a)
+            a = int(rng.integers(11)) if swings is None else int(swings[t])
+            wanted = levels[a : a + 1]  # [1]
+            if action_type == "continuous":
+                wanted = np.clip(wanted + rng.normal(0, 0.03), 0, 1).astype(np.float32)
+            obs, got_reward, _, _, info = env.step(a if action_type == "discrete" else wanted)
             day = slice(row + t, row + t + 1)  # panel row of decision day t, as [1]
             net, costs, executed = step_np(
-                levels[a : a + 1], prev, next_returns[day], cost,
+                wanted.astype(np.float64), prev, next_returns[day], cost,
                 can_buy[day], can_sell[day], last_day=np.array([t == E - 1]),
             )  # fmt: skip
             expected = net
             if reward == "shaped":
                 expected = shaped_reward(net, executed, next_returns[day], 0.7, 0.3)
+            assert info["position"] == wanted[0]
             assert info["executed"] == executed[0]
             assert info["cost"] == costs[0]
             assert info["net_return"] == net[0]
             assert got_reward == expected[0]
-            n_blocked += int(executed[0] != levels[a])
+            equity *= 1.0 + net[0]
+            assert obs[task.dim] == np.float32(executed[0])  # the position column
+            assert obs[task.dim + 2] == np.float32(equity - 1.0)  # the episode-return column
+            n_blocked += int(executed[0] != wanted[0])
             n_exits += int(t == E - 1 and executed[0] > 0)
             prev = executed
         _, info = env.reset()
-    assert n_exits > 0  # the exit sale was compared, not only 0 == 0
-    if cost_name == "cn_a_share":
+    assert n_exits > 0  # the last day was compared with a position to sell, not only 0 == 0
+    if task_name == "limit_task":
         assert n_blocked > 0, "no trade was blocked: the test would not catch a bad rule"

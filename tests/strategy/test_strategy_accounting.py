@@ -208,20 +208,37 @@ def test_step_np_chained_equals_net_returns_np(with_limits: bool) -> None:
         prev = exec_t
 
 
-@pytest.mark.parametrize("preset", sorted(GOLDEN))
-def test_step_np_on_python_floats_equals_the_array_rule(preset: str) -> None:
-    """One env's step passes Python floats (the continuous TradingEnv); the scalar branch of
-    the cost must give exactly the array rule's numbers, buys, sells and no-trades alike."""
+SCALAR_COSTS = {
+    **{name: CostConfig.preset(name) for name in sorted(GOLDEN)},
+    "all-fields-no-exit": CostConfig(
+        commission=3e-4, stamp_duty=1e-3, slippage=2e-4, charge_exit=False
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR_COSTS))
+def test_step_np_on_python_floats_equals_the_array_rule(name: str) -> None:
+    """One env's step passes Python floats (``TradingEnv``): the scalar branch must give
+    exactly the array rule's numbers: buys, sells and no-trades, blocked or not, on the last
+    day (exit sale) or not."""
     rng = np.random.default_rng(4)
-    cost = CostConfig.preset(preset)
-    wanted = np.concatenate([rng.uniform(0, 1, 200), [0.3, 0.0, 1.0]])
-    prev = np.concatenate([rng.uniform(0, 1, 200), [0.3, 1.0, 0.0]])
-    next_returns = rng.normal(0, 0.02, 203)
-    arrays = step_np(wanted, prev, next_returns, cost)
-    for i in range(203):
-        scalars = step_np(float(wanted[i]), float(prev[i]), float(next_returns[i]), cost)
-        assert all(isinstance(x, float) for x in scalars)
-        assert [float(x[i]) for x in arrays] == list(scalars)
+    cost = SCALAR_COSTS[name]
+    n = 400
+    wanted = np.concatenate([rng.uniform(0, 1, n - 3), [0.3, 0.0, 1.0]])
+    prev = np.concatenate([rng.uniform(0, 1, n - 3), [0.3, 1.0, 0.0]])
+    next_returns = rng.normal(0, 0.02, n)
+    can_buy, can_sell, last_day = rng.random((3, n)) < 0.5  # [n] each
+    for flags in (False, True):
+        buy, sell = (can_buy, can_sell) if flags else (None, None)
+        arrays = step_np(wanted, prev, next_returns, cost, buy, sell, last_day=last_day)
+        for i in range(n):
+            scalars = step_np(
+                float(wanted[i]), float(prev[i]), float(next_returns[i]), cost,
+                None if buy is None else bool(buy[i]), None if sell is None else bool(sell[i]),
+                bool(last_day[i]),
+            )  # fmt: skip
+            assert all(type(x) is float for x in scalars)
+            assert [float(x[i]) for x in arrays] == list(scalars), (i, flags)
 
 
 def test_scalar_and_array_prev_position_agree() -> None:

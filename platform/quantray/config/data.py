@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -208,12 +209,13 @@ class CostConfig(Config):
                 stacklevel=3,
             )
 
-    @property
+    # Cached (the settings are frozen): a single env reads both rates at every step.
+    @functools.cached_property
     def buy_rate(self) -> float:
         """Cost per unit of position bought: commission + slippage."""
         return self.commission + self.slippage
 
-    @property
+    @functools.cached_property
     def sell_rate(self) -> float:
         """Cost per unit of position sold: commission + stamp_duty + slippage."""
         return self.commission + self.stamp_duty + self.slippage
