@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,8 +180,8 @@ def test_export_actors_on_two_nodes_give_the_in_process_features(
 def test_node_removed_mid_run_is_survived(cluster, micro_model):
     """Kill the node hosting a Train worker after the first checkpoint: FailureConfig
     restarts the worker group (on the spare node) from that checkpoint and the run ends."""
-    sim, workers, tmp, data = cluster
-    spare = sim.add_node(num_cpus=1)
+    sim, _, tmp, data = cluster
+    sim.add_node(num_cpus=1)  # a spare node for the restart
     sim.wait_for_nodes()
     storage, name, epochs = tmp / "runs", "survive", 6
     before = set(train_worker_nodes())
@@ -195,11 +196,11 @@ def test_node_removed_mid_run_is_survived(cluster, micro_model):
                     for a, (node, state) in train_worker_nodes().items()
                     if a not in before and state == "ALIVE"
                 }
-                for node in [*workers, spare]:
-                    if node.node_id in alive:
-                        removed.append(node.node_id)
-                        sim.remove_node(node, allow_graceful=False)
-                        return
+                node = worker_node_among(sim, alive)
+                if node is not None:
+                    removed.append(node.node_id)
+                    sim.remove_node(node, allow_graceful=False)
+                    return
             time.sleep(0.2)
 
     killer = threading.Thread(target=remove_a_worker_node, daemon=True)
@@ -219,6 +220,12 @@ def test_node_removed_mid_run_is_survived(cluster, micro_model):
     ran = {a: v for a, v in train_worker_nodes().items() if a not in before}
     assert len(ran) >= 4, ran  # a second worker group was started after the failure
     assert all(node != removed[0] for node, state in ran.values() if state == "ALIVE")
+
+
+def worker_node_among(sim: Any, node_ids: set[str]) -> Any | None:
+    """A live worker node of the simulated cluster whose id is in ``node_ids``, or None. The
+    cluster is shared by the module's tests: a node another test added (its spare) counts."""
+    return next((n for n in sim.worker_nodes if n.node_id in node_ids), None)
 
 
 def map_worker_nodes() -> dict[str, str]:
@@ -247,8 +254,8 @@ def test_node_removed_mid_export_loses_and_duplicates_no_row(
     from quantray.features import ray_export
     from quantray.features.export import export_features
 
-    sim, workers, tmp, data = cluster
-    spare = sim.add_node(num_cpus=1)
+    sim, _, tmp, data = cluster
+    sim.add_node(num_cpus=1)  # a spare node for the restart
     sim.wait_for_nodes()
     ckpt = stage1_checkpoint(tmp / "removal-model.pt", data, micro_model)
     local = export_features(
@@ -266,12 +273,10 @@ def test_node_removed_mid_export_loses_and_duplicates_no_row(
             sink(block_rows, features)
             if removed:
                 return
-            hosting = set(map_worker_nodes().values())
-            for node in [*workers, spare]:
-                if node.node_id in hosting:
-                    removed.append(node.node_id)
-                    sim.remove_node(node, allow_graceful=False)
-                    return
+            node = worker_node_among(sim, set(map_worker_nodes().values()))
+            if node is not None:
+                removed.append(node.node_id)
+                sim.remove_node(node, allow_graceful=False)
 
         return encode(state, normalized, rows, window, settings, sink_then_remove)
 
