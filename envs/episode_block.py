@@ -39,13 +39,11 @@ class EpisodeBlock:
     """[B][E] r_{t+1} of each decision day."""
     dates: np.ndarray
     """[B, E] datetime64[D] decision days."""
-    can_buy: list[list[bool | None] | None]
-    """[B] per episode: [E] False on a day an order may not raise the position
-    (``Market.can_buy``), None on a day it fills (``step_np``'s convention: None = fills);
-    or None for an episode where every order fills."""
-    can_sell: list[list[bool | None] | None]
-    """[B] per episode: [E] False on a day an order may not lower the position, else None;
-    or None for an episode where every order fills."""
+    can_buy: list[list[bool | None]]
+    """[B][E] False on a day an order may not raise the position (``Market.can_buy``), None
+    on a day it fills (``step_np``'s convention: None = fills)."""
+    can_sell: list[list[bool | None]]
+    """[B][E] False on a day an order may not lower the position, else None."""
 
     def __len__(self) -> int:
         return len(self.episodes)
@@ -70,8 +68,8 @@ class EpisodeBlock:
         obs[:, :, :D] = market.features(rows)  # [B, E+1] rows -> [B, E+1, D]
         obs[:, :, D + 1] = day_fraction
         decision_rows = rows[:, :E]  # [B, E]
-        can_buy: list[list[bool | None] | None] = [None] * B
-        can_sell: list[list[bool | None] | None] = [None] * B
+        fills: list[bool | None] = [None] * E  # every order fills; shared, never written
+        can_buy, can_sell = [fills] * B, [fills] * B
         if market.episode_blocked is not None:
             blocked = market.episode_blocked[episodes]  # [B]
             for j in np.flatnonzero(blocked).tolist():

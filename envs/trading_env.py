@@ -161,9 +161,6 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._equity = 1.0
         self._held = 0.0
         self._wanted = self._level_position if self._discrete else self._continuous_position
-        self._no_flags: list[bool | None] = [None] * E  # every order fills, every day
-        self._cost_model = self.market.cost
-        self._last_t = E - 1
 
     # ------------------------------------------------------------------ reset
 
@@ -212,8 +209,8 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
         self._next_returns = block.next_returns[j]  # [E] Python floats
         self._dates = block.dates[j]  # [E]
         # Trade permissions, [E] each: False on a day the order cannot fill, else None.
-        self._can_buy = block.can_buy[j] or self._no_flags
-        self._can_sell = block.can_sell[j] or self._no_flags
+        self._can_buy = block.can_buy[j]
+        self._can_sell = block.can_sell[j]
         self._episode = k = block.episodes[j]
         self._t = 0
         self._equity = 1.0
@@ -245,10 +242,10 @@ class TradingEnv(MarketEnvMixin, gym.Env[np.ndarray, Any]):
             wanted,
             self._held,
             next_return,
-            self._cost_model,
+            self.market.cost,
             self._can_buy[t],
             self._can_sell[t],
-            t == self._last_t,  # last_day: the exit sale is paid too
+            last_day=t == self.episode_len - 1,  # the exit sale is paid too
         )
         self._held = executed
         reward = net
