@@ -9,16 +9,15 @@ import pandas as pd
 import pytest
 
 from quantray.evaluate.selection import SearchEvidence, deflate, spa_pvalue
-from quantray.evaluate.stats import deflated_sharpe_ratio
+from quantray.evaluate.stats import SharpeMoments, deflated_sharpe_ratio
 
 
 def test_dsr_reproduces_bailey_lopez_de_prado_numerical_example():
     # The paper's example: N = 100 trials, annualised SR variance 0.5, best annualised SR 2.5,
     # T = 1250 daily observations, skew -3, kurtosis 10 (250 days a year) -> DSR = 0.9004.
     a = math.sqrt(0.25 / 250)  # [-a, a] has sample variance (ddof=1) 2a^2 = 0.5 / 250
-    dsr, expected_max = deflated_sharpe_ratio(
-        2.5 / math.sqrt(250), [-a, a], n_obs=1250, skew=-3.0, kurtosis=10.0, n_trials=100
-    )
+    selected = SharpeMoments(2.5 / math.sqrt(250), n_obs=1250, skew=-3.0, kurtosis=10.0)
+    dsr, expected_max = deflated_sharpe_ratio(selected, [-a, a], n_trials=100)
     assert expected_max * math.sqrt(250) == pytest.approx(1.7894, abs=1e-3)
     assert dsr == pytest.approx(0.9004, abs=1e-4)
 

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from quantray.evaluate import (
+    SharpeMoments,
     bootstrap_ci,
     deflated_sharpe_ratio,
     expected_max_sharpe,
@@ -94,7 +95,8 @@ def test_deflated_sharpe_paper_example() -> None:
     # Trials with exactly that sample variance (ddof=1), the selected one among them.
     z = np.random.default_rng(5).normal(size=100)
     trials = (z - z.mean()) / z.std(ddof=1) * math.sqrt(0.5 / 250)
-    dsr, e_max = deflated_sharpe_ratio(observed, trials, n_obs=1250, skew=-3.0, kurtosis=10.0)
+    selected = SharpeMoments(observed, n_obs=1250, skew=-3.0, kurtosis=10.0)
+    dsr, e_max = deflated_sharpe_ratio(selected, trials)
     assert e_max == pytest.approx(expected_max, rel=1e-12)
     assert dsr == pytest.approx(sps.norm.cdf(1.2838160), abs=1e-7)
     assert dsr == pytest.approx(0.9004, abs=5e-5)
@@ -102,34 +104,37 @@ def test_deflated_sharpe_paper_example() -> None:
 
 def test_deflated_sharpe_invariants() -> None:
     observed, n_obs = 0.1, 500
+    moments = SharpeMoments(observed, n_obs, skew=0.5, kurtosis=4.0)
     dsrs = []
     for n_trials in [1, 2, 5, 20, 100, 1000]:
         z = np.random.default_rng(n_trials).normal(size=max(n_trials, 2))
         trials = (z - z.mean()) / z.std(ddof=1) * 0.05
-        dsr, _ = deflated_sharpe_ratio(observed, trials, n_obs, 0.5, 4.0, n_trials=n_trials)
+        dsr, _ = deflated_sharpe_ratio(moments, trials, n_trials=n_trials)
         dsrs.append(dsr)
     assert (np.diff(dsrs) < 0).all(), dsrs
     # One trial: no selection bias, DSR == PSR against a zero benchmark.
-    dsr1, e_max1 = deflated_sharpe_ratio(observed, [observed], n_obs, 0.5, 4.0)
+    dsr1, e_max1 = deflated_sharpe_ratio(moments, [observed])
     assert e_max1 == 0.0
-    assert dsr1 == pytest.approx(probabilistic_sharpe_ratio(observed, 0.0, n_obs, 0.5, 4.0))
+    assert dsr1 == pytest.approx(probabilistic_sharpe_ratio(moments, 0.0))
     assert dsrs[0] == pytest.approx(dsr1)
     # More spread among trials -> higher luck bar -> lower DSR.
-    wide, _ = deflated_sharpe_ratio(observed, [0.0, 0.2, -0.2], n_obs)
-    narrow, _ = deflated_sharpe_ratio(observed, [0.0, 0.02, -0.02], n_obs)
+    normal = SharpeMoments(observed, n_obs)
+    wide, _ = deflated_sharpe_ratio(normal, [0.0, 0.2, -0.2])
+    narrow, _ = deflated_sharpe_ratio(normal, [0.0, 0.02, -0.02])
     assert wide < narrow
 
 
 def test_psr_basic_properties() -> None:
-    assert probabilistic_sharpe_ratio(0.05, 0.05, 252) == pytest.approx(0.5)
+    assert probabilistic_sharpe_ratio(SharpeMoments(0.05, 252), 0.05) == pytest.approx(0.5)
     # Normal returns: z = SR sqrt(T-1) / sqrt(1 + SR^2 / 2).
     sr = 0.1
     z = sr * math.sqrt(251) / math.sqrt(1 + sr**2 / 2)
-    assert probabilistic_sharpe_ratio(sr, 0.0, 252) == pytest.approx(sps.norm.cdf(z))
+    assert probabilistic_sharpe_ratio(SharpeMoments(sr, 252), 0.0) == pytest.approx(sps.norm.cdf(z))
     # Negative skew and fat tails make the same SR less convincing.
-    assert probabilistic_sharpe_ratio(sr, 0.0, 252, skew=-2, kurtosis=9) < sps.norm.cdf(z)
+    fat_left_tail = SharpeMoments(sr, 252, skew=-2.0, kurtosis=9.0)
+    assert probabilistic_sharpe_ratio(fat_left_tail, 0.0) < sps.norm.cdf(z)
     with pytest.raises(ValueError, match="non-excess"):
-        probabilistic_sharpe_ratio(1.0, 0.0, 252, skew=3.0, kurtosis=1.0)
+        probabilistic_sharpe_ratio(SharpeMoments(1.0, 252, skew=3.0, kurtosis=1.0), 0.0)
 
 
 def test_sharpe_moments() -> None:

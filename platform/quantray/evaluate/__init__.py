@@ -7,86 +7,16 @@ buy-and-hold, date-block bootstrap intervals (``blocks``). After a search, ``sel
 gives the deflated Sharpe ratios and Hansen's SPA test.
 """
 
-from .backtest import (
-    Backtest,
-    backtest_episodes,
-    episode_results,
-    evaluate_positions,
-    run_backtest,
-)
-from .baselines import (
-    buy_and_hold,
-    cash,
-    evaluate_baselines,
-    momentum,
-    perfect_foresight,
-    random_policy,
-)
-from .metrics import (
-    METRIC_COLUMNS,
-    TRADING_DAYS_PER_YEAR,
-    annual_return,
-    annual_volatility,
-    calmar_ratio,
-    downside_deviation,
-    episode_metrics,
-    equity_curve,
-    hit_rate,
-    max_drawdown,
-    pooled_metrics,
-    pooled_sharpe,
-    sharpe_from_moments,
-    sharpe_ratio,
-    sortino_ratio,
-    total_return,
-    turnover,
-)
-from .stats import (
-    ConfidenceInterval,
-    SharpeMoments,
-    bootstrap_ci,
-    deflated_sharpe_ratio,
-    expected_max_sharpe,
-    paired_difference_ci,
-    probabilistic_sharpe_ratio,
-    sharpe_moments,
-)
+from . import backtest, baselines, metrics, stats
+from .backtest import *  # noqa: F403
+from .baselines import *  # noqa: F403
+from .metrics import *  # noqa: F403
+from .stats import *  # noqa: F403
 
-__all__ = [
-    "METRIC_COLUMNS",
-    "TRADING_DAYS_PER_YEAR",
-    "Backtest",
-    "ConfidenceInterval",
-    "SharpeMoments",
-    "annual_return",
-    "annual_volatility",
-    "backtest_episodes",
-    "bootstrap_ci",
-    "buy_and_hold",
-    "calmar_ratio",
-    "cash",
-    "deflated_sharpe_ratio",
-    "downside_deviation",
-    "episode_metrics",
-    "episode_results",
-    "equity_curve",
-    "evaluate_baselines",
-    "evaluate_positions",
-    "expected_max_sharpe",
-    "hit_rate",
-    "max_drawdown",
-    "momentum",
-    "paired_difference_ci",
-    "perfect_foresight",
-    "pooled_metrics",
-    "pooled_sharpe",
-    "probabilistic_sharpe_ratio",
-    "random_policy",
-    "run_backtest",
-    "sharpe_from_moments",
-    "sharpe_moments",
-    "sharpe_ratio",
-    "sortino_ratio",
-    "total_return",
-    "turnover",
-]
+# The package's names are its four core modules' public names, each listed once, in the module
+# that defines it (its ``__all__``).
+__all__: list[str] = []
+__all__ += backtest.__all__
+__all__ += baselines.__all__
+__all__ += metrics.__all__
+__all__ += stats.__all__

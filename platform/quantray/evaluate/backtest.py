@@ -205,3 +205,12 @@ def episode_results(
     every method so paired comparisons line up)."""
     backtest = backtest_episodes(positions, episodes, cost, prev_position=prev_position)
     return _result_rows(name, backtest, episode_ids)
+
+
+__all__ = [
+    "Backtest",
+    "backtest_episodes",
+    "episode_results",
+    "evaluate_positions",
+    "run_backtest",
+]

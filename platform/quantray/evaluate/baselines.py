@@ -240,3 +240,13 @@ def evaluate_baselines(
         for name, positions in strategies.items()
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+__all__ = [
+    "buy_and_hold",
+    "cash",
+    "evaluate_baselines",
+    "momentum",
+    "perfect_foresight",
+    "random_policy",
+]

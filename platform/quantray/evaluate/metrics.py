@@ -367,3 +367,24 @@ def pooled_metrics(
     pooled["turnover"] = float(np.mean(turnover(p, prev_position)))
     pooled["n_days"] = float(n_episodes * n_days)
     return pooled
+
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "TRADING_DAYS_PER_YEAR",
+    "annual_return",
+    "annual_volatility",
+    "calmar_ratio",
+    "downside_deviation",
+    "episode_metrics",
+    "equity_curve",
+    "hit_rate",
+    "max_drawdown",
+    "pooled_metrics",
+    "pooled_sharpe",
+    "sharpe_from_moments",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "total_return",
+    "turnover",
+]

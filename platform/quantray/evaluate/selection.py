@@ -85,9 +85,8 @@ def deflate(
             math.nan, moments.sharpe, math.nan, math.nan, int(daily.size), n_days,
             moments.skew, moments.kurtosis,
         )  # fmt: skip
-    dsr, expected_max = deflated_sharpe_ratio(
-        moments.sharpe, daily, n_days, moments.skew, moments.kurtosis
-    )
+    # T is n_days, the distinct trading days, not the count of return values.
+    dsr, expected_max = deflated_sharpe_ratio(moments._replace(n_obs=n_days), daily)
     return DeflatedSharpe(
         dsr,
         moments.sharpe,

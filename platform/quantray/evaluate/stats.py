@@ -52,16 +52,17 @@ class ConfidenceInterval(NamedTuple):
 
 
 class SharpeMoments(NamedTuple):
-    """Per-period Sharpe ratio of a return series and the moments the PSR/DSR need."""
+    """Per-period Sharpe ratio of a return series and the moments the PSR/DSR need
+    (``sharpe_moments`` measures them; skew 0 and kurtosis 3 are normal returns')."""
 
     sharpe: float
     """mean / std (ddof=1) of the period returns; not annualised."""
-    skew: float
-    """Sample skewness (biased estimator, as in the paper)."""
-    kurtosis: float
-    """Sample kurtosis, NON-excess (3.0 for a normal distribution)."""
     n_obs: int
     """Number of return observations T."""
+    skew: float = 0.0
+    """Sample skewness (biased estimator, as in the paper)."""
+    kurtosis: float = 3.0
+    """Sample kurtosis, NON-excess (3.0 for a normal distribution)."""
 
 
 def _as_1d(values: ArrayLike, name: str, nan_policy: Literal["raise", "omit"]) -> NDArray:
@@ -262,8 +263,7 @@ def sharpe_moments(returns: ArrayLike) -> SharpeMoments:
     """Per-period Sharpe ratio (risk-free 0, ddof=1), skewness and NON-excess kurtosis.
 
     Feed the selected strategy's daily net returns (e.g. the pooled test returns); the result
-    is what ``deflated_sharpe_ratio`` expects for ``observed_sr``, ``skew``, ``kurtosis`` and
-    ``n_obs``. With no dispersion the Sharpe follows ``metrics.sharpe_from_moments``: 0 for
+    is what ``probabilistic_sharpe_ratio`` and ``deflated_sharpe_ratio`` take. With no dispersion the Sharpe follows ``metrics.sharpe_from_moments``: 0 for
     an all-zero (cash) series, NaN for a constant non-zero one.
     """
     r = np.asarray(returns, dtype=np.float64).ravel()
@@ -278,22 +278,18 @@ def sharpe_moments(returns: ArrayLike) -> SharpeMoments:
     sharpe = float(sharpe_from_moments(mean, 0.0 if constant else std, periods_per_year=1))
     skew = 0.0 if constant else float(sps.skew(r, bias=True))
     kurt = 3.0 if constant else float(sps.kurtosis(r, fisher=False, bias=True))
-    return SharpeMoments(sharpe, skew, kurt, int(r.size))
+    return SharpeMoments(sharpe, int(r.size), skew, kurt)
 
 
-def probabilistic_sharpe_ratio(
-    observed_sr: float,
-    benchmark_sr: float,
-    n_obs: int,
-    skew: float = 0.0,
-    kurtosis: float = 3.0,
-) -> float:
+def probabilistic_sharpe_ratio(observed: SharpeMoments, benchmark_sr: float) -> float:
     """Probabilistic Sharpe ratio: P(true SR > benchmark_sr) given the observed one.
 
     PSR = Φ( (SR* - SR_0) sqrt(T - 1) / sqrt(1 - γ3 SR* + (γ4 - 1)/4 SR*²) )
     (Bailey & López de Prado 2012), which accounts for the sample length T and for the skew γ3
-    and NON-excess kurtosis γ4 of the returns. All Sharpe ratios are per period.
+    and NON-excess kurtosis γ4 of the returns: SR*, T, γ3 and γ4 are ``observed``'s. All
+    Sharpe ratios are per period.
     """
+    observed_sr, n_obs, skew, kurtosis = observed
     if n_obs < 2:
         raise ValueError(f"n_obs must be >= 2 return observations, got {n_obs}.")
     variance_term = 1.0 - skew * observed_sr + (kurtosis - 1.0) / 4.0 * observed_sr**2
@@ -327,27 +323,21 @@ def expected_max_sharpe(sr_variance: float, n_trials: int) -> float:
 
 
 def deflated_sharpe_ratio(
-    observed_sr: float,
-    sr_trials: ArrayLike,
-    n_obs: int,
-    skew: float = 0.0,
-    kurtosis: float = 3.0,
-    n_trials: int | None = None,
+    observed: SharpeMoments, sr_trials: ArrayLike, n_trials: int | None = None
 ) -> tuple[float, float]:
     """Deflated Sharpe ratio of the selected trial, accounting for how many trials were tried.
 
     Args:
-        observed_sr: the selected trial's PER-PERIOD (daily, not annualised) Sharpe ratio.
+        observed: the selected trial's PER-PERIOD (daily, not annualised) Sharpe ratio, the
+            number of return observations T behind it, and its returns' skewness and
+            NON-excess kurtosis (``sharpe_moments`` of its returns).
         sr_trials: [N] per-period Sharpe ratios of ALL trials tried (including the selected
             one); their sample variance (ddof=1) estimates V[SR_n].
-        n_obs: T, the number of return observations behind ``observed_sr``.
-        skew: skewness of the selected trial's returns.
-        kurtosis: NON-excess kurtosis of its returns (3.0 for normal returns).
         n_trials: effective number of independent trials; defaults to len(sr_trials). Pass a
             smaller number when trials are strongly correlated (e.g. clustered).
 
     Returns:
-        ``(dsr, expected_max_sr)``: dsr = PSR(observed_sr, benchmark = E[max SR]) in [0, 1],
+        ``(dsr, expected_max_sr)``: dsr = PSR(observed, benchmark = E[max SR]) in [0, 1],
         and E[max SR] (per period). With one trial E[max SR] = 0, so DSR equals PSR against 0.
     """
     trials = np.asarray(sr_trials, dtype=np.float64).ravel()
@@ -360,5 +350,17 @@ def deflated_sharpe_ratio(
     n = trials.size if n_trials is None else n_trials
     variance = float(np.var(trials, ddof=1)) if trials.size > 1 else 0.0
     expected_max = expected_max_sharpe(variance, n)
-    dsr = probabilistic_sharpe_ratio(observed_sr, expected_max, n_obs, skew, kurtosis)
+    dsr = probabilistic_sharpe_ratio(observed, expected_max)
     return dsr, expected_max
+
+
+__all__ = [
+    "ConfidenceInterval",
+    "SharpeMoments",
+    "bootstrap_ci",
+    "deflated_sharpe_ratio",
+    "expected_max_sharpe",
+    "paired_difference_ci",
+    "probabilistic_sharpe_ratio",
+    "sharpe_moments",
+]
