@@ -102,6 +102,20 @@ def test_flags_override_only_what_was_given_and_keep_the_base():
         (ExplainSettings, {"episodes": 0}, "episodes must be >= 1"),
         (ExplainSettings, {"lag_windows": 0}, "lag_windows must be >= 1"),
         (ExplainSettings, {"ig_steps": 1}, "ig_steps must be >= 2"),
+        # The loss weights both strategies share (TrainingSettings), checked for each.
+        (StrategyConfig, {"risk_measure": "drawdwon"}, 'risk_measure .*Did you mean "drawdown"'),
+        (PortfolioConfig, {"risk_measure": "drawdwon"}, 'risk_measure .*Did you mean "drawdown"'),
+        (StrategyConfig, {"opportunity_cost_weight": -0.1}, "opportunity_cost_weight must be >= 0"),
+        (
+            PortfolioConfig,
+            {"transaction_cost_weight": -1.0},
+            "transaction_cost_weight must be >= 0",
+        ),
+        (
+            StrategyConfig,
+            {"information_ratio_weight": -1.0},
+            "information_ratio_weight must be >= 0",
+        ),
     ],
 )
 def test_script_settings_refuse_a_bad_value_naming_the_field(cls, changes, message):

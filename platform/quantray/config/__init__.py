@@ -17,7 +17,7 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
 | ``tune_price``    | ``TunePriceSettings`` (the stage-1 search script)               |
 | ``portfolio``     | ``PortfolioConfig``                                             |
-| ``training``      | ``TrainingSettings`` (optimiser fields of Strategy/PortfolioConfig) |
+| ``training``      | ``TrainingSettings`` (optimiser + shared loss weights of Strategy/PortfolioConfig), ``RISK_MEASURES`` |
 | ``compress``      | ``DistillConfig`` (distillation loss weights), ``CompressSettings`` (``distill.py``) |
 | ``explain``       | ``ExplainSettings`` (``explain.py``: the decision, the workload) |
 | ``launch``        | ``PriceLaunch``, ``RayExportSettings`` (never in cache keys)    |
@@ -51,7 +51,7 @@ from quantray.config.strategy import (
     SIDEWAYS,
     StrategyConfig,
 )
-from quantray.config.training import TrainingSettings
+from quantray.config.training import RISK_MEASURES, TrainingSettings
 from quantray.config.tune import BUDGETS, EVENTS_FILE, Budget, TuneSettings, get_budget
 from quantray.config.tune_price import TunePriceSettings
 from quantray.config.walk_forward import WINDOWS, WalkForwardConfig
@@ -70,6 +70,7 @@ __all__ = [
     "PRUNE_TARGETS",
     "REGIMES",
     "REWARD_KINDS",
+    "RISK_MEASURES",
     "SELECTION_SCORES",
     "SETTINGS",
     "SIDEWAYS",

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quantray.config.base import check, check_choice
+from quantray.config.base import check
 from quantray.config.training import TrainingSettings
-
-_PORTFOLIO_RISK = ("downside", "drawdown", "both")
 
 
 @dataclass(frozen=True)
 class PortfolioConfig(TrainingSettings):
-    """The multi-asset strategy (``models.portfolio_strategy``), its loss weights (searchable
-    by Tune like the single-asset ones) and its training (with ``TrainingSettings``'
-    optimiser and early-stopping fields)."""
+    """The multi-asset strategy (``models.portfolio_strategy``) and its training, with
+    ``TrainingSettings``' optimiser, early-stopping and loss-weight fields (searchable by Tune
+    like the single-asset ones). ``PortfolioLoss``'s benchmark is the equal-weight portfolio of
+    the assets present, its market their equal-weight return."""
 
     # -- network
     hidden_size: int = 32
@@ -24,20 +23,7 @@ class PortfolioConfig(TrainingSettings):
     cap: float | None = None
     """Max weight per asset (excess stays in cash); None = no cap."""
 
-    # -- loss weights (PortfolioLoss)
-    relative_return_weight: float = 1.0
-    """Weight of -(strategy - equal-weight benchmark) episode net return."""
-    risk_cost_weight: float = 0.5
-    """Weight of downside deviation and/or max drawdown of the portfolio's daily net returns."""
-    opportunity_cost_weight: float = 0.5
-    """Weight of the cash weight times the equal-weight market's rise, in bull episodes."""
-    transaction_cost_weight: float = 0.0
-    """Extra weight on episode trading costs (already inside net returns: >0 penalises
-    turnover on top)."""
-    risk_measure: str = "both"
-    """Risk cost: "downside", "drawdown" or "both" (sum)."""
-
-    # -- training (lr, weight_decay, grad_clip, patience: ``TrainingSettings``)
+    # -- training (optimiser, early stopping, loss weights: ``TrainingSettings``)
     batch_size: int = 32
     """Episodes per optimizer step."""
     epochs: int = 10
@@ -60,11 +46,3 @@ class PortfolioConfig(TrainingSettings):
             owner,
             f"cap must be in (0, 1] or None, got {self.cap!r}",
         )
-        for name in (
-            "relative_return_weight",
-            "risk_cost_weight",
-            "opportunity_cost_weight",
-            "transaction_cost_weight",
-        ):
-            check(getattr(self, name) >= 0, owner, f"{name} must be >= 0")
-        check_choice(owner, "risk_measure", self.risk_measure, _PORTFOLIO_RISK)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from quantray.config.base import check, check_choice
-from quantray.config.training import TrainingSettings
+from quantray.config.training import SHARED_LOSS_WEIGHTS, TrainingSettings
 
 N_LEVELS: int = 11
 """A: the discrete position levels 0, 0.1, ..., 1.0 shared by the GRU head, the env's
@@ -18,13 +18,7 @@ is its index here: bull 0, bear 1, sideways 2."""
 BULL, BEAR, SIDEWAYS = range(len(REGIMES))
 """The regime labels (indices into ``REGIMES``)."""
 
-LOSS_WEIGHTS = (
-    "relative_return_weight",
-    "risk_cost_weight",
-    "opportunity_cost_weight",
-    "transaction_cost_weight",
-    "information_ratio_weight",
-)
+LOSS_WEIGHTS = (*SHARED_LOSS_WEIGHTS, "information_ratio_weight")
 """The five stage-2 loss weights (``StrategyConfig`` field names, one per ``StrategyLoss``
 term): each >= 0, and the ones the strategy search tunes."""
 
@@ -41,7 +35,8 @@ SELECTION_SCORES: dict[str, str] = {
 @dataclass(frozen=True)
 class StrategyConfig(TrainingSettings):
     """Stage 2: the GRU position strategy, its Gumbel-softmax head, loss weights and training
-    (with ``TrainingSettings``' optimiser and early-stopping fields)."""
+    (with ``TrainingSettings``' optimiser, early-stopping and shared loss-weight fields; the
+    benchmark of the relative return is chosen by market type, ``losses.strategy``)."""
 
     # -- network
     feature_dim: int = 64
@@ -61,20 +56,9 @@ class StrategyConfig(TrainingSettings):
     hard: bool = False
     """Straight-through Gumbel-softmax: one-hot positions forward, soft gradients backward."""
 
-    # -- loss weights (StrategyLoss)
-    relative_return_weight: float = 1.0
-    """Weight of -(strategy - benchmark) episode return; benchmark chosen by market type."""
-    risk_cost_weight: float = 0.5
-    """Weight of the risk cost (downside deviation and/or max drawdown of the equity path)."""
-    opportunity_cost_weight: float = 0.5
-    """Weight of the upside missed while under-invested in bull episodes."""
-    transaction_cost_weight: float = 0.0
-    """Extra weight on episode transaction costs. Costs are already inside net returns, so 0
-    counts them once; > 0 penalises turnover on top."""
+    # -- loss weights (StrategyLoss; the four both objectives have: ``TrainingSettings``)
     information_ratio_weight: float = 0.0
     """Weight of -mean(active)/std(active) of daily returns vs the benchmark (noisy at E=20)."""
-    risk_measure: str = "both"
-    """Risk cost: "downside" (downside deviation), "drawdown" (max drawdown) or "both" (sum)."""
 
     # -- market classifier (hindsight labels for the loss; never a policy input)
     market_simple_threshold: float = 0.001
@@ -88,7 +72,7 @@ class StrategyConfig(TrainingSettings):
     market_ma_long: int = 20
     """Technical voter: long moving-average window (days; clamped to the episode length)."""
 
-    # -- training (lr, weight_decay, grad_clip, patience: ``TrainingSettings``)
+    # -- training (optimiser and early stopping: ``TrainingSettings``)
     batch_size: int = 64
     """Episodes per optimizer step."""
     epochs: int = 20
@@ -131,10 +115,11 @@ class StrategyConfig(TrainingSettings):
             owner,
             f"tau_decay_steps must be >= 1, got {self.tau_decay_steps}",
         )
-        for name in LOSS_WEIGHTS:
-            value = getattr(self, name)
-            check(value >= 0, owner, f"{name} must be >= 0, got {value}")
-        check_choice(owner, "risk_measure", self.risk_measure, ("downside", "drawdown", "both"))
+        check(
+            self.information_ratio_weight >= 0,
+            owner,
+            f"information_ratio_weight must be >= 0, got {self.information_ratio_weight}",
+        )
         check_choice(owner, "select_by", self.select_by, tuple(SELECTION_SCORES))
         check_choice(owner, "compile_mode", self.compile_mode, COMPILE_MODES)
         for name in (

@@ -27,7 +27,7 @@ from torch import Tensor
 from quantray.config import PortfolioConfig
 from quantray.losses.market import BULL, classify_market
 from quantray.losses.objective import Objective
-from quantray.losses.strategy import downside_deviation, max_drawdown
+from quantray.losses.strategy import risk_cost
 from quantray.models.portfolio_strategy import PortfolioOutput
 from quantray.portfolio_accounting import run_torch
 
@@ -64,24 +64,21 @@ class PortfolioLoss(Objective[PortfolioConfig]):
         episode_return = net.sum(-1)
         benchmark_return = bench_net.sum(-1)
         relative_return_loss = -(episode_return - benchmark_return).mean()
-        zero = net.new_zeros(())
-        downside = downside_deviation(net).mean() if cfg.risk_measure != "drawdown" else zero
-        drawdown = max_drawdown(net).mean() if cfg.risk_measure != "downside" else zero
-        risk_cost = downside + drawdown
+        risk = risk_cost(net, cfg.risk_measure)
         cash = 1.0 - output.executed.sum(-1)  # [B, E]
         missed = (cash * torch.relu(market)).sum(-1)  # [B]
         opportunity_cost = (missed * bull).sum() / bull.sum().clamp(min=1.0)
         transaction_cost = costs.sum(-1).mean()
         total = (
             cfg.relative_return_weight * relative_return_loss
-            + cfg.risk_cost_weight * risk_cost
+            + cfg.risk_cost_weight * risk
             + cfg.opportunity_cost_weight * opportunity_cost
             + cfg.transaction_cost_weight * transaction_cost
         )
         logged = torch.stack(
             [
                 relative_return_loss,
-                risk_cost,
+                risk,
                 opportunity_cost,
                 transaction_cost,
                 total,

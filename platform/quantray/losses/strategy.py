@@ -76,6 +76,15 @@ def downside_deviation(net_returns: Tensor) -> Tensor:
     return torch.sqrt(torch.relu(-net_returns).square().mean(dim=-1) + _DOWNSIDE_EPS)
 
 
+def risk_cost(net_returns: Tensor, measure: str) -> Tensor:
+    """[B, E] daily net returns -> scalar batch-mean risk cost: the downside deviation, the max
+    drawdown, or their sum (``measure``, one of ``config.RISK_MEASURES``)."""
+    zero = net_returns.new_zeros(())
+    downside = downside_deviation(net_returns).mean() if measure != "drawdown" else zero
+    drawdown = max_drawdown(net_returns).mean() if measure != "downside" else zero
+    return downside + drawdown
+
+
 class StrategyLoss(Objective[StrategyConfig]):
     """The stage-2 objective; call it on positions (or a ``StrategyOutput``) and returns."""
 
@@ -144,10 +153,7 @@ class StrategyLoss(Objective[StrategyConfig]):
         benchmark_return = bench_net.sum(dim=-1)  # [B]
         relative_return_loss = -(episode_return - benchmark_return).mean()
 
-        zero = net.new_zeros(())
-        downside = downside_deviation(net).mean() if cfg.risk_measure != "drawdown" else zero
-        drawdown = max_drawdown(net).mean() if cfg.risk_measure != "downside" else zero
-        risk_cost = downside + drawdown
+        risk = risk_cost(net, cfg.risk_measure)
 
         bull = (market == BULL).to(net.dtype)  # [B]
         missed = ((1.0 - executed) * torch.relu(next_returns)).sum(dim=-1)  # [B]
@@ -163,7 +169,7 @@ class StrategyLoss(Objective[StrategyConfig]):
 
         total = (
             cfg.relative_return_weight * relative_return_loss
-            + cfg.risk_cost_weight * risk_cost
+            + cfg.risk_cost_weight * risk
             + cfg.opportunity_cost_weight * opportunity_cost
             + cfg.transaction_cost_weight * transaction_cost
             + cfg.information_ratio_weight * information_ratio_term
@@ -173,7 +179,7 @@ class StrategyLoss(Objective[StrategyConfig]):
         logged = torch.stack(
             [
                 relative_return_loss,
-                risk_cost,
+                risk,
                 opportunity_cost,
                 transaction_cost,
                 information_ratio_term,
