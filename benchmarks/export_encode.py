@@ -19,6 +19,7 @@ import argparse
 import torch
 
 from quantray.config import PriceModelConfig
+from quantray.config.data import HORIZON, WINDOW
 from quantray.models import PriceTransformer
 from quantray.timing import timed_calls
 
@@ -32,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=5, help="timed passes; the best is kept")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = default)")
     args = parser.parse_args(argv)
-    window = PriceModelConfig().window
+    window = WINDOW
     if args.rows <= window or args.batch < 1 or args.reps < 1:
         parser.error(f"need --rows > {window} (the window), --batch >= 1 and --reps >= 1")
     return args
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     # One layer: the shape the shared-row path serves (deeper models gather windows).
     cfg = PriceModelConfig.preset(args.preset, dropout=0.0, n_layers=1)
-    model = PriceTransformer(cfg).to(device).eval()
-    window = cfg.window
+    model = PriceTransformer(cfg, window=WINDOW, horizon=HORIZON).to(device).eval()
+    window = model.window
     table = torch.randn(args.rows, cfg.n_features, device=device)  # [S, F] one symbol
     batches = torch.arange(window - 1, args.rows, device=device).split(args.batch)
     offsets = torch.arange(-window + 1, 1, device=device)

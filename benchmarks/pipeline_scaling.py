@@ -125,7 +125,7 @@ def floor_rows_per_s(
     per-window computation the export ran before it shared per-row work)."""
     state = load_checkpoint(checkpoint)
     model = model_from_checkpoint(state).eval()
-    window, n_features = model.config.window, model.config.n_features
+    window, n_features = model.window, model.config.n_features
     x = torch.randn(batch, window, n_features)  # [B, L, F]
     table = torch.randn(batch + window - 1, n_features)  # [B + L - 1, F] consecutive rows
     ends = torch.arange(window - 1, batch + window - 1)  # [B] the last rows of B windows

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from quantray.config import PriceModelConfig
+from quantray.config.data import HORIZON, WINDOW
 from quantray.models import PriceTransformer
 from quantray.timing import synchronize
 
@@ -88,7 +89,7 @@ class StockPriceModel(nn.Module):
 def stock_params(d: int, ff: int, layers: int, cfg: PriceModelConfig) -> int:
     """Parameter count of StockPriceModel (closed form, checked against the module)."""
     per_layer = 4 * d * d + 4 * d + ff * (2 * d + 1) + d + 4 * d  # attn, ffn, two LayerNorms
-    rest = (cfg.n_features + 1) * d + 2 * d + (d + 1) * d + (d + 1) * cfg.horizon
+    rest = (cfg.n_features + 1) * d + 2 * d + (d + 1) * d + (d + 1) * HORIZON
     return layers * per_layer + rest
 
 
@@ -98,7 +99,7 @@ def matched_stock(cfg: PriceModelConfig, target_params: int) -> StockPriceModel:
     heads = cfg.n_heads if d % cfg.n_heads == 0 else max(h for h in range(1, 17) if d % h == 0)
     fixed = stock_params(d, 0, layers, cfg)
     ff = max(1, round((target_params - fixed) / (layers * (2 * d + 1))))
-    model = StockPriceModel(cfg.n_features, cfg.window, cfg.horizon, d, heads, ff, layers)
+    model = StockPriceModel(cfg.n_features, WINDOW, HORIZON, d, heads, ff, layers)
     assert sum(p.numel() for p in model.parameters()) == stock_params(d, ff, layers, cfg)
     return model
 
@@ -120,7 +121,7 @@ def price_transformer_flops(model: PriceTransformer) -> float:
     query instead of L. Counting the skipped rows would overstate our MFU.
     """
     cfg = model.config
-    length, qk = cfg.window, cfg.qk_nope_head_dim + cfg.qk_rope_head_dim
+    length, qk = model.window, cfg.qk_nope_head_dim + cfg.qk_rope_head_dim
     kv_side = ("attn.wkv_a.", "attn.kv_norm.", "attn.wkv_b.")
     q_side = sum(
         p.numel() for n, p in model.blocks[-1].named_parameters() if not n.startswith(kv_side)
@@ -151,8 +152,8 @@ class Trainer:
         self.opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
         self.step_model = torch.compile(self.model) if args.compile else self.model
         gen = torch.Generator().manual_seed(0)
-        self.x = torch.randn(args.batch, 180, 11, generator=gen).to(device)  # [B, L, F]
-        self.y = (torch.randn(args.batch, 7, generator=gen) * 0.05).to(device)  # [B, H]
+        self.x = torch.randn(args.batch, WINDOW, 11, generator=gen).to(device)  # [B, L, F]
+        self.y = (torch.randn(args.batch, HORIZON, generator=gen) * 0.05).to(device)  # [B, H]
         self.bf16 = args.dtype == "bf16"
         self.times: list[float] = []
 
@@ -184,15 +185,13 @@ def run_preset(name: str, args: argparse.Namespace, device: torch.device) -> dic
     """
     cfg = PriceModelConfig.preset(name, dropout=0.0)
     torch.manual_seed(0)
-    ours = PriceTransformer(cfg)
+    ours = PriceTransformer(cfg, window=WINDOW, horizon=HORIZON)
     n_ours = ours.num_params()
     stock = matched_stock(cfg, n_ours)
     n_stock = sum(p.numel() for p in stock.parameters())
     ours_flops = price_transformer_flops(ours)
     head_dim = cfg.d_model // stock.n_heads
-    stock_flops = flops_per_sample(
-        n_stock, cfg.window, cfg.n_layers, stock.n_heads, head_dim, head_dim
-    )
+    stock_flops = flops_per_sample(n_stock, WINDOW, cfg.n_layers, stock.n_heads, head_dim, head_dim)
     trainers = [
         Trainer(ours, lambda m, x: m(x).returns, args, device),
         Trainer(stock, lambda m, x: m(x), args, device),
@@ -262,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     print(
         f"device={where} dtype={args.dtype} compile={args.compile} batch={args.batch} "
-        f"window=180 steps={args.steps} warmup={args.warmup} torch={torch.__version__}"
+        f"window={WINDOW} steps={args.steps} warmup={args.warmup} torch={torch.__version__}"
     )
     header = (
         f"{'preset':<7} {'params ours':>12} {'params stock':>13} {'ours smp/s':>11} "

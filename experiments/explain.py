@@ -149,10 +149,8 @@ def main() -> int:
         plot_regimes,
     )
 
-    task = load_task(
-        data, data_config=DataConfig(window=spec.model.window), split_config=spec.split
-    )
-    panel, window, E = task.panel, spec.model.window, task.data.episode_len
+    task = load_task(data, data_config=DataConfig(window=spec.data.window), split_config=spec.split)
+    panel, window, E = task.panel, spec.data.window, task.data.episode_len
     normalized = normalizer.transform(panel.features)  # [N, F] with the model's own statistics
     next_ret = panel.next_returns()
     can_buy, can_sell = panel.trade_flags(cost)  # [N] each: limits and suspensions

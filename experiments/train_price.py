@@ -44,15 +44,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--num-workers", type=positive_int, default=2, help="DDP workers")
     parser.add_argument("--use-gpu", action="store_true", help="one GPU per worker, NCCL, bf16")
     parser.add_argument("--resume", action="store_true", help="continue the latest run in --out")
-    # Every training setting, and every model field over the preset's (window and horizon
-    # come from the data geometry, DataConfig).
+    # Every training setting, and every model field over the preset's (the window and horizon
+    # are the data geometry's, DataConfig).
     add_flags(parser, PriceTrainConfig, title="stage-1 training settings")
     add_flags(parser, PriceModelConfig, skip=MODEL_FIXED, title="stage-1 model (over --preset)")
     return parser.parse_args()
 
 
-MODEL_FIXED = ("n_features", "window", "horizon")
-"""Model fields set by the data (11 features, DataConfig's window and horizon)."""
+MODEL_FIXED = ("n_features",)
+"""Model fields set by the data (its 11 features)."""
 
 
 def build_spec(args: argparse.Namespace) -> PriceRunSpec:

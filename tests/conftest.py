@@ -79,7 +79,7 @@ def regime_task() -> Task:
 def micro_model() -> PriceModelConfig:
     """A ~20k-parameter stage-1 model over 60-day windows: real MLA blocks, trains in seconds
     (use it with DataConfig(window=60))."""
-    return PriceModelConfig.preset("tiny").replace(**{**SMALL_STAGE1, "n_layers": 1, "window": 60})
+    return PriceModelConfig.preset("tiny").replace(**{**SMALL_STAGE1, "n_layers": 1})
 
 
 StageOneCheckpoint = Callable[..., Path]
@@ -88,16 +88,18 @@ StageOneCheckpoint = Callable[..., Path]
 @pytest.fixture(scope="session")
 def stage1_checkpoint() -> StageOneCheckpoint:
     """``stage1_checkpoint(path, data, model_config)`` writes a stage-1 checkpoint file of a
-    seeded, untrained model for the bars at ``data`` (normaliser fitted on the first half of
-    the rows) and returns ``path``: what a feature export needs, without training."""
+    seeded, untrained model over ``window``-day windows (60 by default, the micro model's) for
+    the bars at ``data`` (normaliser fitted on the first half of the rows) and returns
+    ``path``: what a feature export needs, without training."""
 
-    def write(path: Path, data: Path, model: PriceModelConfig, seed: int = 0) -> Path:
+    def write(
+        path: Path, data: Path, model: PriceModelConfig, seed: int = 0, window: int = 60
+    ) -> Path:
         import numpy as np
         import torch
 
         from quantray.config import PriceTrainConfig
         from quantray.data import FeatureNormalizer, Panel, load_bars
-        from quantray.models import PriceTransformer
         from quantray.train.price import PriceRunSpec
 
         panel = Panel.from_bars(load_bars(data))
@@ -105,14 +107,14 @@ def stage1_checkpoint() -> StageOneCheckpoint:
             model,
             PriceTrainConfig(),
             str(data),
-            DataConfig(window=model.window, horizon=model.horizon),
+            DataConfig(window=window),
             SplitConfig(),
         )
         torch.manual_seed(seed)
         normalizer = FeatureNormalizer.fit(panel.features, np.arange(panel.n_rows // 2))
         torch.save(
             {
-                "model": PriceTransformer(model).state_dict(),
+                "model": spec.new_model().state_dict(),
                 "spec": spec.to_dict(),
                 "normalizer": normalizer.to_dict(),
                 "data_hash": panel.data_hash,

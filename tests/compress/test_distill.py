@@ -25,7 +25,7 @@ def spec(tmp_path_factory):
 
 def test_student_learns_the_teacher_and_loads(spec, tmp_path):
     torch.manual_seed(3)
-    teacher = PriceTransformer(spec.model).eval()
+    teacher = spec.new_model().eval()
     with torch.no_grad():  # a teacher with a non-trivial function of the window
         for p in teacher.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -65,3 +65,12 @@ def test_config_checks(spec):
         student_config(spec.model, width=0.0)
     small = student_config(spec.model, width=0.25)
     assert small.qk_rope_head_dim % 2 == 0 and small.d_model == 8
+
+
+@pytest.mark.parametrize("geometry", [{"window": 61}, {"horizon": 5}])
+def test_a_teacher_of_another_data_geometry_is_refused(spec, geometry):
+    """The student is built on the spec's data window and horizon: a teacher that reads other
+    windows or predicts other days is refused before any training, naming both."""
+    teacher = PriceTransformer(spec.model, **{"window": 60, "horizon": 7, **geometry})
+    with pytest.raises(ConfigError, match=r"distill: the teacher reads \d+-day windows"):
+        distill(teacher, spec, build_price_data(spec), DistillConfig())

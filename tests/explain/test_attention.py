@@ -14,7 +14,7 @@ from quantray.models import PriceTransformer
 
 def _model(micro_model: PriceModelConfig, **changes) -> PriceTransformer:
     torch.manual_seed(0)
-    model = PriceTransformer(micro_model.replace(n_layers=2, **changes)).eval()
+    model = PriceTransformer(micro_model.replace(n_layers=2, **changes), window=60).eval()
     with torch.no_grad():  # break the zero price head / tiny init so attention is non-uniform
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.2)

@@ -19,7 +19,7 @@ E = 6
 @pytest.fixture(scope="module")
 def models(micro_model):
     torch.manual_seed(1)
-    encoder = PriceTransformer(micro_model.replace(window=20)).eval()
+    encoder = PriceTransformer(micro_model, window=20).eval()
     with torch.no_grad():
         for p in encoder.parameters():
             p.add_(torch.randn_like(p) * 0.1)

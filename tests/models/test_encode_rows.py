@@ -6,19 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from quantray.config import PriceModelConfig
 from quantray.models import PriceTransformer
 
-L = 24
-MINI = dict(
-    window=L, d_model=32, n_layers=1, n_heads=2, kv_lora_rank=16,
-    qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=16, ffn_hidden=48,
-)  # fmt: skip
+from .conftest import MINI_WINDOW as L
+from .conftest import mini_model
 
 
 def _model(**changes: object) -> PriceTransformer:
-    torch.manual_seed(0)
-    return PriceTransformer(PriceModelConfig(**{**MINI, **changes})).eval()
+    """The one-layer mini model: the shape ``encode_rows`` shares per-row work for."""
+    return mini_model(**{"n_layers": 1, **changes}).eval()
 
 
 def _windows(table: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,9 @@ from quantray.models.rope import precompute_freqs_cis
 
 SMALL = dict(
     d_model=32, n_heads=3, kv_lora_rank=12, q_lora_rank=0,
-    qk_nope_head_dim=6, qk_rope_head_dim=4, v_head_dim=10, window=20,
+    qk_nope_head_dim=6, qk_rope_head_dim=4, v_head_dim=10,
 )  # fmt: skip
+L = 20
 
 
 def reference_mla(attn: MLA, x: torch.Tensor, theta: float) -> torch.Tensor:
@@ -76,14 +77,14 @@ def test_matches_reference(changes: dict) -> None:
     if changes.get("v_head_dim", 10) != 10:  # the padding branch really runs
         assert attn.sdpa_head_dim > min(attn.qk_head_dim, attn.v_head_dim)
     x = torch.randn(2, 17, cfg.d_model)
-    freqs = precompute_freqs_cis(cfg.qk_rope_head_dim, cfg.window, cfg.rope_theta)
+    freqs = precompute_freqs_cis(cfg.qk_rope_head_dim, L, cfg.rope_theta)
     torch.testing.assert_close(
         attn(x, freqs), reference_mla(attn, x, cfg.rope_theta), atol=1e-5, rtol=1e-5
     )
     attn64, x64 = attn.double(), x.double()
     pair = torch.arange(0, cfg.qk_rope_head_dim, 2, dtype=torch.float64)
     inv_freq = cfg.rope_theta ** (-pair / cfg.qk_rope_head_dim)
-    angles = torch.outer(torch.arange(cfg.window, dtype=torch.float64), inv_freq)
+    angles = torch.outer(torch.arange(L, dtype=torch.float64), inv_freq)
     freqs128 = torch.polar(torch.ones_like(angles), angles)
     torch.testing.assert_close(
         attn64(x64, freqs128), reference_mla(attn64, x64, cfg.rope_theta), atol=1e-10, rtol=1e-10
@@ -116,7 +117,7 @@ def test_attention_is_bidirectional() -> None:
 def test_runs_on_fused_sdpa_kernels_only(changes: dict) -> None:
     """With only FLASH / EFFICIENT allowed, SDPA raises instead of falling back to MATH;
     also when q/k (v 96 > 64) or v (10 < 64) are zero-padded to a common head dim."""
-    cfg = PriceModelConfig.preset("tiny", window=32, **changes)
+    cfg = PriceModelConfig.preset("tiny", **changes)
     attn = MLA(cfg)
     assert (attn.sdpa_head_dim > attn.qk_head_dim) == (cfg.v_head_dim > 64)
     x = torch.randn(2, 32, cfg.d_model, requires_grad=True)
@@ -142,7 +143,7 @@ def test_fused_only_check_can_fail() -> None:
 def test_last_query_only_equals_last_row(changes: dict) -> None:
     attn, cfg = _mla(**changes)
     x = torch.randn(2, 15, cfg.d_model)
-    freqs = precompute_freqs_cis(cfg.qk_rope_head_dim, cfg.window, cfg.rope_theta)
+    freqs = precompute_freqs_cis(cfg.qk_rope_head_dim, L, cfg.rope_theta)
     last = attn(x, freqs, last_query_only=True)
     assert last.shape == (2, 1, cfg.d_model)
     torch.testing.assert_close(last, attn(x, freqs)[:, -1:], atol=1e-5, rtol=1e-5)

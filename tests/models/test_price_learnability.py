@@ -46,10 +46,10 @@ def _train_and_check() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     cfg = PriceModelConfig.preset(
-        "tiny", window=WINDOW, d_model=64, n_layers=2, n_heads=2, kv_lora_rank=32,
+        "tiny", d_model=64, n_layers=2, n_heads=2, kv_lora_rank=32,
         qk_nope_head_dim=16, qk_rope_head_dim=16, v_head_dim=32, ffn_hidden=128,
     )  # fmt: skip
-    model = PriceTransformer(cfg)
+    model = PriceTransformer(cfg, window=WINDOW)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     x_val, y_val = sine_windows(512, gen)
     baseline = zero_forecast_loss(y_val).item()

@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from quantray.config import PriceModelConfig
 from quantray.models import PriceOutput, PriceTransformer, grad_norms, returns_to_prices
 
-MINI = dict(
-    window=24, d_model=32, n_layers=2, n_heads=2, kv_lora_rank=16,
-    qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=16, ffn_hidden=48,
-)  # fmt: skip
-
-
-def _model(**changes: object) -> PriceTransformer:
-    torch.manual_seed(0)
-    return PriceTransformer(PriceModelConfig(**{**MINI, **changes}))
+from .conftest import mini_model as _model
 
 
 @pytest.mark.parametrize("ffn", ["swiglu", "geglu", "moe"])
@@ -138,9 +129,9 @@ def test_dropout_is_active_only_in_training() -> None:
 def test_state_dict_round_trip_reproduces_outputs() -> None:
     model = _model().eval()
     torch.nn.init.normal_(model.price_head.weight, std=0.1)
-    clone = PriceTransformer(model.config).eval()
+    clone = PriceTransformer(model.config, window=model.window, horizon=model.horizon).eval()
     clone.load_state_dict(model.state_dict())
-    assert "freqs_cis" not in model.state_dict()  # rebuilt from the config
+    assert "freqs_cis" not in model.state_dict()  # rebuilt from the window
     x = torch.randn(2, 24, 11)
     torch.testing.assert_close(clone(x).returns, model(x).returns)
 

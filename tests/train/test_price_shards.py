@@ -9,7 +9,6 @@ import torch
 
 from quantray.config import DataConfig, PriceTrainConfig, SplitConfig
 from quantray.data.synthetic import generate, write_bars
-from quantray.models import PriceTransformer
 from quantray.train.price import PriceRunSpec, build_price_data, evaluate
 from quantray.train.price_data import PriceData
 
@@ -72,7 +71,7 @@ def test_a_shard_holds_about_one_world_th_of_the_panel(data, world):
 def test_shard_validation_sums_equal_the_whole(data):
     spec, whole = data
     torch.manual_seed(0)
-    model = PriceTransformer(spec.model)
+    model = spec.new_model()
     cpu = torch.device("cpu")
 
     def sums(d) -> np.ndarray:

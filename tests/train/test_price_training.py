@@ -116,13 +116,24 @@ def test_frozen_feature_causality(trained):
     np.testing.assert_array_equal(a[700:], b[700:])  # the other symbol is untouched
 
 
-def test_spec_rejects_a_model_window_unlike_the_data_window(micro_model):
-    """Windows are cut with the data's length and read by a model built for its own: the two
-    must agree, or features are exported from windows the model never trained on."""
-    model = micro_model
-    with pytest.raises(ConfigError, match=r"model window=60 but data window=180"):
-        PriceRunSpec(model, PriceTrainConfig(), "x", DataConfig(), SplitConfig())
-    with pytest.raises(ConfigError, match=r"horizon"):
-        PriceRunSpec(
-            model.replace(horizon=5), PriceTrainConfig(), "x", DataConfig(window=60), SplitConfig()
-        )
+def test_the_model_reads_the_data_window_and_older_specs_still_load(micro_model):
+    """Windows are cut with the data's length and read by a model built for the same one:
+    the run's model is built from its DataConfig. A spec saved when the model config also
+    held the window and horizon loads when they agree with its data and is refused if not."""
+    spec = PriceRunSpec(
+        micro_model, PriceTrainConfig(), "x", DataConfig(window=60, horizon=5), SplitConfig()
+    )
+    model = spec.new_model()
+    assert (model.window, model.horizon) == (60, 5)
+    assert model(torch.zeros(2, 60, 11)).returns.shape == (2, 5)
+    with pytest.raises(ValueError, match=r"window length 61 is outside \[1, 60\]"):
+        model(torch.zeros(2, 61, 11))
+
+    old = spec.to_dict()
+    old["model"] = {**old["model"], "window": 60, "horizon": 5}
+    assert PriceRunSpec.from_dict(old) == spec
+    old["model"]["window"] = 180
+    with pytest.raises(
+        ConfigError, match=r"model window \(180\) differs from its data window \(60\)"
+    ):
+        PriceRunSpec.from_dict(old)

@@ -106,16 +106,18 @@ def distill(
     """Train the student ``spec.model`` from the frozen ``teacher`` on ``data.train`` with
     ``spec.train``'s optimiser, schedule and budget (CPU); returns the student (eval mode)
     and per-epoch validation metrics (``train.price.evaluate``)."""
-    if teacher.config.window != spec.model.window:
+    geometry = (spec.data.window, spec.data.horizon)
+    if (teacher.window, teacher.horizon) != geometry:
         raise ConfigError(
-            f"distill: teacher window {teacher.config.window} != student window "
-            f"{spec.model.window}; they must read the same windows"
+            f"distill: the teacher reads {teacher.window}-day windows and predicts "
+            f"{teacher.horizon} days, the student's data {geometry[0]} and {geometry[1]}; "
+            "distil on the teacher's data geometry (its checkpoint's spec.data)"
         )
     tc = spec.train
     torch.manual_seed(tc.seed)
     device = torch.device("cpu")
     teacher = teacher.eval()
-    student = PriceTransformer(spec.model)
+    student = spec.new_model()
     projection = nn.Linear(spec.model.d_model, teacher.config.d_model)
     trainable = nn.ModuleDict({"student": student, "projection": projection})
     steps = steps_per_epoch(len(data.train), tc)

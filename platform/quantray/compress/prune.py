@@ -113,7 +113,7 @@ def prune(model: PriceTransformer, target: str, sparsity: float) -> PriceTransfo
             _prune_ffn(state, f"blocks.{i}.ffn.", cfg, keep)
         else:
             _prune_experts(state, f"blocks.{i}.ffn.", keep)
-    pruned = PriceTransformer(new_cfg)
+    pruned = PriceTransformer(new_cfg, window=model.window, horizon=model.horizon)
     pruned.load_state_dict(state)
     return pruned.eval()
 

@@ -20,6 +20,6 @@ def windows_per_second(
     cfg = model.config
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch_size, cfg.window, cfg.n_features, generator=generator).to(device)
+    x = torch.randn(batch_size, model.window, cfg.n_features, generator=generator).to(device)
     model = model.eval()
     return batch_size / statistics.median(timed_calls(lambda: model.encode(x), device, repeats))

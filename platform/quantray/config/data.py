@@ -10,11 +10,9 @@ from typing import Any
 from quantray.config.base import Config, ConfigError, check, did_you_mean
 
 WINDOW = 180
-"""L by default: days of history one prediction reads (``DataConfig.window``, and the
-price model's ``PriceModelConfig.window``, which must equal it for a run)."""
+"""L by default: days of history one prediction reads (``DataConfig.window``)."""
 HORIZON = 7
-"""H by default: days ahead the price head predicts (``DataConfig.horizon`` and
-``PriceModelConfig.horizon``)."""
+"""H by default: days ahead the price head predicts (``DataConfig.horizon``)."""
 
 SPLIT_NAMES = ("train", "valid", "test")
 """The three periods of a split, in time order."""
@@ -25,7 +23,8 @@ class DataConfig(Config):
     """Window and episode geometry shared by stage 1, stage 2 and the env."""
 
     window: int = WINDOW
-    """L: days of history the price model reads for one prediction."""
+    """L: days of history the price model reads for one prediction (its RoPE tables cover
+    this many positions)."""
     horizon: int = HORIZON
     """H: days ahead the price head predicts (returns relative to the last close)."""
     episode_len: int = 20

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
-from quantray.config.data import HORIZON, WINDOW
 
 _PRICE_FFNS = ("swiglu", "geglu", "moe")
 _PRICE_LOSSES = ("mse", "mae", "huber")
@@ -54,15 +53,13 @@ class PriceModelConfig(Config):
 
     The defaults are the "small" preset. ``PriceModelConfig.preset(name)`` returns one of the
     four sizes (about 2.5M / 10M / 40M / 160M parameters); ``PriceModelConfig.PRESETS`` maps
-    each name to its field overrides.
+    each name to its field overrides. The window the model reads and the horizon it predicts
+    are the data's (``DataConfig.window`` / ``horizon``): ``PriceTransformer`` takes them
+    beside this config, so they are set in one place.
     """
 
     n_features: int = 11
     """F: per-day input features (see ``quantray.data.features``)."""
-    window: int = WINDOW
-    """L: maximum window length in days; RoPE tables are precomputed for this many positions."""
-    horizon: int = HORIZON
-    """H: days ahead predicted, as returns relative to the last close of the window."""
     d_model: int = 384
     """D: width of the residual stream and of the strategy feature vector."""
     n_layers: int = 6
@@ -120,7 +117,7 @@ class PriceModelConfig(Config):
     def __post_init__(self) -> None:
         owner = "PriceModelConfig"
         for name in (
-            "n_features", "window", "horizon", "d_model", "n_layers", "n_heads",
+            "n_features", "d_model", "n_layers", "n_heads",
             "kv_lora_rank", "qk_rope_head_dim", "v_head_dim", "ffn_hidden",
         ):  # fmt: skip
             value = getattr(self, name)

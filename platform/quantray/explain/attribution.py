@@ -67,7 +67,7 @@ class DecisionModel(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.strategy = strategy
-        self.window = encoder.config.window
+        self.window = encoder.window
         self.episode_len = episode_len
         self.day = day
         self.tau = tau
@@ -137,7 +137,7 @@ def play_episode(
     ``start_row``: ``normalized`` [N, F] raw features, ``next_returns`` [E] of the episode's
     days and, where orders can be refused (limits, suspensions), the episode's [E] trade
     permissions from ``Panel.trade_flags(cost)``."""
-    episode_len, window = len(next_returns), encoder.config.window
+    episode_len, window = len(next_returns), encoder.window
     rows = np.arange(start_row - window + 1, start_row + episode_len)  # [L+E-1]
     raw = torch.from_numpy(np.ascontiguousarray(normalized[rows], dtype=np.float32))
     model = DecisionModel(encoder.eval(), strategy.eval(), episode_len, None, 1.0)
@@ -204,7 +204,7 @@ def attribute(
         raise ValueError(f"attribute: day must be in [0, {episode_len}), got {day}")
     model = DecisionModel(enc, gru, episode_len, day, gru.config.tau_min)
     n_days = model.n_days
-    raw = episode.raw[None, : enc.config.window + n_days - 1].double()  # [1, L+T-1, F]
+    raw = episode.raw[None, : enc.window + n_days - 1].double()  # [1, L+T-1, F]
     state = episode.state[None, :n_days].double()  # [1, T, 2]
     raw0, state0 = torch.zeros_like(raw), torch.zeros_like(state)
     for p in model.parameters():

@@ -128,7 +128,7 @@ def export_features(
     panel = Panel.from_bars(bars)
     state = load_checkpoint(checkpoint)
     spec = PriceRunSpec.from_dict(state["spec"])
-    window = spec.model.window
+    window = spec.data.window
     normalizer = FeatureNormalizer.from_dict(state["normalizer"])
     meta = {
         "checkpoint": str(checkpoint),

@@ -23,7 +23,8 @@ def price_loss(
     if pred.shape != target.shape:
         raise ValueError(
             f"price_loss: pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the "
-            f"same [batch, horizon] shape; check PriceModelConfig.horizon against the data's."
+            f"same [batch, horizon] shape; build the model with the data's horizon "
+            f"(PriceRunSpec.new_model)."
         )
     pred, target = pred.float(), target.float()
     if kind == "mse":

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from quantray.config import PriceModelConfig
+from quantray.config.data import HORIZON, WINDOW
 from quantray.models.attention import MLA
 from quantray.models.ffn import GeGLU, MoE, SwiGLU
 from quantray.models.norm import RMSNorm
@@ -89,18 +90,31 @@ class PriceTransformer(nn.Module):
     """Stage-1 price model; see the module docstring for the architecture.
 
     ``forward(x [B, L, F]) -> PriceOutput(returns [B, H], features [B, D], aux_loss [])``
-    for any window length 1 <= L <= config.window.
+    for any window length 1 <= L <= ``window``. ``window`` (L) and ``horizon`` (H) are the
+    data's geometry (``DataConfig.window`` / ``horizon``, whose defaults they default to;
+    ``PriceRunSpec.new_model`` passes a run's): the RoPE tables cover L positions and the
+    price head predicts H returns.
     """
 
-    def __init__(self, config: PriceModelConfig) -> None:
+    def __init__(
+        self, config: PriceModelConfig, *, window: int = WINDOW, horizon: int = HORIZON
+    ) -> None:
         super().__init__()
+        if window < 1 or horizon < 1:
+            raise ValueError(
+                f"PriceTransformer: window and horizon must be >= 1, got {window} and {horizon}"
+            )
         self.config = config
+        self.window = window
+        """L: the window length the model reads (at most; ``encode_rows`` reads exactly L)."""
+        self.horizon = horizon
+        """H: days ahead the price head predicts."""
         self.input_proj = nn.Linear(config.n_features, config.d_model)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = RMSNorm(config.d_model)
         self.feature_head = nn.Linear(config.d_model, config.d_model)
-        self.price_head = nn.Linear(config.d_model, config.horizon)
-        freqs_cis = precompute_freqs_cis(config.qk_rope_head_dim, config.window, config.rope_theta)
+        self.price_head = nn.Linear(config.d_model, horizon)
+        freqs_cis = precompute_freqs_cis(config.qk_rope_head_dim, window, config.rope_theta)
         # Not persistent: rebuilt from the config, so checkpoints hold only learned weights.
         self.register_buffer("freqs_cis", freqs_cis, persistent=False)
         self.reset_parameters()
@@ -129,11 +143,11 @@ class PriceTransformer(nn.Module):
                 f"{tuple(x.shape)}. Build windows with quantray.data (features[t-L+1..t]) or set "
                 f"PriceModelConfig.n_features to the feature count."
             )
-        if not 1 <= x.shape[1] <= cfg.window:
+        if not 1 <= x.shape[1] <= self.window:
             raise ValueError(
-                f"PriceTransformer: window length {x.shape[1]} is outside [1, {cfg.window}]; "
-                f"RoPE tables cover config.window={cfg.window} days. Pass shorter windows or "
-                f"raise PriceModelConfig.window."
+                f"PriceTransformer: window length {x.shape[1]} is outside [1, {self.window}]; "
+                f"RoPE tables cover window={self.window} days. Pass shorter windows or build "
+                f"the model with a longer window (DataConfig.window)."
             )
 
     def _run_blocks(self, x: torch.Tensor, all_days: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,7 +209,7 @@ class PriceTransformer(nn.Module):
         the FFN and the heads run per window. For runs of consecutive rows, as the export
         passes them (at most B + 2L table rows); deeper models, whose later layers read
         window-dependent inputs, and scattered rows gather the windows and call ``encode``."""
-        window = self.config.window
+        window = self.window
         ends = torch.as_tensor(ends, dtype=torch.long, device=table.device)
         if len(self.blocks) != 1 or len(table) > len(ends) + 2 * window:
             # Deeper model, or rows too scattered for one banded attention over the table.

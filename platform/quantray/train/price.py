@@ -54,11 +54,14 @@ from quantray.train.tracking import MlflowTarget
 log = logging.getLogger("quantray.train.price")
 
 CHECKPOINT_FILE = "checkpoint.pt"
+LEGACY_MODEL_KEYS = ("window", "horizon")
+"""``PriceModelConfig`` fields of older saved specs: the data's window and horizon."""
 
 
 @dataclass(frozen=True)
 class PriceRunSpec:
-    """Everything a worker needs; plain data so it ships to Ray workers as a dict."""
+    """Everything a worker needs; plain data so it ships to Ray workers as a dict. The model
+    reads ``data.window`` days and predicts ``data.horizon`` returns (``new_model``)."""
 
     model: PriceModelConfig
     train: PriceTrainConfig
@@ -66,17 +69,10 @@ class PriceRunSpec:
     data: DataConfig
     split: SplitConfig
 
-    def __post_init__(self) -> None:
-        # The model reads windows of model.window days and predicts model.horizon returns;
-        # the datasets (and the feature export) cut them with data.window / data.horizon.
-        for name in ("window", "horizon"):
-            model_value, data_value = getattr(self.model, name), getattr(self.data, name)
-            if model_value != data_value:
-                raise ConfigError(
-                    f"PriceRunSpec: model {name}={model_value} but data {name}={data_value}; "
-                    f"they must match (set both, e.g. PriceModelConfig(..., {name}=N) and "
-                    f"DataConfig({name}=N))"
-                )
+    def new_model(self) -> PriceTransformer:
+        """A freshly initialised price model of this run: ``model``'s sizes on the data's
+        window and horizon."""
+        return PriceTransformer(self.model, window=self.data.window, horizon=self.data.horizon)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,11 +85,22 @@ class PriceRunSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PriceRunSpec:
+        """The spec ``to_dict`` wrote. Specs saved before the window and horizon were the
+        data's alone also list them under "model": they are accepted when they equal the
+        data's (they always did: the spec refused a mismatch) and refused otherwise."""
+        model, data = dict(d["model"]), DataConfig.from_dict(d["data"])
+        for name in LEGACY_MODEL_KEYS:
+            if name in model and (saved := model.pop(name)) != getattr(data, name):
+                raise ConfigError(
+                    f"PriceRunSpec: the saved spec's model {name} ({saved}) differs from its "
+                    f"data {name} ({getattr(data, name)}); a price model reads the data's "
+                    f'{name}. Remove "{name}" from "model" and set it under "data".'
+                )
         return cls(
-            PriceModelConfig.from_dict(d["model"]),
+            PriceModelConfig.from_dict(model),
             PriceTrainConfig.from_dict(d["train"]),
             d["data_path"],
-            DataConfig.from_dict(d["data"]),
+            data,
             SplitConfig.from_dict(d["split"]),
         )
 
@@ -239,7 +246,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_from_checkpoint(state: dict[str, Any]) -> PriceTransformer:
     """Rebuild the trained model (eval mode) from a loaded checkpoint dict."""
     spec = PriceRunSpec.from_dict(state["spec"])
-    model = PriceTransformer(spec.model)
+    model = spec.new_model()
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -320,7 +327,7 @@ def _setup(
     data = build_price_data(spec) if data is None else data
     use_gpu = torch.cuda.is_available() if launch.use_gpu is None else launch.use_gpu
     device, autocast = _device_and_autocast(use_gpu, tc.bf16)
-    model = PriceTransformer(spec.model)
+    model = spec.new_model()
     if tc.init_checkpoint is not None:
         model.load_state_dict(load_checkpoint(tc.init_checkpoint)["model"])
     model = model.to(device)

@@ -29,8 +29,8 @@ from quantray.train.price import PriceRunSpec, fit_and_save
 SMOKE_SYMBOLS = ("NASDAQ", "SP500")
 SMOKE_DAYS = 800
 SMOKE_WINDOW = 60
-MICRO_STAGE1 = {**SMALL_STAGE1, "window": SMOKE_WINDOW}
-"""The small stage-1 shape (``quantray.config.SMALL_STAGE1``) over 60-day windows."""
+"""The smoke path's window: the small stage-1 shape (``quantray.config.SMALL_STAGE1``) reads
+60-day windows."""
 
 
 def smoke_data(out: Path) -> Path:
@@ -46,8 +46,9 @@ def smoke_data(out: Path) -> Path:
 
 
 def smoke_spec(data_path: Path, steps: int = 10, seed: int = 0, **model: object) -> PriceRunSpec:
-    """The micro stage-1 run of the smoke path (``model`` overrides MICRO_STAGE1)."""
-    config = PriceModelConfig.preset("tiny").replace(**{**MICRO_STAGE1, **model})
+    """The micro stage-1 run of the smoke path (``model`` overrides SMALL_STAGE1) over
+    SMOKE_WINDOW-day windows."""
+    config = PriceModelConfig.preset("tiny").replace(**{**SMALL_STAGE1, **model})
     train = PriceTrainConfig(
         epochs=1,
         batch_size=32,
@@ -58,7 +59,7 @@ def smoke_spec(data_path: Path, steps: int = 10, seed: int = 0, **model: object)
         seed=seed,
     )
     return PriceRunSpec(
-        config, train, str(data_path), DataConfig(window=config.window), SplitConfig()
+        config, train, str(data_path), DataConfig(window=SMOKE_WINDOW), SplitConfig()
     )
 
 
