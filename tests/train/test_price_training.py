@@ -14,7 +14,14 @@ from quantray.data import Panel, load_bars
 from quantray.data.synthetic import generate, write_bars
 from quantray.features.cache import FeatureCache
 from quantray.features.export import export_features, feature_table
-from quantray.train.price import PriceRunSpec, fit_in_process, load_checkpoint, lr_lambda
+from quantray.train.price import (
+    PriceRun,
+    PriceRunSpec,
+    fit_in_process,
+    load_checkpoint,
+    lr_lambda,
+    train_epoch,
+)
 
 
 def test_lr_schedule_warmup_then_cosine():
@@ -137,3 +144,28 @@ def test_the_model_reads_the_data_window_and_older_specs_still_load(micro_model)
         ConfigError, match=r"model window \(180\) differs from its data window \(60\)"
     ):
         PriceRunSpec.from_dict(old)
+
+
+def test_a_run_saved_and_restored_goes_on_where_it_stopped(trained, tmp_path):
+    """What a resumed Ray Train worker does: a fresh ``PriceRun`` restored from the checkpoint
+    of one trained epoch holds that epoch's weights, AdamW moments and schedule step."""
+    spec = PriceRunSpec.from_dict(load_checkpoint(trained.ckpt)["spec"])
+    run = PriceRun.start(spec, data=trained.data)
+    train_epoch(
+        run.model, run.optimizer, run.scheduler, run.data.train, spec, 0, run.steps,
+        run.device, run.autocast,
+    )  # fmt: skip
+    path = run.save(tmp_path, epoch=0, metrics={"val_loss": 1.0})
+
+    fresh = PriceRun.start(spec, data=trained.data)
+    weights = run.model.state_dict()
+    assert not all(torch.equal(v, fresh.model.state_dict()[k]) for k, v in weights.items())
+    assert fresh.restore(load_checkpoint(path)) == 1  # the next epoch to train
+    assert all(torch.equal(v, fresh.model.state_dict()[k]) for k, v in weights.items())
+    moments, restored = run.optimizer.state_dict()["state"], fresh.optimizer.state_dict()["state"]
+    assert moments.keys() == restored.keys() and len(moments) > 0
+    for i, state in moments.items():
+        assert torch.equal(state["exp_avg"], restored[i]["exp_avg"])
+        assert torch.equal(state["exp_avg_sq"], restored[i]["exp_avg_sq"])
+    assert fresh.scheduler.last_epoch == run.scheduler.last_epoch == run.steps
+    assert fresh.scheduler.get_last_lr() == run.scheduler.get_last_lr()

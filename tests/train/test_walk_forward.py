@@ -166,13 +166,13 @@ def test_finished_fold_is_not_recomputed(runs):
 
 
 def test_warm_start_loads_the_previous_weights(runs, regime_task):
-    from quantray.train.price import _setup
+    from quantray.train.price import PriceRun
     from quantray.train.strategy import load_strategy, train_strategy
 
     out, _, _ = runs
     plans, results = out["base", "incremental"]
     spec = plans[1].stage1_spec(results[0]["stage1_checkpoint"])
-    model = _setup(spec)[3]
+    model = PriceRun.start(spec).model
     before = load_checkpoint(results[0]["stage1_checkpoint"])["model"]
     assert all(torch.equal(model.state_dict()[k], before[k]) for k in before)
 

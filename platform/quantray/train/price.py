@@ -312,31 +312,70 @@ def steps_per_epoch(n_samples: int, tc: PriceTrainConfig, world: int = 1) -> int
     return max(1, min(cap, n_samples // (tc.batch_size * world)))
 
 
-def _setup(
-    spec: PriceRunSpec,
-    launch: PriceLaunch | None = None,
-    rank: int = 0,
-    world: int = 1,
-    data: PriceData | None = None,
-) -> tuple[Any, ...]:
-    """What the loop builds first: seeded model on its device, data (built here unless
-    given), steps per epoch, optimizer and schedule."""
-    tc = spec.train
-    launch = PriceLaunch() if launch is None else launch
-    torch.manual_seed(tc.seed + rank)
-    data = build_price_data(spec) if data is None else data
-    use_gpu = torch.cuda.is_available() if launch.use_gpu is None else launch.use_gpu
-    device, autocast = _device_and_autocast(use_gpu, tc.bf16)
-    model = spec.new_model()
-    if tc.init_checkpoint is not None:
-        model.load_state_dict(load_checkpoint(tc.init_checkpoint)["model"])
-    model = model.to(device)
-    # Every worker takes the same number of steps (DDP): from the windows of all shards.
-    (n_train,) = _all_reduce([float(len(data.train))], device)
-    steps = steps_per_epoch(int(n_train), tc, world)
-    updates = math.ceil(steps / tc.grad_accum) * tc.epochs  # optimizer steps in the run
-    optimizer, scheduler = make_optimizer(model, tc, updates, device)
-    return data, device, autocast, model, steps, optimizer, scheduler
+@dataclass
+class PriceRun:
+    """What the stage-1 loop trains with (``PriceRun.start``): the data, the seeded model on
+    its device, the steps per epoch, the optimizer and its schedule."""
+
+    spec: PriceRunSpec
+    data: PriceData
+    device: torch.device
+    autocast: Any
+    """The autocast context factory of ``spec.train.bf16`` on ``device``."""
+    model: PriceTransformer
+    """The bare model (the loop trains it DDP-wrapped / compiled under a ``Session``)."""
+    steps: int
+    """Batches per worker per epoch, the same on every worker."""
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+    @classmethod
+    def start(
+        cls,
+        spec: PriceRunSpec,
+        launch: PriceLaunch | None = None,
+        rank: int = 0,
+        world: int = 1,
+        data: PriceData | None = None,
+    ) -> PriceRun:
+        """Seed, build the data (unless given) and the model (from ``init_checkpoint``'s
+        weights when set), and size the schedule over every worker's windows."""
+        tc = spec.train
+        launch = PriceLaunch() if launch is None else launch
+        torch.manual_seed(tc.seed + rank)
+        data = build_price_data(spec) if data is None else data
+        use_gpu = torch.cuda.is_available() if launch.use_gpu is None else launch.use_gpu
+        device, autocast = _device_and_autocast(use_gpu, tc.bf16)
+        model = spec.new_model()
+        if tc.init_checkpoint is not None:
+            model.load_state_dict(load_checkpoint(tc.init_checkpoint)["model"])
+        model = model.to(device)
+        # Every worker takes the same number of steps (DDP): from the windows of all shards.
+        (n_train,) = _all_reduce([float(len(data.train))], device)
+        steps = steps_per_epoch(int(n_train), tc, world)
+        updates = math.ceil(steps / tc.grad_accum) * tc.epochs  # optimizer steps in the run
+        optimizer, scheduler = make_optimizer(model, tc, updates, device)
+        return cls(spec, data, device, autocast, model, steps, optimizer, scheduler)
+
+    def restore(self, state: dict[str, Any]) -> int:
+        """Load a checkpoint's model, optimizer and schedule; returns the epoch to go on from."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        return int(state["epoch"]) + 1
+
+    def save(self, directory: Path, epoch: int, metrics: dict[str, float]) -> Path:
+        """``save_checkpoint`` of the run at the end of ``epoch`` into ``directory``."""
+        return save_checkpoint(
+            directory,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            epoch,
+            self.spec,
+            self.data,
+            metrics,
+        )
 
 
 def _validate(
@@ -451,18 +490,11 @@ def run_price_training(
     rank, world = session.rank, session.world
     if launch.threads_per_worker is not None:
         torch.set_num_threads(launch.threads_per_worker)
-    data, device, autocast, model, steps, optimizer, scheduler = _setup(
-        spec, launch, rank, world, data
-    )
-    start_epoch = 0
+    run = PriceRun.start(spec, launch, rank, world, data)
+    data, device, autocast = run.data, run.device, run.autocast
     state = session.restore()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch = int(state["epoch"]) + 1
-    raw = model
-    model = session.prepare(model, device)
+    start_epoch = 0 if state is None else run.restore(state)
+    model = session.prepare(run.model, device)
     if tc.compile:
         model = torch.compile(model)
 
@@ -473,12 +505,12 @@ def run_price_training(
         t0 = time.perf_counter()
         total_loss, seen, norms = train_epoch(
             model,
-            optimizer,
-            scheduler,
+            run.optimizer,
+            run.scheduler,
             data.train,
             spec,
             epoch,
-            steps,
+            run.steps,
             device,
             autocast,
             rank,
@@ -489,9 +521,9 @@ def run_price_training(
             "epoch": epoch,
             "train_loss": train_loss / max(train_seen, 1.0),
             "samples_per_s": train_seen / seconds,
-            "lr": scheduler.get_last_lr()[0],
+            "lr": run.scheduler.get_last_lr()[0],
             "data_mib": data_mib,
-            **_validate(raw, data, spec, device, autocast, int(n_valid)),
+            **_validate(run.model, data, spec, device, autocast, int(n_valid)),
         }
         if norms:
             log.info("grad norms epoch %d: %s", epoch, {k: round(v, 4) for k, v in norms.items()})
@@ -499,22 +531,9 @@ def run_price_training(
         history.append(metrics)
         if track is not None:
             track.metrics(metrics, step=epoch)
-        session.report(
-            epoch,
-            tc.epochs,
-            metrics,
-            functools.partial(
-                save_checkpoint,
-                model=model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                epoch=epoch,
-                spec=spec,
-                data=data,
-                metrics=metrics,
-            ),
-        )
-    return raw.eval(), history, data
+        save = functools.partial(run.save, epoch=epoch, metrics=metrics)
+        session.report(epoch, tc.epochs, metrics, save)
+    return run.model.eval(), history, data
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
