@@ -135,6 +135,11 @@ def test_psr_basic_properties() -> None:
     assert probabilistic_sharpe_ratio(fat_left_tail, 0.0) < sps.norm.cdf(z)
     with pytest.raises(ValueError, match="non-excess"):
         probabilistic_sharpe_ratio(SharpeMoments(1.0, 252, skew=3.0, kurtosis=1.0), 0.0)
+    # The pre-SharpeMoments call (SR, benchmark, T) is refused, saying what to pass instead.
+    with pytest.raises(TypeError, match=r"observed must be the SharpeMoments.*got float 0\.1"):
+        probabilistic_sharpe_ratio(0.1, 0.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"deflated_sharpe_ratio: observed must be"):
+        deflated_sharpe_ratio(0.1, [0.0, 0.1], 500)  # type: ignore[arg-type]
 
 
 def test_sharpe_moments() -> None:

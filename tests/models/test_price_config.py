@@ -63,3 +63,16 @@ def test_validation_messages(changes: dict, message: str) -> None:
 def test_from_dict_rejects_typos() -> None:
     with pytest.raises(ConfigError, match='Did you mean "kv_lora_rank"'):
         PriceModelConfig.from_dict({"kv_lora_rnk": 64})
+
+
+@pytest.mark.parametrize("name", ["window", "horizon"])
+def test_the_data_geometry_is_refused_here_naming_where_it_is_set(name: str) -> None:
+    """The window and horizon are the data's (DataConfig): an old script setting them on the
+    model config is told where they went, by preset, replace and from_dict alike."""
+    where = rf'"{name}" is not set here any more: it is the data\'s DataConfig\.{name}'
+    with pytest.raises(ConfigError, match=where):
+        PriceModelConfig.preset("tiny", **{name: 60})
+    with pytest.raises(ConfigError, match=where):
+        PriceModelConfig().replace(**{name: 60})
+    with pytest.raises(ConfigError, match=where + ".*Known settings: n_features"):
+        PriceModelConfig.from_dict({name: 60})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 C = TypeVar("C", bound="Config")
 
@@ -25,16 +25,23 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
 class Config:
     """Base class: dict round-trip with unknown-key rejection."""
 
+    MOVED: ClassVar[dict[str, str]] = {}
+    """Settings a class no longer has -> where they are set now (named in the error)."""
+
+    @classmethod
+    def _unknown(cls, key: str, names: list[str]) -> str:
+        """The first sentence of the error for a setting ``key`` the class does not have."""
+        if key in cls.MOVED:
+            return f'{cls.__name__}: "{key}" is not set here any more: it is {cls.MOVED[key]}.'
+        return f'{cls.__name__}: unknown setting "{key}".{did_you_mean(key, names)}'
+
     @classmethod
     def from_dict(cls: type[C], values: dict[str, Any]) -> C:
         """Build from a plain dict (JSON, Tune config, checkpoint); unknown keys are an error."""
         names = [f.name for f in dataclasses.fields(cls)]
         for key in values:
             if key not in names:
-                raise ConfigError(
-                    f'{cls.__name__}: unknown setting "{key}".{did_you_mean(key, names)} '
-                    f"Known settings: {', '.join(names)}."
-                )
+                raise ConfigError(f"{cls._unknown(key, names)} Known settings: {', '.join(names)}.")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,9 +53,7 @@ class Config:
         names = [f.name for f in dataclasses.fields(self)]
         for key in changes:
             if key not in names:
-                raise ConfigError(
-                    f'{type(self).__name__}: unknown setting "{key}".{did_you_mean(key, names)}'
-                )
+                raise ConfigError(type(self)._unknown(key, names))
         return dataclasses.replace(self, **changes)
 
 

@@ -53,7 +53,8 @@ def field_docs(cls: type) -> dict[str, str]:
                 and isinstance(nxt.value.value, str)
             ):
                 docs[stmt.target.id] = " ".join(nxt.value.value.split())
-    return docs
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return {name: doc for name, doc in docs.items() if name in fields}  # not class attributes
 
 
 def _none_or(parse: Callable[[str], Any]) -> Callable[[str], Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from quantray.config.base import Config, ConfigError, check, check_choice, did_you_mean
 
@@ -99,6 +99,11 @@ class PriceModelConfig(Config):
 
     PRESETS = _PRICE_PRESETS
     """Size presets: name -> field overrides (see ``_PRICE_PRESETS``)."""
+    MOVED: ClassVar[dict[str, str]] = {
+        name: f"the data's DataConfig.{name} (a run's model is built on it: "
+        f"PriceRunSpec.new_model, or PriceTransformer(config, {name}=...))"
+        for name in ("window", "horizon")
+    }
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> PriceModelConfig:

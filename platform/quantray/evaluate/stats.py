@@ -281,6 +281,17 @@ def sharpe_moments(returns: ArrayLike) -> SharpeMoments:
     return SharpeMoments(sharpe, int(r.size), skew, kurt)
 
 
+def _check_moments(observed: object, name: str) -> SharpeMoments:
+    """``observed`` if it is a ``SharpeMoments``, else a TypeError saying how to build one."""
+    if not isinstance(observed, SharpeMoments):
+        raise TypeError(
+            f"{name}: observed must be the SharpeMoments of the returns (sharpe_moments(returns),"
+            f" or SharpeMoments(sharpe, n_obs, skew, kurtosis) per period), got "
+            f"{type(observed).__name__} {observed!r}"
+        )
+    return observed
+
+
 def probabilistic_sharpe_ratio(observed: SharpeMoments, benchmark_sr: float) -> float:
     """Probabilistic Sharpe ratio: P(true SR > benchmark_sr) given the observed one.
 
@@ -289,7 +300,7 @@ def probabilistic_sharpe_ratio(observed: SharpeMoments, benchmark_sr: float) -> 
     and NON-excess kurtosis γ4 of the returns: SR*, T, γ3 and γ4 are ``observed``'s. All
     Sharpe ratios are per period.
     """
-    observed_sr, n_obs, skew, kurtosis = observed
+    observed_sr, n_obs, skew, kurtosis = _check_moments(observed, "probabilistic_sharpe_ratio")
     if n_obs < 2:
         raise ValueError(f"n_obs must be >= 2 return observations, got {n_obs}.")
     variance_term = 1.0 - skew * observed_sr + (kurtosis - 1.0) / 4.0 * observed_sr**2
@@ -340,6 +351,7 @@ def deflated_sharpe_ratio(
         ``(dsr, expected_max_sr)``: dsr = PSR(observed, benchmark = E[max SR]) in [0, 1],
         and E[max SR] (per period). With one trial E[max SR] = 0, so DSR equals PSR against 0.
     """
+    _check_moments(observed, "deflated_sharpe_ratio")
     trials = np.asarray(sr_trials, dtype=np.float64).ravel()
     if trials.size == 0 or not np.isfinite(trials).all():
         raise ValueError(
