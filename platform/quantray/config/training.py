@@ -24,7 +24,7 @@ SHARED_LOSS_WEIGHTS = (
 class TrainingSettings(Config):
     """AdamW, gradient clipping, early stopping and the shared loss terms of a strategy
     trained by gradient descent on episodes (``StrategyConfig``, ``PortfolioConfig`` extend
-    it; each objective's module says what its benchmark and its market are)."""
+    it)."""
 
     lr: float = 1e-3
     """AdamW learning rate."""
@@ -37,11 +37,14 @@ class TrainingSettings(Config):
 
     # -- the loss terms both objectives have (StrategyLoss, PortfolioLoss)
     relative_return_weight: float = 1.0
-    """Weight of -(strategy - benchmark) episode net return."""
+    """Weight of -(strategy - benchmark) episode net return. The benchmark: for the GRU the
+    episode's market type sets it (bull 100%, sideways 50%, bear cash); for a portfolio, equal
+    weights over the assets present."""
     risk_cost_weight: float = 0.5
     """Weight of the risk cost (``risk_measure``) of the daily net returns."""
     opportunity_cost_weight: float = 0.5
-    """Weight of the upside missed while under-invested in bull episodes."""
+    """Weight of the upside missed while under-invested in bull episodes (the asset's rise
+    for the GRU, the equal-weight market's for a portfolio)."""
     transaction_cost_weight: float = 0.0
     """Extra weight on episode transaction costs. Costs are already inside net returns, so 0
     counts them once; > 0 penalises turnover on top."""
