@@ -115,7 +115,7 @@ class PriceTransformer(nn.Module):
         self.feature_head = nn.Linear(config.d_model, config.d_model)
         self.price_head = nn.Linear(config.d_model, horizon)
         freqs_cis = precompute_freqs_cis(config.qk_rope_head_dim, window, config.rope_theta)
-        # Not persistent: rebuilt from the config, so checkpoints hold only learned weights.
+        # Not persistent: rebuilt from the window, so checkpoints hold only learned weights.
         self.register_buffer("freqs_cis", freqs_cis, persistent=False)
         self.reset_parameters()
 
