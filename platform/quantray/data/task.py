@@ -114,6 +114,7 @@ def load_task(
 
         cache = FeatureCache.load(features)
         cache.check_matches(panel)
+        cache.check_window(data_config.window)
         cache.check_period(splits)
         table, source = cache.table, str(cache.path)
     return Task(panel, splits, data_config, table, normalizer, source)

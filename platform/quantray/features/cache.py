@@ -88,6 +88,23 @@ class FeatureCache:
                 "--data ...), or load the data the cache was built from",
             )
 
+    def check_window(self, window: int) -> None:
+        """Refuse a task whose episodes could start before the cache has features: a row has
+        a feature vector only with a full stage-1 window of history (``meta["window"]``), so
+        the task's window (which sets its first usable rows) must be at least that long."""
+        exported = self.meta.get("window")
+        if exported is not None and int(exported) > window:
+            raise DataError(
+                str(self.path),
+                f"this feature cache has features only on rows with a full {exported}-day "
+                f"window of history (its stage-1 model reads {exported}-day windows); the "
+                f"task's {window}-day window would start episodes earlier, on rows without any",
+                found=f"DataConfig.window={window}",
+                expected=f"DataConfig.window >= {exported}, the stage-1 window",
+                fix=f"load the task with DataConfig(window={exported}) (the data geometry the "
+                "stage-1 model was trained on)",
+            )
+
     def check_period(self, splits: Splits) -> None:
         """Refuse a cache whose stage-1 model was trained on dates the task validates or tests
         on: its features would carry knowledge of those periods (look-ahead)."""
