@@ -17,7 +17,7 @@ the fields into command-line flags, so every field is settable from the CLI.
 | ``tune``          | ``Budget`` + the named budgets, ``TuneSettings``                |
 | ``tune_price``    | ``TunePriceSettings`` (the stage-1 search script)               |
 | ``portfolio``     | ``PortfolioConfig``                                             |
-| ``training``      | ``TrainingSettings`` (optimiser + shared loss weights of Strategy/PortfolioConfig), ``RISK_MEASURES`` |
+| ``training``      | ``TrainingSettings`` (optimiser + shared loss weights), ``RISK_MEASURES`` |
 | ``compress``      | ``DistillConfig`` (distillation loss weights), ``CompressSettings`` (``distill.py``) |
 | ``explain``       | ``ExplainSettings`` (``explain.py``: the decision, the workload) |
 | ``launch``        | ``PriceLaunch``, ``RayExportSettings`` (never in cache keys)    |

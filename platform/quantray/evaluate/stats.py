@@ -53,7 +53,8 @@ class ConfidenceInterval(NamedTuple):
 
 class SharpeMoments(NamedTuple):
     """Per-period Sharpe ratio of a return series and the moments the PSR/DSR need
-    (``sharpe_moments`` measures them; skew 0 and kurtosis 3 are normal returns')."""
+    (``sharpe_moments`` measures them; the defaults, skew 0 and kurtosis 3, are a normal
+    distribution's)."""
 
     sharpe: float
     """mean / std (ddof=1) of the period returns; not annualised."""
@@ -263,7 +264,8 @@ def sharpe_moments(returns: ArrayLike) -> SharpeMoments:
     """Per-period Sharpe ratio (risk-free 0, ddof=1), skewness and NON-excess kurtosis.
 
     Feed the selected strategy's daily net returns (e.g. the pooled test returns); the result
-    is what ``probabilistic_sharpe_ratio`` and ``deflated_sharpe_ratio`` take. With no dispersion the Sharpe follows ``metrics.sharpe_from_moments``: 0 for
+    is what ``probabilistic_sharpe_ratio`` and ``deflated_sharpe_ratio`` take. With no
+    dispersion the Sharpe follows ``metrics.sharpe_from_moments``: 0 for
     an all-zero (cash) series, NaN for a constant non-zero one.
     """
     r = np.asarray(returns, dtype=np.float64).ravel()
