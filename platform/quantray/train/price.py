@@ -197,7 +197,7 @@ def evaluate(
 
 def save_checkpoint(
     directory: Path,
-    model: torch.nn.Module,
+    model: PriceTransformer,
     optimizer: torch.optim.Optimizer | None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     epoch: int,
@@ -205,15 +205,13 @@ def save_checkpoint(
     data: PriceData,
     metrics: dict[str, float],
 ) -> Path:
-    """Write ``checkpoint.pt`` (plain tensors and dicts: ``weights_only=True`` loads it).
-    ``directory`` is created if needed."""
+    """Write ``checkpoint.pt`` of the bare ``model`` (plain tensors and dicts:
+    ``weights_only=True`` loads it). ``directory`` is created if needed."""
     directory.mkdir(parents=True, exist_ok=True)
-    raw = model.module if hasattr(model, "module") else model
-    raw = getattr(raw, "_orig_mod", raw)
     path = directory / CHECKPOINT_FILE
     torch.save(
         {
-            "model": raw.state_dict(),
+            "model": model.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer is not None else {},
             "scheduler": scheduler.state_dict() if scheduler is not None else {},
             "epoch": epoch,
